@@ -1,0 +1,340 @@
+"""A scikit-learn-style estimator over any model/guide pair of the zoo."""
+
+from __future__ import annotations
+
+import copy
+import os
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
+
+from pyroclust import predictive
+from pyroclust.exceptions import CheckpointError, DataError
+from pyroclust.infer.checkpoint import load_checkpoint, save_checkpoint
+from pyroclust.infer.elbo import check_guide_covers_model, local_params, make_elbo, seed_everything
+from pyroclust.infer.init import GMMInit
+from pyroclust.infer.trainer import EarlyStopping, SVITrainer, resolve_device
+
+ESTIMATOR_KIND = "clusterer"
+
+
+def as_data_tensor(X: Any, *, n_features: int | None = None, name: str = "X") -> torch.Tensor:
+    """Check ``X`` and return it as a float32 tensor of shape (n_samples, n_features).
+
+    Raises :class:`~pyroclust.exceptions.DataError` for non-numeric, empty, non-2-D or
+    non-finite data, or a number of features other than ``n_features``.
+    """
+    if isinstance(X, torch.Tensor):
+        t = X.detach()
+    else:
+        try:
+            arr = np.asarray(X)
+        except (TypeError, ValueError) as err:
+            raise DataError(f"{name} could not be read as a numeric array: {err}") from err
+        if arr.dtype.kind not in "biuf":
+            raise DataError(f"{name} must be numeric, got an array of dtype {arr.dtype}")
+        t = torch.from_numpy(np.ascontiguousarray(arr))
+    if t.is_complex():
+        raise DataError(f"{name} must be numeric, got dtype {t.dtype}")
+    if t.ndim != 2:
+        hint = " (use X.reshape(-1, 1) for one feature)" if t.ndim == 1 else ""
+        raise DataError(
+            f"{name} must be 2-D (n_samples, n_features), got shape {tuple(t.shape)}{hint}"
+        )
+    if t.shape[0] == 0:
+        raise DataError(f"{name} is empty (0 samples)")
+    if t.shape[1] == 0:
+        raise DataError(f"{name} has 0 features")
+    t = t.to(torch.float32)
+    bad = ~torch.isfinite(t)
+    if bad.any():
+        rows = torch.nonzero(bad.any(1)).flatten()[:5].tolist()
+        raise DataError(f"{name} contains NaN or infinite values (first rows: {rows})")
+    if n_features is not None and t.shape[1] != n_features:
+        raise DataError(f"{name} has {t.shape[1]} features, but the model expects {n_features}")
+    return t
+
+
+class Clusterer(ClusterMixin, TransformerMixin, BaseEstimator):
+    """Fit a deep generative clustering model by SVI, scikit-learn style.
+
+    ``model`` and ``guide`` are prototypes: :meth:`fit` trains deep copies of them
+    (``model_``, ``guide_``), so the estimator can be cloned and refitted, and
+    ``fit(X).predict(X)`` equals ``fit_predict(X)``.
+
+    Parameters
+    ----------
+    model, guide : PyroModule
+        A model/guide pair of the zoo, e.g. :class:`~pyroclust.models.VaDE` and
+        :class:`~pyroclust.guides.VaDEGuide` (see :func:`pyroclust.zoo.make`).
+    epochs, batch_size, lr, lr_schedule, clip_norm, jit
+        Passed to :class:`~pyroclust.infer.SVITrainer`.
+    init : callable, optional
+        Initialisation strategy (:mod:`pyroclust.infer.init`); ``GMMInit()`` (the paper's
+        autoencoder pretraining + GMM) when None.
+    early_stopping : EarlyStopping or int, optional
+        An int is a patience in epochs.
+    device : "auto", "cpu" or "cuda"
+    random_state : int, optional
+        Makes a fit repeatable on CPU.
+    progress : bool
+        Progress bars with the running ELBO.
+    checkpoint : path, optional
+        Checkpoint file of the SVI run; ``fit(X, resume=True)`` continues from it.
+
+    Attributes
+    ----------
+    model_, guide_ : the trained model and guide
+    labels_ : ndarray of shape (n_samples,), cluster of each training row
+    weights_ : ndarray of shape (n_components,), mixture weights (posterior mean if latent)
+    history_ : list of dict, the trainer's per-epoch ELBO
+    elbo_ : float, the ELBO per data point of the last epoch
+    n_features_in_ : int
+
+    Examples
+    --------
+    >>> from pyroclust import zoo
+    >>> model, guide = zoo.make("vade", n_features=64, n_components=10, hidden=(32,))
+    >>> est = Clusterer(model, guide, epochs=1, progress=False, random_state=0)
+    >>> est.fit(np.random.default_rng(0).random((50, 64))).labels_.shape
+    (50,)
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        guide: Any,
+        *,
+        epochs: int = 100,
+        batch_size: int = 256,
+        lr: float = 1e-3,
+        lr_schedule: Any = None,
+        init: Any = None,
+        early_stopping: EarlyStopping | int | None = None,
+        clip_norm: float | None = None,
+        jit: bool = False,
+        device: str = "auto",
+        random_state: int | None = None,
+        progress: bool = True,
+        checkpoint: str | os.PathLike | None = None,
+    ) -> None:
+        self.model = model
+        self.guide = guide
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.lr_schedule = lr_schedule
+        self.init = init
+        self.early_stopping = early_stopping
+        self.clip_norm = clip_norm
+        self.jit = jit
+        self.device = device
+        self.random_state = random_state
+        self.progress = progress
+        self.checkpoint = checkpoint
+
+    # --------------------------------------------------------------- fitting
+    def _validate(self, X: Any, model: Any) -> torch.Tensor:
+        x = as_data_tensor(X, n_features=getattr(model, "n_features", None))
+        model.likelihood.validate(x)
+        return x
+
+    def fit(self, X: Any, y: Any = None, *, resume: bool = False) -> Clusterer:
+        """Fit to ``X`` of shape (n_samples, n_features); ``y`` is ignored. Returns self.
+
+        With ``resume=True`` and an existing ``checkpoint`` file, initialisation is skipped
+        and the SVI run continues from the checkpoint.
+        """
+        device = resolve_device(self.device)
+        x = self._validate(X, self.model).to(device)
+        k = getattr(self.model, "n_components", None)
+        if k is not None and k > len(x):
+            raise DataError(
+                f"n_components={k} is more than the {len(x)} samples; use fewer components"
+            )
+        seed_everything(self.random_state)
+        model, guide = copy.deepcopy(self.model).to(device), copy.deepcopy(self.guide).to(device)
+        if getattr(guide, "weights", "absent") is None:
+            guide.weights = model.weights.make_guide()
+            if guide.weights is not None:
+                guide.weights.to(device)
+        with local_params():
+            check_guide_covers_model(model, guide, x[: self.batch_size], data_size=len(x))
+        es = self.early_stopping
+        if isinstance(es, int) and not isinstance(es, bool):
+            es = EarlyStopping(patience=es)
+        trainer = SVITrainer(
+            model,
+            guide,
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            lr=self.lr,
+            lr_schedule=self.lr_schedule,
+            clip_norm=self.clip_norm,
+            jit=self.jit,
+            early_stopping=es,
+            device=device,
+            random_state=self.random_state,
+            progress=self.progress,
+            checkpoint=self.checkpoint,
+        )
+        resuming = bool(resume and self.checkpoint and os.path.exists(self.checkpoint))
+        if not resuming:
+            init = self.init if self.init is not None else GMMInit()
+            with local_params():
+                init(model, guide, x, random_state=self.random_state, progress=self.progress)
+        # expose the partial state even if training stops on a non-finite loss
+        self.model_, self.guide_, self.trainer_ = model, guide, trainer
+        self.n_features_in_ = x.shape[1]
+        trainer.fit(x, resume=resuming)
+        self._finish(x)
+        return self
+
+    def _finish(self, x: torch.Tensor) -> None:
+        self.history_ = list(self.trainer_.history)
+        self.elbo_ = self.history_[-1]["elbo"] if self.history_ else float("nan")
+        self.n_iter_ = self.trainer_.epoch
+        self.labels_ = self.predict(x)
+        self.weights_ = self._weights()
+
+    def _weights(self) -> np.ndarray:
+        gw = getattr(self.guide_, "weights", None)
+        source = gw if gw is not None else self.model_.weights
+        with local_params(), torch.no_grad():
+            return source.mean().detach().cpu().double().numpy()
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "model_"):
+            from sklearn.exceptions import NotFittedError
+
+            raise NotFittedError(f"this {type(self).__name__} is not fitted; call fit first")
+
+    def _input(self, X: Any) -> torch.Tensor:
+        self._check_fitted()
+        device = next(iter(self.model_.parameters())).device
+        return self._validate(X, self.model_).to(device)
+
+    # --------------------------------------------------------------- predicting
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """p(y = k | x) for each row: ndarray of shape (n_samples, n_components).
+
+        Exact given the guide's mean code, computed in log space (see
+        :func:`pyroclust.predictive.assignment_log_proba`).
+        """
+        return np.exp(self.predict_log_proba(X))
+
+    def predict_log_proba(self, X: Any) -> np.ndarray:
+        """log p(y = k | x): ndarray of shape (n_samples, n_components)."""
+        x = self._input(X)
+        lp = predictive.assignment_log_proba(self.model_, self.guide_, x)
+        return lp.double().cpu().numpy()
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Most probable cluster of each row: ndarray of shape (n_samples,)."""
+        return self.predict_log_proba(X).argmax(1)
+
+    def fit_predict(self, X: Any, y: Any = None, **kwargs: Any) -> np.ndarray:
+        """Fit and return ``labels_`` (equal to ``fit(X).predict(X)``)."""
+        return self.fit(X, **kwargs).labels_
+
+    def transform(self, X: Any) -> np.ndarray:
+        """Latent means E_q[z | x]: ndarray of shape (n_samples, latent_dim)."""
+        x = self._input(X)
+        return predictive.latent_codes(self.guide_, x).double().cpu().numpy()
+
+    def reconstruct(self, X: Any) -> np.ndarray:
+        """E[x | z = E_q[z | x]]: ndarray of shape (n_samples, n_features)."""
+        x = self._input(X)
+        return predictive.reconstruct(self.model_, self.guide_, x).double().cpu().numpy()
+
+    def sample(self, n_samples: int = 1, *, component: int | None = None) -> np.ndarray:
+        """Generate ``n_samples`` items (the likelihood's mean), from cluster ``component``
+        when given: ndarray of shape (n_samples, n_features)."""
+        self._check_fitted()
+        draws = predictive.sample(self.model_, int(n_samples), component=component)
+        return draws["x"].double().cpu().numpy()
+
+    @torch.no_grad()
+    def score(self, X: Any, y: Any = None, *, num_particles: int = 1) -> float:
+        """Mean ELBO per data point of ``X`` (higher is better), a lower bound on
+        log p(x) averaged over rows."""
+        x = self._input(X)
+        with local_params():
+            elbo = make_elbo(self.model_, x[:2], num_particles=num_particles)
+            total = 0.0
+            for xb in torch.split(x, 4096):
+                total += float(elbo.differentiable_loss(self.model_, self.guide_, xb))
+        return -total / len(x)
+
+    # --------------------------------------------------------------- persistence
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the fitted model and guide (and their zoo spec when built by
+        :func:`pyroclust.zoo.make`) to ``path``; read back with :meth:`load`."""
+        self._check_fitted()
+        save_checkpoint(
+            path,
+            ESTIMATOR_KIND,
+            {
+                "model_class": type(self.model_).__qualname__,
+                "guide_class": type(self.guide_).__qualname__,
+                "spec": getattr(self.model_, "zoo_spec", None),
+                "model": self.model_.state_dict(),
+                "guide": self.guide_.state_dict(),
+                "guide_has_weights": getattr(self.guide_, "weights", None) is not None,
+                "history": self.history_,
+                "n_features_in": self.n_features_in_,
+            },
+        )
+
+    @classmethod
+    def load(
+        cls,
+        path: str | os.PathLike,
+        model: Any = None,
+        guide: Any = None,
+        *,
+        device: str = "auto",
+    ) -> Clusterer:
+        """Load an estimator written by :meth:`save`.
+
+        ``model`` and ``guide`` prototypes are needed only when the checkpoint was not made
+        from a zoo model (no spec). Raises :class:`~pyroclust.exceptions.CheckpointError`
+        for a missing, corrupt, tampered or mismatched checkpoint.
+        """
+        payload = load_checkpoint(path, ESTIMATOR_KIND)
+        if model is None or guide is None:
+            spec = payload.get("spec")
+            if spec is None:
+                raise CheckpointError(
+                    f"{str(path)!r} was not made from a zoo model; pass the model and guide "
+                    "prototypes to Clusterer.load(path, model, guide)"
+                )
+            from pyroclust import zoo
+
+            model, guide = zoo.make(**spec)
+        for key, obj in (("model_class", model), ("guide_class", guide)):
+            if payload.get(key) != type(obj).__qualname__:
+                raise CheckpointError(
+                    f"{str(path)!r} holds a {payload.get(key)!r}, not a {type(obj).__qualname__!r}"
+                )
+        est = cls(model, guide, device=device, progress=False)
+        dev = resolve_device(device)
+        model_, guide_ = copy.deepcopy(model), copy.deepcopy(guide)
+        if payload.get("guide_has_weights") and getattr(guide_, "weights", None) is None:
+            guide_.weights = model_.weights.make_guide()
+        try:
+            model_.load_state_dict(payload["model"])
+            guide_.load_state_dict(payload["guide"])
+        except (KeyError, RuntimeError) as err:
+            raise CheckpointError(
+                f"{str(path)!r} does not fit this model and guide: {str(err).splitlines()[0]}"
+            ) from err
+        est.model_, est.guide_ = model_.to(dev), guide_.to(dev)
+        est.history_ = list(payload["history"])
+        est.elbo_ = est.history_[-1]["elbo"] if est.history_ else float("nan")
+        est.n_iter_ = len(est.history_)
+        est.n_features_in_ = int(payload["n_features_in"])
+        est.weights_ = est._weights()
+        return est

@@ -1,0 +1,86 @@
+"""The interface of priors over mixture weights."""
+
+from __future__ import annotations
+
+import torch
+from pyro.nn import PyroModule
+
+
+class WeightPrior(PyroModule):
+    """Base class of priors over the mixture weights pi (the ``"weights"`` site).
+
+    A prior is created without knowing the number of components; the model that owns it calls
+    :meth:`build` with ``n_components`` in its constructor, where parameters are created.
+
+    Subclasses implement
+
+    - :meth:`setup` (create parameters for ``self.n_components``),
+    - :meth:`forward` (the model side: emit ``"weights"`` and any hyper-parameter sites and
+      return pi of shape (n_components,)),
+
+    and, when they have latent sites, :meth:`make_guide` returning a :class:`WeightGuide` that
+    samples those sites. :meth:`set_weights` lets initialisation strategies (GMM, k-means) start
+    the weights at a given vector; :meth:`mean` returns a point summary of pi.
+    """
+
+    n_components: int | None = None
+
+    def build(self, n_components: int) -> WeightPrior:
+        """Create the parameters for ``n_components`` components (once); returns self."""
+        n_components = int(n_components)
+        if n_components < 1:
+            raise ValueError(f"n_components must be >= 1, got {n_components}")
+        if self.n_components is not None:
+            if self.n_components != n_components:
+                raise ValueError(
+                    f"this {type(self).__name__} prior is built for {self.n_components} "
+                    f"components and cannot be reused with {n_components}; create a new one"
+                )
+            return self
+        self.n_components = n_components
+        self.setup()
+        return self
+
+    def setup(self) -> None:
+        """Create parameters; ``self.n_components`` is set."""
+
+    def forward(self) -> torch.Tensor:
+        """Emit the ``"weights"`` site (and hyper-parameter sites); return pi."""
+        raise NotImplementedError
+
+    def make_guide(self) -> WeightGuide | None:
+        """The variational family for this prior's latent sites, or None if it has none."""
+        return None
+
+    def set_weights(self, pi: torch.Tensor) -> None:
+        """Start at mixture weights ``pi`` where the prior has something to set (no-op here)."""
+
+    def mean(self) -> torch.Tensor:
+        """A point summary of pi under the prior's current parameters."""
+        raise NotImplementedError
+
+    def _check_built(self) -> int:
+        if self.n_components is None:
+            raise RuntimeError(
+                f"{type(self).__name__} is not built; pass it to a model, or call .build(K)"
+            )
+        return self.n_components
+
+
+class WeightGuide(PyroModule):
+    """Base class of the guide side of a weight prior: q over its latent sites.
+
+    ``forward()`` samples the same sites as the prior's latent ones, with the same names;
+    :meth:`set_weights` starts the posterior around given weights; :meth:`mean` is the
+    posterior mean of pi.
+    """
+
+    def forward(self) -> None:  # noqa: D102
+        raise NotImplementedError
+
+    def set_weights(self, pi: torch.Tensor, n_samples: int | None = None) -> None:
+        """Centre q on weights ``pi`` (``n_samples`` data points back it); no-op by default."""
+
+    def mean(self) -> torch.Tensor:
+        """Posterior mean of pi."""
+        raise NotImplementedError

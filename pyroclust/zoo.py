@@ -1,0 +1,95 @@
+"""The zoo's explicit registry: architecture name -> builder of a (model, guide) pair.
+
+Builders choose the papers' default networks from the data's width, so the CLI and quick
+experiments need only a name. Each built model carries ``zoo_spec`` (the builder's
+arguments, plain JSON), which is what lets a saved estimator be rebuilt from its checkpoint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from torch import nn
+
+from pyroclust import guides, likelihoods, models, priors
+from pyroclust.nn import MLP
+
+LIKELIHOODS: dict[str, Callable[[int], likelihoods.Likelihood]] = {
+    "bernoulli": lambda n_features: likelihoods.Bernoulli(),
+    "gaussian": lambda n_features: likelihoods.Gaussian(learn_scale=True, n_features=n_features),
+}
+
+WEIGHT_PRIORS: dict[str, Callable[..., priors.WeightPrior]] = {
+    "uniform": priors.Uniform,
+    "learned": priors.Learned,
+}
+
+
+def make_weight_prior(spec: str | priors.WeightPrior | None) -> priors.WeightPrior:
+    """A weight prior from a spec string ``NAME`` or ``NAME:VALUE`` (e.g. ``"learned"``)."""
+    if isinstance(spec, priors.WeightPrior):
+        return spec
+    if spec is None:
+        return priors.Learned()
+    name, _, value = str(spec).partition(":")
+    name = name.strip().lower().replace("_", "-")
+    if name not in WEIGHT_PRIORS:
+        raise ValueError(f"unknown weight prior {name!r}; known: {', '.join(WEIGHT_PRIORS)}")
+    return WEIGHT_PRIORS[name](float(value)) if value else WEIGHT_PRIORS[name]()
+
+
+def build_vade(
+    n_features: int,
+    n_components: int = 10,
+    latent_dim: int = 10,
+    *,
+    likelihood: str = "bernoulli",
+    weights: str | None = "learned",
+    hidden: Sequence[int] = (500, 500, 2000),
+) -> tuple[models.VaDE, guides.VaDEGuide]:
+    """VaDE with the paper's networks: encoder D-500-500-2000-d, decoder mirrored."""
+    hidden = [int(h) for h in hidden]
+    encoder = MLP([n_features, *hidden], output_activation=nn.ReLU)
+    decoder = MLP([latent_dim, *reversed(hidden), n_features])
+    model = models.VaDE(
+        n_components,
+        latent_dim,
+        decoder=decoder,
+        likelihood=LIKELIHOODS[likelihood](n_features),
+        weights=make_weight_prior(weights),
+    )
+    guide = guides.VaDEGuide(encoder, latent_dim)
+    return model, guide
+
+
+ZOO: dict[str, Callable[..., tuple[Any, Any]]] = {
+    "vade": build_vade,
+}
+
+
+def make(architecture: str, n_features: int, **kwargs: Any) -> tuple[Any, Any]:
+    """Build ``(model, guide)`` for a registered architecture.
+
+    Parameters
+    ----------
+    architecture : str
+        A key of :data:`ZOO` (``"vade"``, ...).
+    n_features : int
+        Width of the data.
+    **kwargs
+        The builder's options (``n_components``, ``latent_dim``, ``likelihood``,
+        ``weights``, ``hidden``...), plain values so that they can be saved.
+    """
+    key = architecture.lower()
+    if key not in ZOO:
+        raise ValueError(f"unknown architecture {architecture!r}; known: {', '.join(ZOO)}")
+    if "likelihood" in kwargs and kwargs["likelihood"] not in LIKELIHOODS:
+        raise ValueError(
+            f"unknown likelihood {kwargs['likelihood']!r}; known: {', '.join(LIKELIHOODS)}"
+        )
+    model, guide = ZOO[key](int(n_features), **kwargs)
+    if "hidden" in kwargs:
+        kwargs["hidden"] = [int(h) for h in kwargs["hidden"]]
+    model.zoo_spec = {"architecture": key, "n_features": int(n_features), **kwargs}
+    return model, guide
