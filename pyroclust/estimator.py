@@ -265,7 +265,7 @@ class Clusterer(ClusterMixin, TransformerMixin, BaseEstimator):
             elbo = make_elbo(self.model_, x[:2], num_particles=num_particles)
             total = 0.0
             for xb in torch.split(x, 4096):
-                total += float(elbo.differentiable_loss(self.model_, self.guide_, xb))
+                total += float(elbo.loss(self.model_, self.guide_, xb))
         return -total / len(x)
 
     # --------------------------------------------------------------- persistence
