@@ -1,0 +1,76 @@
+"""Shared helpers of the benchmark scripts: machine description and RESULTS.md rows."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "RESULTS.md"
+DEFAULT_DATA_DIR = HERE.parent.parent / "shared" / "data"
+
+
+def machine() -> str:
+    """CPU model, cores, and GPU when one is used."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    text = f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__}"
+    if torch.cuda.is_available():
+        text += f", GPU {torch.cuda.get_device_name(0)}"
+    return text
+
+
+def commit() -> str:
+    """Short hash of HEAD (with '+dirty' when the tree has changes)."""
+    try:
+        sha = subprocess.check_output(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=HERE, text=True
+        ).strip()
+        dirty = subprocess.run(
+            ["git", "diff", "--quiet", "HEAD", "--", "pyroclust"], cwd=HERE
+        ).returncode
+        return sha + ("+dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def append_results(title: str, table: str, *, notes: str = "") -> None:
+    """Append a section with the table, machine, date, commit and command to RESULTS.md."""
+    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    command = "python " + " ".join([os.path.relpath(sys.argv[0], HERE.parent), *sys.argv[1:]])
+    block = (
+        f"\n## {title}\n\n"
+        f"- date: {stamp}\n- machine: {machine()}\n- commit: {commit()}\n"
+        f"- command: `{command}`\n" + (f"- notes: {notes}\n" if notes else "") + f"\n{table}\n"
+    )
+    if not RESULTS.exists():
+        RESULTS.write_text("# Benchmark results\n\nAppended by the scripts in benchmarks/.\n")
+    with RESULTS.open("a") as fh:
+        fh.write(block)
+    print(block)
+
+
+def markdown_table(rows: list[dict], columns: list[str]) -> str:
+    """A GitHub markdown table of ``rows`` (dicts) with the given columns."""
+
+    def fmt(v: object) -> str:
+        if isinstance(v, float):
+            return f"{v:.4g}"
+        return str(v)
+
+    head = "| " + " | ".join(columns) + " |"
+    sep = "|" + "|".join("---" for _ in columns) + "|"
+    body = ["| " + " | ".join(fmt(r.get(c, "")) for c in columns) + " |" for r in rows]
+    return "\n".join([head, sep, *body])
