@@ -1,0 +1,134 @@
+"""The :class:`Dataset` container returned by every loader and generator."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from pyroclust.exceptions import DatasetError
+
+Support = Literal["unit", "real"]
+
+
+@dataclass(eq=False)
+class Dataset:
+    """A data set ready for clustering: a float32 matrix, optional labels, and metadata.
+
+    Parameters
+    ----------
+    x : np.ndarray
+        Features of shape (n_samples, n_features). Stored as a C-contiguous float32 array.
+    y : np.ndarray or None
+        Reference labels of shape (n_samples,), stored as int64, or ``None`` when the data
+        set has none. Labels are only used for evaluation, never for fitting.
+    name : str
+        A short name (``"mnist"``, ``"digits"``, or the stem of a user file).
+    image_shape : tuple of two int, optional
+        Height and width when each row is a flattened grey-scale image, e.g. ``(28, 28)``.
+    support : {"unit", "real", "auto"}
+        ``"unit"`` when every value lies in [0, 1] (a Bernoulli or continuous-Bernoulli
+        likelihood fits), ``"real"`` otherwise (use a Gaussian). ``"auto"`` (the default)
+        works it out from ``x``.
+
+    Raises
+    ------
+    DatasetError
+        If ``x`` is not a finite 2-D numeric array, ``y`` has the wrong length, or
+        ``support="unit"`` is claimed for values outside [0, 1].
+
+    Examples
+    --------
+    >>> ds = Dataset(x=np.zeros((3, 4)), y=np.array([0, 1, 1]), name="toy")
+    >>> ds.x.dtype, ds.support, ds.n_classes
+    (dtype('float32'), 'unit', 2)
+    """
+
+    x: np.ndarray
+    y: np.ndarray | None
+    name: str
+    image_shape: tuple[int, int] | None = None
+    support: Literal["unit", "real", "auto"] = "auto"
+
+    def __post_init__(self) -> None:
+        x = np.asarray(self.x)
+        if x.dtype.kind not in "biuf":
+            raise DatasetError(
+                f"data set {self.name!r}: features must be numeric, got dtype {x.dtype}."
+            )
+        if x.ndim != 2:
+            raise DatasetError(
+                f"data set {self.name!r}: features must have shape (n_samples, n_features), "
+                f"got shape {x.shape}. Flatten images with x.reshape(len(x), -1)."
+            )
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        if not np.isfinite(x).all():
+            raise DatasetError(
+                f"data set {self.name!r}: features contain NaN or infinite values; remove or "
+                "impute them before clustering."
+            )
+        self.x = x
+        if self.y is not None:
+            y = np.asarray(self.y)
+            if y.ndim != 1 or len(y) != len(x):
+                raise DatasetError(
+                    f"data set {self.name!r}: labels must have shape ({len(x)},) to match the "
+                    f"features, got shape {y.shape}."
+                )
+            if y.dtype.kind == "f":
+                if not np.all(np.isfinite(y)) or not np.all(y == np.round(y)):
+                    raise DatasetError(
+                        f"data set {self.name!r}: labels must be integers, got non-integer values."
+                    )
+            elif y.dtype.kind not in "biu":
+                raise DatasetError(
+                    f"data set {self.name!r}: labels must be integers, got dtype {y.dtype}."
+                )
+            self.y = y.astype(np.int64)
+        if self.image_shape is not None:
+            shape = tuple(int(s) for s in self.image_shape)
+            if len(shape) != 2 or shape[0] * shape[1] != x.shape[1]:
+                raise DatasetError(
+                    f"data set {self.name!r}: image_shape {self.image_shape} does not match "
+                    f"{x.shape[1]} features per sample."
+                )
+            self.image_shape = (shape[0], shape[1])
+        in_unit = bool(x.size == 0 or (x.min() >= 0.0 and x.max() <= 1.0))
+        if self.support == "auto":
+            self.support = "unit" if in_unit else "real"
+        elif self.support == "unit" and not in_unit:
+            raise DatasetError(
+                f"data set {self.name!r}: support='unit' but values span "
+                f"[{x.min():g}, {x.max():g}]; rescale into [0, 1] or use support='real'."
+            )
+        elif self.support not in ("unit", "real"):
+            raise DatasetError(
+                f"data set {self.name!r}: support must be 'unit', 'real' or 'auto', "
+                f"got {self.support!r}."
+            )
+
+    @property
+    def n_samples(self) -> int:
+        """Number of rows of ``x``."""
+        return int(self.x.shape[0])
+
+    @property
+    def n_features(self) -> int:
+        """Number of columns of ``x``."""
+        return int(self.x.shape[1])
+
+    @property
+    def n_classes(self) -> int | None:
+        """Number of distinct labels, or ``None`` without labels."""
+        return None if self.y is None else int(np.unique(self.y).size)
+
+    def __len__(self) -> int:
+        return self.n_samples
+
+    def __repr__(self) -> str:
+        return (
+            f"Dataset(name={self.name!r}, n_samples={self.n_samples}, "
+            f"n_features={self.n_features}, n_classes={self.n_classes}, "
+            f"image_shape={self.image_shape}, support={self.support!r})"
+        )
