@@ -14,7 +14,7 @@ from pyroclust import predictive
 from pyroclust.exceptions import CheckpointError, DataError
 from pyroclust.infer.checkpoint import load_checkpoint, save_checkpoint
 from pyroclust.infer.elbo import check_guide_covers_model, local_params, make_elbo, seed_everything
-from pyroclust.infer.init import GMMInit
+from pyroclust.infer.init import GMMInit, RandomInit
 from pyroclust.infer.trainer import EarlyStopping, SVITrainer, resolve_device
 
 ESTIMATOR_KIND = "clusterer"
@@ -182,7 +182,10 @@ class Clusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         )
         resuming = bool(resume and self.checkpoint and os.path.exists(self.checkpoint))
         if not resuming:
-            init = self.init if self.init is not None else GMMInit()
+            # models without a cluster site (VAE, autoencoder) start from their random values
+            init = self.init
+            if init is None:
+                init = GMMInit() if k is not None else RandomInit()
             with local_params():
                 init(model, guide, x, random_state=self.random_state, progress=self.progress)
         # expose the partial state even if training stops on a non-finite loss
@@ -196,8 +199,9 @@ class Clusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         self.history_ = list(self.trainer_.history)
         self.elbo_ = self.history_[-1]["elbo"] if self.history_ else float("nan")
         self.n_iter_ = self.trainer_.epoch
-        self.labels_ = self.predict(x)
-        self.weights_ = self._weights()
+        if getattr(self.model_, "n_components", None) is not None:  # a mixture: has clusters
+            self.labels_ = self.predict(x)
+            self.weights_ = self._weights()
 
     def _weights(self) -> np.ndarray:
         gw = getattr(self.guide_, "weights", None)
@@ -336,5 +340,6 @@ class Clusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         est.elbo_ = est.history_[-1]["elbo"] if est.history_ else float("nan")
         est.n_iter_ = len(est.history_)
         est.n_features_in_ = int(payload["n_features_in"])
-        est.weights_ = est._weights()
+        if getattr(model_, "n_components", None) is not None:
+            est.weights_ = est._weights()
         return est

@@ -63,8 +63,46 @@ def build_vade(
     return model, guide
 
 
+def build_vae(
+    n_features: int,
+    latent_dim: int = 10,
+    *,
+    beta: float = 1.0,
+    likelihood: str = "bernoulli",
+    hidden: Sequence[int] = (500, 500, 2000),
+) -> tuple[models.VAE, guides.VAEGuide]:
+    """A VAE (KL weight ``beta``, 0 for the "no KL" variant), encoder D-500-500-2000-d and
+    decoder mirrored; model and guide get the same beta."""
+    hidden = [int(h) for h in hidden]
+    encoder = MLP([n_features, *hidden], output_activation=nn.ReLU)
+    decoder = MLP([latent_dim, *reversed(hidden), n_features])
+    model = models.VAE(
+        latent_dim, decoder=decoder, likelihood=LIKELIHOODS[likelihood](n_features), beta=beta
+    )
+    return model, guides.VAEGuide(encoder, latent_dim, beta=beta)
+
+
+def build_autoencoder(
+    n_features: int,
+    latent_dim: int = 10,
+    *,
+    likelihood: str = "bernoulli",
+    hidden: Sequence[int] = (500, 500, 2000),
+) -> tuple[models.Autoencoder, guides.AutoencoderGuide]:
+    """A deterministic autoencoder D-500-500-2000-d, decoder mirrored (the AE of AE + GMM)."""
+    hidden = [int(h) for h in hidden]
+    encoder = MLP([n_features, *hidden], output_activation=nn.ReLU)
+    decoder = MLP([latent_dim, *reversed(hidden), n_features])
+    model = models.Autoencoder(
+        latent_dim, decoder=decoder, likelihood=LIKELIHOODS[likelihood](n_features)
+    )
+    return model, guides.AutoencoderGuide(encoder, latent_dim)
+
+
 ZOO: dict[str, Callable[..., tuple[Any, Any]]] = {
     "vade": build_vade,
+    "vae": build_vae,
+    "ae": build_autoencoder,
 }
 
 

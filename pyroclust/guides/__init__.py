@@ -1,5 +1,7 @@
 """Variational families q(.), one file per architecture, named as in :mod:`pyroclust.models`."""
 
+from pyroclust.guides.autoencoder import AutoencoderGuide
 from pyroclust.guides.vade import VaDEGuide
+from pyroclust.guides.vae import VAEGuide
 
-__all__ = ["VaDEGuide"]
+__all__ = ["AutoencoderGuide", "VAEGuide", "VaDEGuide"]

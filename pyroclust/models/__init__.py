@@ -1,6 +1,8 @@
 """Generative models of the zoo, one file per architecture (guides share the file names)."""
 
+from pyroclust.models.autoencoder import Autoencoder
 from pyroclust.models.base import LatentVariableModel
 from pyroclust.models.vade import VaDE
+from pyroclust.models.vae import VAE
 
-__all__ = ["LatentVariableModel", "VaDE"]
+__all__ = ["VAE", "Autoencoder", "LatentVariableModel", "VaDE"]
