@@ -1,0 +1,305 @@
+"""Figures of a clustering run: the ELBO curve, a 2-D embedding of the codes, and image grids.
+
+Every function builds a :class:`matplotlib.figure.Figure` directly (no pyplot), so nothing here
+changes the global backend, opens a window, or leaves a figure registered with pyplot; display
+the returned figure in a notebook (``IPython.display.display(fig)``) or pass ``path`` to save it.
+
+Examples
+--------
+>>> import numpy as np
+>>> from pyroclust.plots import plot_elbo, plot_embedding
+>>> fig = plot_elbo([{"epoch": 1, "elbo": -50.0}, {"epoch": 2, "elbo": -40.0}])
+>>> codes = np.random.default_rng(0).normal(size=(30, 5))
+>>> fig = plot_embedding(codes, np.arange(30) % 3)
+>>> len(fig.axes)
+1
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from matplotlib import colormaps
+from matplotlib.figure import Figure
+from numpy.typing import ArrayLike
+
+from pyroclust.exceptions import DataError
+
+PathLike = str | os.PathLike
+
+__all__ = ["plot_elbo", "plot_embedding", "plot_image_grid", "plot_samples_grid"]
+
+
+def _save(fig: Figure, path: PathLike | None, dpi: int = 100) -> Figure:
+    if path is not None:
+        fig.savefig(os.fspath(path), dpi=dpi)
+    return fig
+
+
+def plot_elbo(
+    history: Sequence[Mapping[str, float]] | ArrayLike, path: PathLike | None = None
+) -> Figure:
+    """The ELBO per data point against the epoch.
+
+    Parameters
+    ----------
+    history : list of dict or array-like
+        The trainer's history (``Clusterer.history_``: one dict per epoch with ``"epoch"``
+        and ``"elbo"``), or a plain sequence of ELBO values, one per epoch.
+    path : path, optional
+        Where to save the figure (the format follows the suffix, e.g. ``.png``).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axes with the curve; the y axis is symlog when the values span several decades.
+    """
+    rows = list(history) if not isinstance(history, np.ndarray) else list(history.ravel())
+    if rows and isinstance(rows[0], Mapping):
+        epochs = np.array([float(r.get("epoch", i + 1)) for i, r in enumerate(rows)])
+        elbo = np.array([float(r["elbo"]) for r in rows])
+    else:
+        elbo = np.asarray(rows, dtype=float).ravel()
+        epochs = np.arange(1, len(elbo) + 1, dtype=float)
+    fig = Figure(figsize=(5.0, 3.2), layout="constrained")
+    ax = fig.subplots()
+    if len(elbo) == 0:
+        ax.text(0.5, 0.5, "no epochs recorded", ha="center", va="center", transform=ax.transAxes)
+    else:
+        ax.plot(epochs, elbo, marker="o" if len(elbo) < 30 else None, ms=3, lw=1.5)
+        finite = elbo[np.isfinite(elbo)]
+        if finite.size and finite.min() < 0 and finite.max() / finite.min() < 1e-2:
+            ax.set_yscale("symlog")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("ELBO per data point")
+    ax.set_title("Training ELBO (higher is better)")
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def _embed_2d(codes: np.ndarray, method: str, random_state: int | None) -> tuple[np.ndarray, str]:
+    d = codes.shape[1]
+    if d == 1:
+        return np.column_stack([codes[:, 0], np.zeros(len(codes))]), "z"
+    if d == 2:
+        return codes, "z"
+    if method == "pca":
+        from sklearn.decomposition import PCA
+
+        return PCA(n_components=2, random_state=random_state).fit_transform(codes), "PC"
+    from sklearn.manifold import TSNE
+
+    perplexity = float(min(30.0, max(2.0, (len(codes) - 1) / 3)))
+    tsne = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=random_state)
+    return tsne.fit_transform(codes), "t-SNE "
+
+
+def plot_embedding(
+    codes: ArrayLike,
+    labels: ArrayLike,
+    path: PathLike | None = None,
+    method: str = "pca",
+    *,
+    max_points: int | None = None,
+    random_state: int | None = 0,
+) -> Figure:
+    """A 2-D scatter of latent codes coloured by cluster.
+
+    Codes with two dimensions are drawn as they are (one dimension is drawn against zero);
+    wider codes are projected with PCA (``method="pca"``, linear, fast, keeps global
+    distances) or t-SNE (``method="tsne"``, van der Maaten and Hinton, 2008; non-linear, keeps
+    neighbourhoods, slow: it runs on a random subsample of at most ``max_points`` rows, 2000 by
+    default).
+
+    Parameters
+    ----------
+    codes : array-like of shape (n_samples, latent_dim)
+        E.g. ``Clusterer.transform(X)``.
+    labels : array-like of shape (n_samples,)
+        Cluster of each row (integers).
+    path : path, optional
+        Where to save the figure.
+    method : {"pca", "tsne"}
+    max_points : int, optional
+        Subsample size (uniform, without replacement); all points for PCA by default.
+    random_state : int, optional
+        Seed of the subsample and of the projection.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axes; a legend names the clusters when there are at most 20.
+
+    Raises
+    ------
+    DataError
+        For codes that are not 2-D, labels of another length, or an unknown method.
+    """
+    z = np.asarray(codes, dtype=float)
+    lab = np.asarray(labels).ravel()
+    if z.ndim != 2 or z.shape[0] == 0 or z.shape[1] == 0:
+        raise DataError(f"codes must have shape (n_samples, latent_dim), got {z.shape}")
+    if len(lab) != len(z):
+        raise DataError(f"labels has {len(lab)} entries but codes has {len(z)} rows")
+    if method not in ("pca", "tsne"):
+        raise DataError(f"method must be 'pca' or 'tsne', got {method!r}")
+    if max_points is None and method == "tsne":
+        max_points = 2000
+    if max_points is not None and len(z) > max_points:
+        idx = np.random.default_rng(random_state).choice(len(z), int(max_points), replace=False)
+        z, lab = z[np.sort(idx)], lab[np.sort(idx)]
+    xy, axis_name = _embed_2d(z, method, random_state)
+    clusters = np.unique(lab)
+    cmap = colormaps["tab10" if len(clusters) <= 10 else "tab20"]
+    fig = Figure(figsize=(5.5, 4.5), layout="constrained")
+    ax = fig.subplots()
+    size = 12 if len(z) < 2000 else 4
+    for i, k in enumerate(clusters):
+        mask = lab == k
+        ax.scatter(
+            xy[mask, 0], xy[mask, 1], s=size, color=cmap(i % cmap.N), label=str(k), linewidths=0
+        )
+    if len(clusters) <= 20:
+        ax.legend(title="cluster", fontsize="small", markerscale=2, loc="best", frameon=False)
+    ax.set_xlabel(f"{axis_name}1")
+    ax.set_ylabel(f"{axis_name}2")
+    shown = "" if z.shape[1] <= 2 else f" ({method.upper() if method == 'pca' else 't-SNE'})"
+    ax.set_title(f"Latent codes{shown}, {len(z)} points, {len(clusters)} clusters")
+    return _save(fig, path)
+
+
+def _as_images(images: ArrayLike, image_shape: Sequence[int], name: str) -> np.ndarray:
+    a = np.asarray(images, dtype=float)
+    h, w = (int(s) for s in image_shape)
+    if a.ndim == 3 and a.shape[1:] == (h, w):
+        return a
+    if a.ndim != 2 or a.shape[1] != h * w:
+        raise DataError(
+            f"{name} must have shape (n_images, {h * w}) for image_shape {(h, w)}, got {a.shape}"
+        )
+    return a.reshape(len(a), h, w)
+
+
+def _mosaic(rows: Sequence[np.ndarray], h: int, w: int, n_cols: int, pad: int = 1) -> np.ndarray:
+    """Tile rows of (n_i, h, w) images into one array; empty cells are NaN (drawn blank)."""
+    out = np.full((len(rows) * (h + pad) + pad, n_cols * (w + pad) + pad), np.nan)
+    for r, imgs in enumerate(rows):
+        for c, img in enumerate(imgs[:n_cols]):
+            y0, x0 = pad + r * (h + pad), pad + c * (w + pad)
+            out[y0 : y0 + h, x0 : x0 + w] = img
+    return out
+
+
+def _draw_mosaic(mosaic: np.ndarray, n_rows: int, n_cols: int, h: int, w: int) -> Figure:
+    cell = 0.45 if max(h, w) <= 16 else 0.7
+    fig = Figure(
+        figsize=(max(2.0, n_cols * cell) + 0.8, max(1.0, n_rows * cell) + 0.4), layout="constrained"
+    )
+    ax = fig.subplots()
+    finite = mosaic[np.isfinite(mosaic)]
+    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    if 0.0 <= lo and hi <= 1.0:
+        lo, hi = 0.0, 1.0
+    cmap = colormaps["gray_r"].with_extremes(bad="white")
+    ax.imshow(mosaic, cmap=cmap, vmin=lo, vmax=hi, interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for side in ax.spines.values():
+        side.set_visible(False)
+    return fig
+
+
+def plot_image_grid(
+    images: ArrayLike,
+    image_shape: Sequence[int],
+    path: PathLike | None = None,
+    *,
+    n_cols: int | None = None,
+    title: str | None = None,
+) -> Figure:
+    """Flattened grey-scale images tiled in a grid.
+
+    Parameters
+    ----------
+    images : array-like of shape (n_images, height * width) or (n_images, height, width)
+    image_shape : (height, width)
+    path : path, optional
+        Where to save the figure.
+    n_cols : int, optional
+        Images per row; about the square root of ``n_images`` by default.
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axes holding a single mosaic image of ``ceil(n / n_cols)`` rows and ``n_cols``
+        columns of cells separated by one blank pixel; values in [0, 1] are drawn on a fixed
+        0..1 grey scale (dark = 1, as ink on paper).
+    """
+    imgs = _as_images(images, image_shape, "images")
+    h, w = imgs.shape[1:]
+    n = len(imgs)
+    if n == 0:
+        raise DataError("images is empty")
+    n_cols = int(n_cols) if n_cols else int(np.ceil(np.sqrt(n)))
+    n_rows = int(np.ceil(n / n_cols))
+    rows = [imgs[r * n_cols : (r + 1) * n_cols] for r in range(n_rows)]
+    fig = _draw_mosaic(_mosaic(rows, h, w, n_cols), n_rows, n_cols, h, w)
+    if title:
+        fig.axes[0].set_title(title)
+    return _save(fig, path)
+
+
+def plot_samples_grid(
+    samples_per_cluster: Sequence[ArrayLike] | Mapping[Any, ArrayLike],
+    image_shape: Sequence[int],
+    path: PathLike | None = None,
+    *,
+    weights: ArrayLike | None = None,
+) -> Figure:
+    """One row of generated images per cluster.
+
+    Parameters
+    ----------
+    samples_per_cluster : sequence or dict of array-like
+        Entry k holds the images drawn from cluster k, of shape (n_k, height * width)
+        (e.g. ``Clusterer.sample(8, component=k)``); a dict maps cluster names to them.
+        Rows have as many cells as the longest entry.
+    image_shape : (height, width)
+    path : path, optional
+        Where to save the figure.
+    weights : array-like of shape (n_clusters,), optional
+        Mixture weights, printed next to each row's cluster name.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axes holding a mosaic image with one row per cluster, the rows labelled on the
+        y axis.
+    """
+    if isinstance(samples_per_cluster, Mapping):
+        names = [str(k) for k in samples_per_cluster]
+        entries = list(samples_per_cluster.values())
+    else:
+        entries = list(samples_per_cluster)
+        names = [str(k) for k in range(len(entries))]
+    if not entries:
+        raise DataError("samples_per_cluster is empty")
+    rows = [_as_images(e, image_shape, f"samples of cluster {n}") for n, e in zip(names, entries)]
+    h, w = (int(s) for s in image_shape)
+    n_cols = max(1, max(len(r) for r in rows))
+    fig = _draw_mosaic(_mosaic(rows, h, w, n_cols), len(rows), n_cols, h, w)
+    ax = fig.axes[0]
+    if weights is not None:
+        wts = np.asarray(weights, dtype=float).ravel()
+        if len(wts) != len(rows):
+            raise DataError(f"weights has {len(wts)} entries for {len(rows)} clusters")
+        names = [f"{n} ({p:.2f})" for n, p in zip(names, wts)]
+    ax.set_yticks([1 + r * (h + 1) + (h - 1) / 2 for r in range(len(rows))], names)
+    ax.tick_params(axis="y", length=0, labelsize="small")
+    ax.set_ylabel("cluster" + (" (weight)" if weights is not None else ""))
+    ax.set_title("Samples per cluster")
+    return _save(fig, path)

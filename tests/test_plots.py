@@ -1,0 +1,95 @@
+import matplotlib
+import numpy as np
+import pytest
+from matplotlib.figure import Figure
+
+from pyroclust import plots
+from pyroclust.exceptions import DataError
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def assert_png(path):
+    data = path.read_bytes()
+    assert data[:8] == PNG_MAGIC
+    assert len(data) > 500
+
+
+@pytest.fixture(autouse=True)
+def no_pyplot_state():
+    """The plotting functions must neither switch the backend nor register pyplot figures."""
+    backend = matplotlib.get_backend()
+    yield
+    assert matplotlib.get_backend() == backend
+    pyplot = __import__("sys").modules.get("matplotlib.pyplot")
+    if pyplot is not None:
+        assert pyplot.get_fignums() == []
+
+
+def test_plot_elbo_from_history_and_values(tmp_path):
+    history = [{"epoch": i + 1, "elbo": -100.0 + 10 * i} for i in range(5)]
+    fig = plots.plot_elbo(history, tmp_path / "elbo.png")
+    assert isinstance(fig, Figure)
+    assert_png(tmp_path / "elbo.png")
+    (line,) = fig.axes[0].get_lines()
+    np.testing.assert_allclose(line.get_xdata(), [1, 2, 3, 4, 5])
+    np.testing.assert_allclose(line.get_ydata(), [-100, -90, -80, -70, -60])
+    fig2 = plots.plot_elbo(np.array([-3.0, -2.0, -1.5]))
+    np.testing.assert_allclose(fig2.axes[0].get_lines()[0].get_xdata(), [1, 2, 3])
+
+
+@pytest.mark.parametrize(
+    ("latent_dim", "method"), [(1, "pca"), (2, "pca"), (6, "pca"), (6, "tsne")]
+)
+def test_plot_embedding(tmp_path, latent_dim, method):
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1, 2], 20)
+    codes = rng.normal(size=(60, latent_dim)) + 5 * labels[:, None]
+    fig = plots.plot_embedding(codes, labels, tmp_path / "emb.png", method=method)
+    assert_png(tmp_path / "emb.png")
+    ax = fig.axes[0]
+    assert len(ax.collections) == 3  # one scatter per cluster
+    assert sum(len(c.get_offsets()) for c in ax.collections) == 60
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["0", "1", "2"]
+
+
+def test_plot_embedding_subsample_and_errors():
+    codes = np.random.default_rng(1).normal(size=(100, 4))
+    fig = plots.plot_embedding(codes, np.arange(100) % 25, max_points=40)
+    ax = fig.axes[0]
+    assert sum(len(c.get_offsets()) for c in ax.collections) == 40
+    assert ax.get_legend() is None  # more than 20 clusters: no legend
+    with pytest.raises(DataError, match="labels has"):
+        plots.plot_embedding(codes, np.zeros(3))
+    with pytest.raises(DataError, match="method"):
+        plots.plot_embedding(codes, np.zeros(100), method="umap")
+
+
+def test_plot_image_grid_shape(tmp_path):
+    images = np.random.default_rng(0).random((7, 8 * 6))
+    fig = plots.plot_image_grid(images, (8, 6), tmp_path / "grid.png", n_cols=3)
+    assert_png(tmp_path / "grid.png")
+    mosaic = fig.axes[0].images[0].get_array()
+    # 3 rows x 3 columns of 8x6 cells with a 1-pixel border
+    assert mosaic.shape == (3 * 9 + 1, 3 * 7 + 1)
+    np.testing.assert_allclose(mosaic[1:9, 1:7], images[0].reshape(8, 6))
+    assert mosaic.mask[-9:, -7:].all()  # the two empty cells are blank
+    with pytest.raises(DataError, match="image_shape"):
+        plots.plot_image_grid(images, (5, 5))
+
+
+def test_plot_samples_grid_rows_per_cluster(tmp_path):
+    rng = np.random.default_rng(0)
+    samples = [rng.random((4, 64)) for _ in range(3)] + [rng.random((2, 64))]
+    fig = plots.plot_samples_grid(
+        samples, (8, 8), tmp_path / "samples.png", weights=[0.4, 0.3, 0.2, 0.1]
+    )
+    assert_png(tmp_path / "samples.png")
+    ax = fig.axes[0]
+    assert ax.images[0].get_array().shape == (4 * 9 + 1, 4 * 9 + 1)
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels == ["0 (0.40)", "1 (0.30)", "2 (0.20)", "3 (0.10)"]
+    fig2 = plots.plot_samples_grid({"a": samples[0], "b": samples[1]}, (8, 8))
+    assert [t.get_text() for t in fig2.axes[0].get_yticklabels()] == ["a", "b"]
+    with pytest.raises(DataError, match="weights"):
+        plots.plot_samples_grid(samples, (8, 8), weights=[1.0])
