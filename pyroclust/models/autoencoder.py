@@ -62,9 +62,12 @@ class Autoencoder(LatentVariableModel):
         self.decoder = decoder
         self.likelihood = likelihood
 
-    def _device(self) -> torch.device:
+    def _zeros(self, like: torch.Tensor | None) -> torch.Tensor:
+        """Zeros of shape (latent_dim,), with the decoder's dtype and the data's device."""
         param = next(iter(self.decoder.parameters()), None)
-        return param.device if param is not None else torch.device("cpu")
+        dtype = param.dtype if param is not None else torch.get_default_dtype()
+        device = like.device if like is not None else param.device if param is not None else None
+        return torch.zeros(self.latent_dim, dtype=dtype, device=device)
 
     def forward(
         self, x: torch.Tensor | None = None, *, data_size: int | None = None
@@ -78,9 +81,8 @@ class Autoencoder(LatentVariableModel):
         batch = x.shape[0] if x is not None else data_size
         if batch is None:
             raise ValueError("pass the data x, or data_size to generate that many items")
-        device = x.device if x is not None else self._device()
-        zeros = torch.zeros(self.latent_dim, device=device)
+        zeros = self._zeros(x)
         prior = dist.Normal(zeros, torch.ones_like(zeros)).to_event(1).mask(False)
-        with data_plate(batch, data_size, device):
+        with data_plate(batch, data_size, zeros.device):
             z = pyro.sample(LATENT, prior)
             return self.likelihood(self.decoder(z), obs=x)

@@ -104,13 +104,15 @@ class VAE(LatentVariableModel):
         self.likelihood = likelihood
         self.beta = check_beta(beta)
 
-    def _device(self) -> torch.device:
+    def _zeros(self, like: torch.Tensor | None) -> torch.Tensor:
+        """Zeros of shape (latent_dim,), with the decoder's dtype and the data's device."""
         param = next(iter(self.decoder.parameters()), None)
-        return param.device if param is not None else torch.device("cpu")
+        dtype = param.dtype if param is not None else torch.get_default_dtype()
+        device = like.device if like is not None else param.device if param is not None else None
+        return torch.zeros(self.latent_dim, dtype=dtype, device=device)
 
-    def prior(self, device: torch.device) -> dist.Distribution:
-        """p(z) = N(0, I_d), with event shape (latent_dim,)."""
-        zeros = torch.zeros(self.latent_dim, device=device)
+    def prior(self, zeros: torch.Tensor) -> dist.Distribution:
+        """p(z) = N(0, I_d), with event shape (latent_dim,), located at ``zeros``."""
         return dist.Normal(zeros, torch.ones_like(zeros)).to_event(1)
 
     def forward(
@@ -132,10 +134,10 @@ class VAE(LatentVariableModel):
         batch = x.shape[0] if x is not None else data_size
         if batch is None:
             raise ValueError("pass the data x, or data_size to generate that many items")
-        device = x.device if x is not None else self._device()
-        with data_plate(batch, data_size, device):
+        zeros = self._zeros(x)
+        with data_plate(batch, data_size, zeros.device):
             with kl_weight(self.beta):
-                z = pyro.sample(LATENT, self.prior(device))
+                z = pyro.sample(LATENT, self.prior(zeros))
             return self.likelihood(self.decoder(z), obs=x)
 
 
