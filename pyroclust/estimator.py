@@ -343,3 +343,48 @@ class Clusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         if getattr(model_, "n_components", None) is not None:
             est.weights_ = est._weights()
         return est
+
+    # --------------------------------------------------------------- posterior over weights
+    def weights_posterior(self, num_samples: int = 1000, random_state: int | None = None) -> Any:
+        """Draws from the posterior over the mixture weights as an ArviZ container (see
+        :func:`pyroclust.inspect.weights_posterior`; a point mass for point-estimate priors)."""
+        from pyroclust import inspect
+
+        self._check_fitted()
+        return inspect.weights_posterior(self.model_, self.guide_, num_samples, random_state)
+
+    def expected_n_clusters(
+        self,
+        X: Any = None,
+        *,
+        threshold: float | None = None,
+        num_samples: int = 1000,
+        random_state: int | None = None,
+    ) -> float:
+        """Posterior expected number of clusters in use: with ``X``, of clusters given at least
+        one row; without, of weights above ``threshold`` (see
+        :func:`pyroclust.inspect.expected_n_clusters`)."""
+        from pyroclust import inspect
+
+        x = self._input(X) if X is not None else None
+        self._check_fitted()
+        return inspect.expected_n_clusters(
+            self.model_,
+            self.guide_,
+            x,
+            threshold=threshold,
+            num_samples=num_samples,
+            random_state=random_state,
+        )
+
+    def cluster_sizes_posterior(
+        self, X: Any, num_samples: int = 1000, random_state: int | None = None
+    ) -> Any:
+        """Posterior over the cluster sizes of ``X`` as an ArviZ container (see
+        :func:`pyroclust.inspect.cluster_sizes_posterior`)."""
+        from pyroclust import inspect
+
+        x = self._input(X)
+        return inspect.cluster_sizes_posterior(
+            self.model_, self.guide_, x, num_samples, random_state
+        )

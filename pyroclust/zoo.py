@@ -20,9 +20,18 @@ LIKELIHOODS: dict[str, Callable[[int], likelihoods.Likelihood]] = {
     "gaussian": lambda n_features: likelihoods.Gaussian(learn_scale=True, n_features=n_features),
 }
 
+
+def _zipf(exponent: float | None = None) -> priors.Zipf:
+    """``"zipf:S"``: exponent fixed at S; ``"zipf"``: exponent learned (point estimate from 1.1)."""
+    return priors.Zipf(1.1, learn_exponent=True) if exponent is None else priors.Zipf(exponent)
+
+
 WEIGHT_PRIORS: dict[str, Callable[..., priors.WeightPrior]] = {
     "uniform": priors.Uniform,
     "learned": priors.Learned,
+    "dirichlet": priors.Dirichlet,  # "dirichlet[:ALPHA]", alpha 1 by default
+    "stick-breaking": priors.StickBreaking,  # "stick-breaking[:ALPHA]", alpha 1 by default
+    "zipf": _zipf,
 }
 
 

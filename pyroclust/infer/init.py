@@ -72,15 +72,32 @@ def encode_means(guide: Any, x: torch.Tensor, batch_size: int = 4096) -> np.ndar
     return codes.double().cpu().numpy()
 
 
-def set_mixture(model: Any, guide: Any, pi: np.ndarray, loc: np.ndarray, var: np.ndarray) -> None:
-    """Start the model's components at (loc, var) and its weights (and q's) at pi."""
+def set_mixture(
+    model: Any,
+    guide: Any,
+    pi: np.ndarray,
+    loc: np.ndarray,
+    var: np.ndarray,
+    n_samples: int | None = None,
+) -> None:
+    """Start the model's components at (loc, var) and its weights (and q's) at pi.
+
+    When the weight prior says its component order matters (``ordered = True``: Zipf ranks,
+    stick-breaking), the clusters are first sorted by decreasing weight, so the largest one
+    becomes component 0 (rank 1). ``n_samples`` (the data points behind pi) lets a
+    variational posterior over pi start as confident as the data warrant.
+    """
+    pi, loc, var = np.asarray(pi), np.asarray(loc), np.asarray(var)
+    if getattr(model.weights, "ordered", False):
+        order = np.argsort(-pi, kind="stable")
+        pi, loc, var = pi[order], loc[order], var[order]
     device = next(iter(model.parameters())).device
     t = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float32, device=device)  # noqa: E731
     model.components.set_from_moments(t(loc), t(var))
     model.weights.set_weights(t(pi))
     guide_weights = getattr(guide, "weights", None)
     if guide_weights is not None:
-        guide_weights.set_weights(t(pi), n_samples=None)
+        guide_weights.set_weights(t(pi), n_samples=n_samples)
 
 
 @dataclass
@@ -116,7 +133,7 @@ class _LatentClusterInit:
             )
         codes = encode_means(guide, x)
         pi, loc, var = self.cluster(codes, int(model.n_components), random_state)
-        set_mixture(model, guide, pi, loc, var)
+        set_mixture(model, guide, pi, loc, var, n_samples=len(x))
 
 
 @dataclass

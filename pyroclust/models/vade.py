@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import pyro
 import pyro.distributions as dist
 import torch
@@ -49,6 +52,9 @@ class VaDE(LatentVariableModel):
         by default.
     components : ComponentFamily, optional
         p(z | y); :class:`~pyroclust.components.DiagonalGaussian` by default.
+    regularizers : sequence of Regularizer, optional
+        Terms added to the ELBO with ``pyro.factor`` (:mod:`pyroclust.regularizers`): global
+        ones are called with pi, local ones with pi, z and the components inside the plate.
 
     Examples
     --------
@@ -67,6 +73,7 @@ class VaDE(LatentVariableModel):
         *,
         weights: WeightPrior | None = None,
         components: ComponentFamily | None = None,
+        regularizers: Sequence[Any] = (),
     ) -> None:
         super().__init__()
         n_components, latent_dim = int(n_components), int(latent_dim)
@@ -87,6 +94,7 @@ class VaDE(LatentVariableModel):
                 f"the model has K={n_components}, d={latent_dim}"
             )
         self.components = components
+        self.regularizers = tuple(regularizers)
 
     def forward(
         self, x: torch.Tensor | None = None, *, data_size: int | None = None
@@ -108,7 +116,13 @@ class VaDE(LatentVariableModel):
         if batch is None:
             raise ValueError("pass the data x, or data_size to generate that many items")
         pi = self.weights()
+        for reg in self.regularizers:
+            if not reg.local:
+                reg(weights=pi)
         with data_plate(batch, data_size, pi.device):
             y = pyro.sample(ASSIGNMENT, dist.Categorical(pi), infer={"enumerate": "parallel"})
             z = pyro.sample(LATENT, self.components(y))
+            for reg in self.regularizers:
+                if reg.local:
+                    reg(weights=pi, z=z, components=self.components)
             return self.likelihood(self.decoder(z), obs=x)

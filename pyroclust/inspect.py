@@ -1,0 +1,392 @@
+r"""Reading the posterior over mixture weights and cluster sizes, as ArviZ data.
+
+The functions work with any model of the zoo whose weight prior is a
+:class:`~pyroclust.priors.WeightPrior` in ``model.weights`` and whose guide keeps the prior's
+variational family in ``guide.weights`` (see :meth:`~pyroclust.priors.WeightPrior.make_guide`):
+
+- :func:`weights_posterior`: draws of pi (site ``"weights"``) and of the prior's other sites
+  (``"sticks"``, ``"zipf_exponent"``...) from q, as an ArviZ container with a ``posterior``
+  group (dims ``chain``, ``draw``, ``component``);
+- :func:`expected_n_clusters`: the posterior expected number of clusters in use;
+- :func:`cluster_sizes_posterior`: the posterior over the cluster sizes of a data set;
+- :func:`summary`, :func:`plot_weights_forest`, :func:`plot_rank_size`.
+
+ArviZ < 1 gives an ``InferenceData``; ArviZ >= 1 (Python >= 3.12) an xarray ``DataTree``. Only
+:func:`to_arviz` depends on which; :func:`summary` and the plots read both.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import arviz as az
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+from pyro import poutine
+from pyro.infer import Predictive
+
+from pyroclust import predictive
+from pyroclust.infer.elbo import local_params
+from pyroclust.regularizers import apply_mask, prune_mask
+from pyroclust.sites import WEIGHTS
+
+#: Names of the extra dimension of known sites (others get ``{site}_dim``).
+SITE_DIMS = {WEIGHTS: "component", "sticks": "stick", "cluster_size": "component"}
+
+ARVIZ_MAJOR = int(az.__version__.split(".")[0])
+
+
+def to_arviz(
+    posterior: Mapping[str, np.ndarray],
+    *,
+    coords: Mapping[str, Any] | None = None,
+    dims: Mapping[str, list[str]] | None = None,
+) -> Any:
+    """An ArviZ container with a ``posterior`` group, on either ArviZ line.
+
+    Parameters
+    ----------
+    posterior : mapping name -> array of shape (n_chains, n_draws, ...)
+    coords, dims : as in ``arviz.from_dict``
+
+    Returns
+    -------
+    ``arviz.InferenceData`` (ArviZ < 1) or ``xarray.DataTree`` (ArviZ >= 1).
+    """
+    posterior = {k: np.asarray(v) for k, v in posterior.items()}
+    if ARVIZ_MAJOR >= 1:  # pragma: no cover - ArviZ 1.x needs Python >= 3.12
+        return az.from_dict({"posterior": posterior}, coords=coords, dims=dims)
+    return az.from_dict(posterior=posterior, coords=coords, dims=dims)
+
+
+def posterior_dataset(data: Any) -> Any:
+    """The ``posterior`` group of an ArviZ container as an ``xarray.Dataset`` (both lines)."""
+    post = data["posterior"]
+    return post.to_dataset() if hasattr(post, "to_dataset") else post
+
+
+def _dims_of(name: str, value: np.ndarray) -> tuple[list[str], dict[str, Any]]:
+    extra = value.ndim - 2
+    if extra == 0:
+        return [], {}
+    base = SITE_DIMS.get(name, f"{name}_dim")
+    names = [base] + [f"{name}_dim_{i}" for i in range(1, extra)]
+    return names, {n: np.arange(s) for n, s in zip(names, value.shape[2:])}
+
+
+def _draw_sites(
+    model: Any, guide: Any, num_samples: int, random_state: int | None
+) -> dict[str, torch.Tensor]:
+    prior = getattr(model, "weights", None)
+    if prior is None:
+        raise ValueError(f"{type(model).__name__} has no weight prior (model.weights)")
+    q = getattr(guide, "weights", None) if guide is not None else None
+    with local_params(), torch.no_grad():
+        trace = poutine.trace(prior).get_trace()
+        sites = [
+            name
+            for name, site in trace.nodes.items()
+            if site["type"] == "sample" and not name.startswith("_")
+        ]
+        latent = [n for n in sites if not trace.nodes[n]["is_observed"]]
+        if latent and q is None:
+            raise ValueError(
+                f"the prior {type(prior).__name__} has latent sites {latent} but the guide has "
+                "no weights guide; use guide.weights = model.weights.make_guide() and train it"
+            )
+        with torch.random.fork_rng(devices=[]):
+            if random_state is not None:
+                torch.manual_seed(int(random_state))
+            pred = Predictive(prior, guide=q, num_samples=num_samples, return_sites=sites)
+            draws = pred()
+    mask = prune_mask(model)
+    if WEIGHTS in draws and mask is not None:
+        draws[WEIGHTS] = apply_mask(draws[WEIGHTS], mask)
+    # point-estimate priors: Predictive may return one value; repeat it num_samples times
+    return {
+        name: (v if v.shape[:1] == (num_samples,) else v.expand(num_samples, *v.shape))
+        for name, v in draws.items()
+    }
+
+
+def weights_posterior(
+    model: Any, guide: Any = None, num_samples: int = 1000, random_state: int | None = None
+) -> Any:
+    """Draws from the posterior over the mixture weights, as an ArviZ container.
+
+    The prior module ``model.weights`` is run with its variational family ``guide.weights``
+    by :class:`pyro.infer.Predictive`, so the draws are from q: for a Dirichlet prior,
+    :math:`\\pi \\sim \\mathrm{Dir}(\\beta)`; for stick-breaking, the sticks from their Beta
+    posteriors and pi from them; for Zipf with a prior on s, s from its LogNormal posterior
+    and pi from s. A prior without latent sites (learned weights, fixed or learned Zipf
+    exponent) has a point-mass "posterior": every draw is the same value. Pruned components
+    (:func:`pyroclust.regularizers.prune`) have weight 0.
+
+    Parameters
+    ----------
+    model : a mixture model of the zoo (with ``weights``)
+    guide : its guide (with ``weights``, for priors with latent sites), optional
+    num_samples : int
+    random_state : int, optional
+        Seeds the draws (the global torch random state is left untouched).
+
+    Returns
+    -------
+    ArviZ container (``InferenceData`` or ``DataTree``) whose ``posterior`` group has one chain
+    of ``num_samples`` draws of ``"weights"`` (dims chain, draw, component) and of every
+    other site of the prior (``"sticks"`` with dim ``stick``, ``"zipf_exponent"``...).
+    """
+    num_samples = int(num_samples)
+    if num_samples < 1:
+        raise ValueError(f"num_samples must be >= 1, got {num_samples}")
+    draws = _draw_sites(model, guide, num_samples, random_state)
+    posterior, coords, dims = {}, {}, {}
+    for name, value in draws.items():
+        arr = value.detach().cpu().double().numpy()[None]  # one chain
+        posterior[name] = arr
+        names, c = _dims_of(name, arr)
+        if names:
+            dims[name] = names
+            coords.update(c)
+    return to_arviz(posterior, coords=coords, dims=dims)
+
+
+def expected_n_clusters(
+    model: Any,
+    guide: Any = None,
+    x: torch.Tensor | None = None,
+    *,
+    threshold: float | None = None,
+    num_samples: int = 1000,
+    random_state: int | None = None,
+) -> float:
+    r"""The posterior expected number of clusters in use.
+
+    Two definitions, by whether data are given:
+
+    - without ``x``: the expected number of components whose weight exceeds ``threshold``
+      (default :math:`1/(10K)`), :math:`E_q[\#\{k : \pi_k > t\}]`, estimated from
+      ``num_samples`` draws of :func:`weights_posterior`;
+    - with ``x`` of shape (n_samples, n_features): the expected number of clusters that
+      receive at least one point when each row n is assigned independently from
+      :math:`r_{nk} = p(y_n = k \mid x_n)` (:func:`pyroclust.predictive.assignment_log_proba`),
+      computed exactly: :math:`\sum_k \big(1 - \prod_n (1 - r_{nk})\big)`, with the product
+      in log space. ``threshold``, ``num_samples`` and ``random_state`` are then unused.
+
+    Returns
+    -------
+    float
+    """
+    if x is not None:
+        log_r = predictive.assignment_log_proba(model, guide, torch.as_tensor(x)).double()
+        # log(1 - r) = log(-expm1(log r)), stable for r near 0 and near 1
+        log_not = torch.log(-torch.expm1(log_r.clamp_max(-1e-300)))
+        none = log_not.sum(0).exp()
+        return float((1.0 - none).sum())
+    data = weights_posterior(model, guide, num_samples, random_state)
+    w = np.asarray(posterior_dataset(data)[WEIGHTS].values)
+    k = w.shape[-1]
+    t = 1.0 / (10.0 * k) if threshold is None else float(threshold)
+    return float((w > t).sum(-1).mean())
+
+
+def cluster_sizes_posterior(
+    model: Any,
+    guide: Any,
+    x: torch.Tensor,
+    num_samples: int = 1000,
+    random_state: int | None = None,
+) -> Any:
+    r"""The posterior over the cluster sizes of a data set, as an ArviZ container.
+
+    Each draw assigns every row of ``x`` independently from its exact posterior
+    :math:`r_{nk} = p(y_n = k \mid x_n)` (:func:`pyroclust.predictive.assignment_log_proba`,
+    at the guide's mean code) and counts the rows per cluster; the mean size of cluster k is
+    :math:`\sum_n r_{nk}`.
+
+    Parameters
+    ----------
+    model, guide : a fitted model/guide pair
+    x : tensor of shape (n_samples, n_features)
+    num_samples : int
+    random_state : int, optional
+
+    Returns
+    -------
+    ArviZ container whose ``posterior`` group has ``"cluster_size"`` of shape
+    (1, num_samples, n_components) (dims chain, draw, component), integer counts summing to
+    n_samples.
+    """
+    num_samples = int(num_samples)
+    if num_samples < 1:
+        raise ValueError(f"num_samples must be >= 1, got {num_samples}")
+    log_r = predictive.assignment_log_proba(model, guide, torch.as_tensor(x)).double().cpu()
+    n, k = log_r.shape
+    rng = np.random.default_rng(random_state)
+    cum = np.cumsum(np.exp(log_r.numpy()), axis=1)
+    cum /= cum[:, -1:]
+    sizes = np.empty((num_samples, k), dtype=np.int64)
+    for s in range(num_samples):
+        u = rng.random((n, 1))
+        labels = np.minimum((cum < u).sum(1), k - 1)
+        sizes[s] = np.bincount(labels, minlength=k)
+    return to_arviz(
+        {"cluster_size": sizes[None]},
+        coords={"component": np.arange(k)},
+        dims={"cluster_size": ["component"]},
+    )
+
+
+def summary(data: Any, var_names: list[str] | None = None, hdi_prob: float = 0.94) -> Any:
+    """Posterior summary table: one row per scalar (``weights[0]``, ``zipf_exponent``...).
+
+    Columns ``mean``, ``sd``, ``hdi_low``, ``hdi_high`` (the central ``hdi_prob`` interval
+    of each margin, from quantiles) and ``n_draws``; plain NumPy, so the same on both ArviZ
+    lines (``arviz.summary`` gives more, e.g. ESS, for MCMC output).
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
+    import pandas as pd
+
+    post = posterior_dataset(data)
+    names = var_names if var_names is not None else list(post.data_vars)
+    lo, hi = (1.0 - hdi_prob) / 2.0, 1.0 - (1.0 - hdi_prob) / 2.0
+    rows, index = [], []
+    for name in names:
+        arr = np.asarray(post[name].values, dtype=float)
+        flat = arr.reshape(arr.shape[0] * arr.shape[1], -1)
+        for j in range(flat.shape[1]):
+            col = flat[:, j]
+            idx = np.unravel_index(j, arr.shape[2:]) if arr.ndim > 2 else ()
+            index.append(f"{name}[{', '.join(map(str, idx))}]" if idx else name)
+            rows.append(
+                {
+                    "mean": col.mean(),
+                    "sd": col.std(ddof=1) if len(col) > 1 else 0.0,
+                    "hdi_low": np.quantile(col, lo),
+                    "hdi_high": np.quantile(col, hi),
+                    "n_draws": len(col),
+                }
+            )
+    return pd.DataFrame(rows, index=index)
+
+
+def _save(fig: Figure, path: str | os.PathLike | None) -> Figure:
+    if path is not None:
+        fig.savefig(path, bbox_inches="tight")
+    return fig
+
+
+def plot_weights_forest(
+    data: Any,
+    path: str | os.PathLike | None = None,
+    *,
+    var_name: str = WEIGHTS,
+    hdi_prob: float = 0.94,
+    top: int | None = None,
+) -> Figure:
+    """Forest plot of the components' weights, sorted by posterior mean (largest on top).
+
+    Each row is a component: a dot at the posterior mean and a line over the central
+    ``hdi_prob`` interval. Drawn with plain matplotlib on a new ``Figure`` (the global
+    backend is not touched); written to ``path`` when given.
+
+    Parameters
+    ----------
+    data : ArviZ container from :func:`weights_posterior` or :func:`cluster_sizes_posterior`
+    var_name : the variable to plot (``"weights"``, ``"cluster_size"``)
+    top : int, optional
+        Show only the ``top`` largest components.
+    """
+    arr = np.asarray(posterior_dataset(data)[var_name].values, dtype=float)
+    flat = arr.reshape(-1, arr.shape[-1])
+    mean = flat.mean(0)
+    order = np.argsort(-mean, kind="stable")[: top or None]
+    lo = np.quantile(flat, (1 - hdi_prob) / 2, axis=0)[order]
+    hi = np.quantile(flat, 1 - (1 - hdi_prob) / 2, axis=0)[order]
+    fig = Figure(figsize=(5.0, 0.8 + 0.22 * len(order)))
+    ax = fig.add_subplot()
+    y = np.arange(len(order))[::-1]
+    ax.hlines(y, lo, hi, color="C0", lw=2)
+    ax.plot(mean[order], y, "o", color="C1", ms=4)
+    ax.set_yticks(y, [f"component {k}" for k in order])
+    ax.set_xlabel(f"{var_name} (mean and {int(round(hdi_prob * 100))}% interval)")
+    ax.grid(axis="x", alpha=0.3)
+    return _save(fig, path)
+
+
+def fit_zipf_exponent(weights: np.ndarray) -> float:
+    """Least-squares slope s of log(sorted weight) against log(rank), over positive weights."""
+    w = np.sort(np.asarray(weights, dtype=float))[::-1]
+    w = w[w > 0]
+    if len(w) < 2:
+        return 0.0
+    log_k = np.log(np.arange(1, len(w) + 1))
+    slope = np.polyfit(log_k, np.log(w), 1)[0]
+    return float(-slope)
+
+
+def plot_rank_size(
+    weights: Any,
+    exponent: float | None = None,
+    path: str | os.PathLike | None = None,
+) -> Figure:
+    r"""Rank/size plot on log-log axes against a Zipf law :math:`\pi_k \propto k^{-s}`.
+
+    Parameters
+    ----------
+    weights : array of shape (n_components,) or (n_draws, n_components)
+        Weights (or cluster sizes); each draw is sorted in decreasing order. With draws, the
+        median per rank and a 5-95% band are shown.
+    exponent : float, optional
+        The Zipf exponent s of the reference law; fitted by least squares on the log-log
+        points (:func:`fit_zipf_exponent`) when omitted.
+    path : path, optional
+        Write the figure there.
+
+    Returns
+    -------
+    matplotlib.figure.Figure (a new one; the global backend is not touched)
+    """
+    w = np.asarray(weights, dtype=float)
+    w = np.atleast_2d(w)
+    w = w / w.sum(-1, keepdims=True)
+    ranked = -np.sort(-w, axis=-1)
+    k = np.arange(1, w.shape[-1] + 1)
+    mid = np.median(ranked, 0)
+    s = fit_zipf_exponent(mid) if exponent is None else float(exponent)
+    law = k**-s / np.sum(k**-s)
+    fig = Figure(figsize=(5.0, 4.0))
+    ax = fig.add_subplot()
+    pos = mid > 0
+    if len(ranked) > 1:
+        lo, hi = np.quantile(ranked, 0.05, 0), np.quantile(ranked, 0.95, 0)
+        ok = pos & (lo > 0)
+        ax.fill_between(k[ok], lo[ok], hi[ok], color="C0", alpha=0.25, label="5-95%")
+    ax.plot(k[pos], mid[pos], "o", color="C0", ms=4, label="weights, by rank")
+    how = "fitted" if exponent is None else "given"
+    ax.plot(k, law, "-", color="C1", label=f"Zipf law, s = {s:.3g} ({how})")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("rank k")
+    ax.set_ylabel("weight")
+    ax.legend()
+    return _save(fig, path)
+
+
+__all__ = [
+    "cluster_sizes_posterior",
+    "expected_n_clusters",
+    "fit_zipf_exponent",
+    "plot_rank_size",
+    "plot_weights_forest",
+    "posterior_dataset",
+    "summary",
+    "to_arviz",
+    "weights_posterior",
+]

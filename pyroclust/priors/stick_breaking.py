@@ -1,0 +1,165 @@
+"""A truncated stick-breaking (Dirichlet-process) prior over the mixture weights."""
+
+from __future__ import annotations
+
+import pyro
+import pyro.distributions as dist
+import torch
+from pyro.nn import PyroParam
+from torch.distributions import constraints
+
+from pyroclust.priors.base import WeightGuide, WeightPrior
+from pyroclust.sites import WEIGHTS
+
+#: Name of the stick-proportion site v_1 .. v_{K-1}.
+STICKS = "sticks"
+
+
+def stick_breaking_log_weights(sticks: torch.Tensor) -> torch.Tensor:
+    r"""log pi from stick proportions, in log space.
+
+    .. math:: \log\pi_k = \log v_k + \sum_{j<k}\log(1 - v_j) \;(k < K), \qquad
+              \log\pi_K = \sum_{j<K}\log(1 - v_j).
+
+    Parameters
+    ----------
+    sticks : tensor of shape (..., K - 1), values in (0, 1)
+
+    Returns
+    -------
+    tensor of shape (..., K): log weights; exp of it sums to 1.
+    """
+    tiny = torch.finfo(sticks.dtype).tiny
+    log_v = sticks.clamp_min(tiny).log()
+    log_rest = torch.log1p(-sticks.clamp_max(1.0 - torch.finfo(sticks.dtype).eps))
+    left = torch.cumsum(log_rest, -1)  # log of what is left after stick k
+    before = torch.cat([torch.zeros_like(left[..., :1]), left], -1)  # left before stick k
+    own = torch.cat([log_v, torch.zeros_like(log_v[..., :1])], -1)
+    return own + before
+
+
+def weights_to_sticks(pi: torch.Tensor) -> torch.Tensor:
+    """Inverse of the stick-breaking map: v_k = pi_k / (1 - sum_{j<k} pi_j), shape (..., K-1)."""
+    pi = pi / pi.sum(-1, keepdim=True)
+    left = (1.0 - torch.cumsum(pi, -1) + pi)[..., :-1]  # mass left before stick k
+    return (pi[..., :-1] / left.clamp_min(1e-12)).clamp(1e-6, 1.0 - 1e-6)
+
+
+class StickBreaking(WeightPrior):
+    r"""Truncated stick-breaking prior (Dirichlet process, GEM(alpha)) over the weights.
+
+    Generative story, truncated at K = n_components (Sethuraman, 1994; Blei & Jordan, 2006):
+
+    .. math::
+        v_k &\sim \mathrm{Beta}(1, \alpha), \quad k = 1, \dots, K - 1
+            &\text{(site ``sticks``, event dim 1)}\\
+        \pi_k &= v_k \prod_{j<k} (1 - v_j), \qquad \pi_K = \prod_{j<K} (1 - v_j)
+            &\text{(deterministic site ``weights``)}
+
+    so the weights sum to 1 exactly within the truncation. With a small concentration
+    ``alpha`` the weights decay fast in k: components the data do not need get negligible
+    weight and switch off, so K is an upper bound rather than the number of clusters. The
+    component order matters (component 0 is the first stick), so ``ordered = True`` asks the
+    initialisation strategies to give the largest initial cluster the first stick.
+
+    The variational posterior (:meth:`make_guide`) is mean-field,
+    :math:`q(v) = \prod_k \mathrm{Beta}(v_k; a_k, b_k)` with learned positive ``a``, ``b``
+    (the family of the conjugate posterior).
+
+    Parameters
+    ----------
+    alpha : float
+        Concentration of the process (> 0); the prior expects about
+        :math:`\alpha \log(1 + N/\alpha)` clusters for N points.
+
+    Examples
+    --------
+    >>> prior = StickBreaking(1.0).build(5)
+    >>> float(prior().sum())  # doctest: +ELLIPSIS
+    1.0...
+    """
+
+    ordered = True
+
+    def __init__(self, alpha: float = 1.0) -> None:
+        super().__init__()
+        alpha = float(alpha)
+        if not alpha > 0 or alpha == float("inf"):
+            raise ValueError(f"alpha must be positive and finite, got {alpha}")
+        self.alpha = alpha
+
+    def setup(self) -> None:  # noqa: D102
+        k = self.n_components - 1
+        self.register_buffer("stick_a", torch.ones(k))
+        self.register_buffer("stick_b", torch.full((k,), self.alpha))
+
+    def forward(self) -> torch.Tensor:  # noqa: D102
+        self._check_built()
+        if self.n_components == 1:
+            pi = self.stick_b.new_ones(1)
+        else:
+            v = pyro.sample(STICKS, dist.Beta(self.stick_a, self.stick_b).to_event(1))
+            pi = stick_breaking_log_weights(v).exp()
+        return pyro.deterministic(WEIGHTS, pi, event_dim=1)
+
+    def make_guide(self) -> StickBreakingGuide | None:
+        """Mean-field Beta posteriors over the sticks (None for a single component)."""
+        self._check_built()
+        if self.n_components == 1:
+            return None
+        return StickBreakingGuide(self.n_components, self.alpha)
+
+    def mean(self) -> torch.Tensor:
+        r"""Prior mean of pi: :math:`E\pi_k = E v_k \prod_{j<k} E(1 - v_j)` (independent sticks)."""
+        self._check_built()
+        return _mean_weights(self.stick_a, self.stick_b)
+
+
+def _mean_weights(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    ev = a / (a + b)
+    rest = torch.cumprod(1.0 - ev, -1)
+    before = torch.cat([rest.new_ones(1), rest])
+    own = torch.cat([ev, ev.new_ones(1)])
+    return (own * before).detach()
+
+
+class StickBreakingGuide(WeightGuide):
+    r"""q(v) = prod_k Beta(v_k; a_k, b_k), a, b > 0 learned (site ``"sticks"``).
+
+    Parameters
+    ----------
+    n_components : int
+    alpha : float
+        The prior's concentration (start of b, and base of :meth:`set_weights`).
+    """
+
+    def __init__(self, n_components: int, alpha: float) -> None:
+        super().__init__()
+        k = int(n_components) - 1
+        if k < 1:
+            raise ValueError("a stick-breaking guide needs at least 2 components")
+        self.n_components = int(n_components)
+        self.alpha = float(alpha)
+        self.a = PyroParam(torch.ones(k), constraint=constraints.positive)
+        self.b = PyroParam(torch.full((k,), self.alpha), constraint=constraints.positive)
+
+    def forward(self) -> torch.Tensor:  # noqa: D102
+        return pyro.sample(STICKS, dist.Beta(self.a, self.b).to_event(1))
+
+    def set_weights(self, pi: torch.Tensor, n_samples: int | None = None) -> None:
+        r"""Centre q at ``pi`` as the conjugate posterior would, with counts
+        :math:`n_k = \pi_k n`: :math:`a_k = 1 + n_k`, :math:`b_k = \alpha + \sum_{j>k} n_j`.
+
+        ``n_samples`` (data points behind ``pi``) defaults to n_components, a weak start.
+        """
+        n = float(n_samples) if n_samples is not None else float(self.n_components)
+        pi = pi.detach().to(self.a)
+        counts = pi / pi.sum() * n
+        after = counts.flip(-1).cumsum(-1).flip(-1)[1:]  # sum_{j>k} n_j for k < K
+        self.a = (1.0 + counts[:-1]).clamp_min(1e-3)
+        self.b = (self.alpha + after).clamp_min(1e-3)
+
+    def mean(self) -> torch.Tensor:
+        r"""Posterior mean of pi, exact under the mean-field q:
+        :math:`E\pi_k = E v_k \prod_{j<k} E(1 - v_j)`."""
+        return _mean_weights(self.a, self.b)
