@@ -1,0 +1,186 @@
+import json
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from pyroclust import cli
+from pyroclust.infer.trainer import SVITrainer
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+TINY = ["--hidden", "16", "--latent-dim", "2", "--pretrain-epochs", "1", "--no-progress"]
+
+
+@pytest.fixture
+def tiny_npz(tmp_path):
+    """90 images of 4x4 pixels in [0, 1] from three prototypes, with labels."""
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1, 2], 30)
+    protos = rng.random((3, 16)) > 0.5
+    x = np.clip(np.where(protos[y], 0.85, 0.15) + rng.normal(0, 0.05, (90, 16)), 0, 1)
+    path = tmp_path / "tiny.npz"
+    np.savez(path, x=x.reshape(90, 4, 4).astype(np.float32), y=y)
+    return path
+
+
+def fit(tiny_npz, out, *extra):
+    return cli.main(["fit", "vade", "--data", str(tiny_npz), "--out", str(out), *TINY, *extra])
+
+
+def test_fit_writes_metrics_checkpoint_labels_and_plots(tiny_npz, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert fit(tiny_npz, out, "--epochs", "1") == 0
+    printed = capsys.readouterr().out
+    for key in ("acc", "nmi", "silhouette", "elbo", "seconds"):
+        assert key in printed
+    metrics = json.loads((out / "metrics.json").read_text())
+    for key in cli.SCORE_KEYS:
+        assert key in metrics, key
+        if key not in ("model", "data"):
+            assert math.isfinite(metrics[key]), (key, metrics[key])
+    assert metrics["model"] == "vade" and metrics["data"] == "tiny"
+    assert metrics["n_samples"] == 90 and metrics["n_components"] == 3  # classes of the data
+    assert metrics["epochs"] == 1
+    assert 0.0 <= metrics["acc"] <= 1.0
+    for name in ("elbo.png", "embedding.png", "samples.png"):
+        assert (out / name).read_bytes()[:8] == PNG_MAGIC, name
+    assert (out / "model.ckpt").is_file() and (out / "train.ckpt").is_file()
+    labels = cli.read_labels(out / "labels.csv")
+    assert labels.shape == (90,) and set(labels) <= {0, 1, 2}
+
+    # predict with the saved model reproduces the fit's labels
+    pred = tmp_path / "pred" / "labels.csv"
+    argv = ["predict", str(out / "model.ckpt"), "--data", str(tiny_npz), "--out", str(pred)]
+    assert cli.main([*argv, "--proba"]) == 0
+    np.testing.assert_array_equal(cli.read_labels(pred), labels)
+    header = pred.read_text().splitlines()[0]
+    assert header == "index,label,p0,p1,p2"
+    proba = np.loadtxt(pred, delimiter=",", skiprows=1)[:, 2:]
+    np.testing.assert_allclose(proba.sum(1), 1.0, atol=1e-4)
+    assert "acc" in capsys.readouterr().out
+
+
+def test_fit_of_unlabelled_real_data_uses_a_gaussian(tmp_path):
+    x = np.random.default_rng(0).normal(size=(40, 5)) * 3.0
+    np.savez(tmp_path / "real.npz", x=x)
+    out = tmp_path / "run"
+    argv = ["fit", "vade", "--data", str(tmp_path / "real.npz"), "--out", str(out)]
+    assert cli.main([*argv, *TINY, "--epochs", "1", "--n-components", "2"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert "acc" not in metrics and metrics["n_components"] == 2
+    assert not (out / "samples.png").exists()  # not images
+    config = json.loads((out / "config.json").read_text())
+    assert config["n_components"] == 2
+    from pyroclust.estimator import Clusterer
+
+    est = Clusterer.load(out / "model.ckpt")
+    assert est.model_.zoo_spec["likelihood"] == "gaussian"
+
+
+def test_resume_continues_an_interrupted_run(tiny_npz, tmp_path, monkeypatch, capsys):
+    reference = tmp_path / "reference"
+    assert fit(tiny_npz, reference, "--epochs", "3") == 0
+    expected = json.loads((reference / "metrics.json").read_text())
+
+    original = SVITrainer._early_stopping
+
+    def interrupt_in_epoch_two(self, elbo):
+        if self.epoch == 2:
+            raise KeyboardInterrupt
+        original(self, elbo)
+
+    out = tmp_path / "run"
+    with monkeypatch.context() as patch:
+        patch.setattr(SVITrainer, "_early_stopping", interrupt_in_epoch_two)
+        assert fit(tiny_npz, out, "--epochs", "3") == 130
+    err = capsys.readouterr().err
+    assert str(out / "train.ckpt") in err and "--resume" in err
+    assert not (out / "metrics.json").exists()
+
+    # the saved options (epochs=3, the tiny network...) are reused
+    assert cli.main(["fit", "vade", "--out", str(out), "--resume", "--no-progress"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["epochs"] == 3
+    assert metrics["elbo"] == pytest.approx(expected["elbo"], rel=1e-5)
+    np.testing.assert_array_equal(
+        cli.read_labels(out / "labels.csv"), cli.read_labels(reference / "labels.csv")
+    )
+
+
+def one_error_line(capsys):
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert err[0].startswith("pyroclust: error: ")
+    return err[0]
+
+
+def test_bad_input_exits_2_with_one_line(tmp_path, capsys):
+    assert cli.main(["fit", "vade", "--data", "no-such-data-set", "--no-progress"]) == 2
+    assert "unknown data set" in one_error_line(capsys)
+
+    corrupt = tmp_path / "model.ckpt"
+    corrupt.write_bytes(b"not a checkpoint")
+    assert cli.main(["predict", str(corrupt), "--data", "digits"]) == 2
+    assert "model.ckpt" in one_error_line(capsys)
+    assert cli.main(["inspect", str(tmp_path / "missing.ckpt")]) == 2
+    assert "does not exist" in one_error_line(capsys)
+
+    assert cli.main(["fit", "vade", "--resume", "--no-progress"]) == 2
+    assert "--out" in one_error_line(capsys)
+    assert cli.main(["fit", "vade", "--out", str(tmp_path / "none"), "--resume"]) == 2
+    assert "cannot resume" in one_error_line(capsys)
+
+
+def test_bad_options_are_usage_errors(capsys):
+    assert cli.main(["fit", "no-such-model"]) == 2
+    assert "invalid choice" in capsys.readouterr().err
+    assert cli.main(["fit", "vade", "--weights", "no-such-prior"]) == 2
+    assert "unknown weight prior" in capsys.readouterr().err
+    assert cli.main(["fit", "vade", "--epochs", "-1"]) == 2
+    assert "--epochs" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv", [["--help"], ["fit", "--help"], ["predict", "-h"], ["inspect", "-h"]]
+)
+def test_help_exits_0_with_examples(argv, capsys):
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "usage: pyroclust" in out and "examples:" in out
+
+
+def test_subcommand_registry_drives_the_parser():
+    parser = cli.build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    assert list(sub.choices) == list(cli.SUBCOMMANDS)
+    assert set(cli.SUBCOMMANDS) >= {"fit", "predict", "inspect"}
+
+
+def test_inspect_prints_summary_and_writes_plots(tiny_npz, tmp_path, capsys):
+    pytest.importorskip("pyroclust.inspect", reason="pyroclust/inspect.py not there yet")
+    out = tmp_path / "run"
+    assert fit(tiny_npz, out, "--epochs", "1", "--weights", "dirichlet:1.0") == 0
+    capsys.readouterr()
+    plots = tmp_path / "plots"
+    argv = ["inspect", str(out / "model.ckpt"), "--out", str(plots), "--num-samples", "50"]
+    assert cli.main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "weights[0]" in printed and "mean" in printed
+    for name in ("weights_forest.png", "rank_size.png"):
+        assert (plots / name).read_bytes()[:8] == PNG_MAGIC, name
+
+
+def test_inspect_without_the_inspect_module_is_a_clear_error(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "pyroclust.inspect", None)  # import raises ImportError
+    assert cli.main(["inspect", str(tmp_path / "model.ckpt")]) == 2
+    assert "pyroclust.inspect" in one_error_line(capsys)
+
+
+def test_python_dash_m_pyroclust():
+    done = subprocess.run(
+        [sys.executable, "-m", "pyroclust", "--version"], capture_output=True, text=True
+    )
+    assert done.returncode == 0
+    assert done.stdout.startswith("pyroclust ")
