@@ -68,6 +68,7 @@ from pyroclust import zoo
 from pyroclust.datasets import Dataset, load_dataset
 from pyroclust.estimator import Clusterer
 from pyroclust.exceptions import DataError, DatasetError
+from pyroclust.infer.elbo import seed_everything
 from pyroclust.infer.init import RandomInit
 from pyroclust.metrics import clustering_scores
 from pyroclust.models.vae import check_kl_weights
@@ -506,6 +507,7 @@ def representation_study(
     }
     if model == "vae":
         options["beta"] = float(beta)
+    seed_everything(random_state)  # the networks' initial weights too: a repeatable study
     prototype, guide = zoo.make(model, n_features, **options)
     if getattr(prototype, "n_components", None) is not None:
         raise ValueError(f"{model!r} has a cluster site; the study is for representation models")
@@ -860,7 +862,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--out", default=None, help="folder for the table and pictures")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     return parser
 
 
@@ -897,7 +899,7 @@ def run_from_args(args: argparse.Namespace) -> RepresentationStudy:
         out=args.out,
         device=args.device,
         random_state=args.seed,
-        progress=not args.quiet,
+        progress=not args.no_progress,
     )
     print(study.to_markdown())
     print(
@@ -910,11 +912,19 @@ def run_from_args(args: argparse.Namespace) -> RepresentationStudy:
     return study
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``python -m pyroclust.representations``."""
-    parser = add_arguments(argparse.ArgumentParser(description=__doc__.splitlines()[0]))
-    run_from_args(parser.parse_args(argv))
+def run(args: argparse.Namespace) -> int:
+    """Cluster original / reconstructed / latent representations (Agarap & Azcarraga, 2020).
+
+    The ``run`` of the ``pyroclust representations`` subcommand; returns the exit status 0.
+    """
+    run_from_args(args)
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m pyroclust.representations``; returns the exit status."""
+    parser = add_arguments(argparse.ArgumentParser(description=__doc__.splitlines()[0]))
+    return run(parser.parse_args(argv))
 
 
 if __name__ == "__main__":  # pragma: no cover
