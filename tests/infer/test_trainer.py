@@ -1,0 +1,218 @@
+"""The SVI trainer: resuming, non-finite losses, early stopping, schedules, output, devices."""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import pyro
+import pytest
+import torch
+
+from pyroclust import zoo
+from pyroclust.exceptions import NonFiniteLossError
+from pyroclust.infer import EarlyStopping, SVITrainer, load_checkpoint, resolve_device, schedules
+from pyroclust.infer.trainer import TRAINER_KIND
+
+
+def _pair(seed: int = 0):
+    pyro.set_rng_seed(seed)  # seed before constructing: the networks' initial values
+    return zoo.make("vade", n_features=12, n_components=3, latent_dim=2, hidden=(8,))
+
+
+def _trainer(model, guide, **kwargs) -> SVITrainer:
+    options = {"epochs": 4, "batch_size": 16, "lr": 1e-2, "random_state": 0, "progress": False}
+    options.update(kwargs)
+    return SVITrainer(model, guide, **options)
+
+
+@pytest.fixture
+def x(x_small) -> torch.Tensor:
+    return torch.as_tensor(x_small)  # 48 rows: three steps per epoch
+
+
+def _assert_same_state(a: torch.nn.Module, b: torch.nn.Module) -> None:
+    sa, sb = a.state_dict(), b.state_dict()
+    assert sa.keys() == sb.keys()
+    for key in sa:
+        assert torch.equal(sa[key], sb[key]), key
+
+
+class Interrupted(Exception):
+    """Stands for a crash or a Ctrl-C in the middle of a run."""
+
+
+def test_interrupted_fit_resumes_bit_identical(tmp_path, x) -> None:
+    schedule = schedules.StepDecay(every=1, factor=0.7)
+    model, guide = _pair()
+    full = _trainer(model, guide, epochs=3, lr_schedule=schedule).fit(x)
+
+    def crash(trainer: SVITrainer, epoch: int) -> None:
+        if epoch == 2:
+            raise Interrupted
+
+    ckpt = tmp_path / "run.pt"
+    first = _trainer(*_pair(), epochs=3, lr_schedule=schedule, checkpoint=ckpt, callbacks=[crash])
+    with pytest.raises(Interrupted):
+        first.fit(x)
+    assert load_checkpoint(ckpt, TRAINER_KIND)["state"]["epoch"] == 1  # epoch 2 never saved
+
+    # a fresh process: other initial values, which the checkpoint replaces
+    model2, guide2 = _pair(seed=123)
+    resumed = _trainer(model2, guide2, epochs=3, lr_schedule=schedule, checkpoint=ckpt)
+    resumed.fit(x, resume=True)
+    assert resumed.epoch == full.epoch == 3 and resumed.step == full.step == 9
+    _assert_same_state(model2, model)
+    _assert_same_state(guide2, guide)
+    assert [r["elbo"] for r in resumed.history] == [r["elbo"] for r in full.history]
+    assert [r["lr"] for r in resumed.history] == [r["lr"] for r in full.history]
+
+
+def test_resume_without_checkpoint_file_starts_afresh(tmp_path, x) -> None:
+    model, guide = _pair()
+    a = _trainer(model, guide, epochs=2).fit(x)
+    model2, guide2 = _pair()
+    b = _trainer(model2, guide2, epochs=2, checkpoint=tmp_path / "absent.pt").fit(x, resume=True)
+    _assert_same_state(model, model2)
+    assert a.history[-1]["elbo"] == b.history[-1]["elbo"]
+    assert (tmp_path / "absent.pt").is_file()  # and it is written at the end
+
+
+def test_continuing_a_finished_run_trains_more_epochs(x) -> None:
+    model, guide = _pair()
+    trainer = _trainer(model, guide, epochs=1).fit(x)
+    trainer.epochs = 2
+    trainer.fit(x)
+    assert trainer.epoch == 2 and len(trainer.history) == 2
+
+
+NAN_WARNING = "ignore:Encountered NaN:UserWarning"  # Pyro's validation notices it too
+
+
+@pytest.mark.filterwarnings(NAN_WARNING)
+def test_non_finite_loss_stops_and_keeps_last_good_parameters(x) -> None:
+    seen: list[list[torch.Tensor]] = []
+
+    class RecordingAdam(torch.optim.Adam):
+        """Adam that remembers the parameters at which each (finite) step was taken."""
+
+        def step(self, closure=None):
+            seen.append([p.detach().clone() for g in self.param_groups for p in g["params"]])
+            return super().step(closure)
+
+    def poison(trainer: SVITrainer, epoch: int) -> None:
+        if epoch == 1:  # the loss becomes NaN at the first step of epoch 2
+            with torch.no_grad():
+                trainer.model.decoder[0].weight.fill_(math.nan)
+
+    model, guide = _pair()
+    trainer = _trainer(model, guide, optimizer=RecordingAdam, callbacks=[poison])
+    with pytest.raises(NonFiniteLossError, match=r"epoch 2, step 1 of 3 \(global step 4\)") as info:
+        trainer.fit(x)
+    assert (info.value.epoch, info.value.step) == (2, 4)
+    assert "last good parameters were kept" in str(info.value)
+    assert trainer.epoch == 1 and trainer.step == 3 and len(trainer.history) == 1
+    params = [p for g in trainer._optim.param_groups for p in g["params"]]
+    assert all(torch.isfinite(p).all() for p in params)
+    # the parameters are those of the last step whose loss was finite
+    assert len(seen) == 3
+    for p, kept in zip(params, seen[-1]):
+        assert torch.equal(p.detach(), kept)
+
+
+@pytest.mark.filterwarnings(NAN_WARNING)
+def test_non_finite_loss_through_the_estimator(x) -> None:
+    from pyroclust.estimator import Clusterer
+    from pyroclust.infer.init import RandomInit
+
+    model, guide = _pair()
+    with torch.no_grad():
+        model.components.loc = torch.full((3, 2), math.inf)
+    est = Clusterer(model, guide, epochs=1, init=RandomInit(), progress=False)
+    with pytest.raises(NonFiniteLossError, match="non-finite"):
+        est.fit(x)
+
+
+def test_early_stopping_stops_and_restores_best(x) -> None:
+    states: dict[int, dict[str, torch.Tensor]] = {}
+
+    def record(trainer: SVITrainer, epoch: int) -> None:
+        states[epoch] = copy.deepcopy(trainer.model.state_dict())
+
+    # min_delta so large that no epoch after the first counts as an improvement
+    stop = EarlyStopping(patience=2, min_delta=1e9)
+    model, guide = _pair()
+    trainer = _trainer(model, guide, epochs=10, early_stopping=stop, callbacks=[record]).fit(x)
+    assert trainer.stopped_early and trainer.epoch == 3 and len(trainer.history) == 3
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, states[1][key]), key
+    assert not all(torch.equal(v, states[3][k]) for k, v in model.state_dict().items())
+
+    keep_last = EarlyStopping(patience=2, min_delta=1e9, restore_best=False)
+    model, guide = _pair()
+    states.clear()
+    _trainer(model, guide, epochs=10, early_stopping=keep_last, callbacks=[record]).fit(x)
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, states[3][key]), key
+
+
+def test_no_early_stop_while_improving(x) -> None:
+    trainer = _trainer(*_pair(), epochs=3, early_stopping=EarlyStopping(patience=1, min_delta=-1e9))
+    trainer.fit(x)
+    assert not trainer.stopped_early and trainer.epoch == 3
+
+
+def test_lr_schedule_is_applied(x) -> None:
+    trainer = _trainer(*_pair(), epochs=3, lr=0.01, lr_schedule=schedules.StepDecay(1, 0.5))
+    trainer.fit(x)
+    assert [row["lr"] for row in trainer.history] == pytest.approx([0.01, 0.005, 0.0025])
+    assert trainer._optim.param_groups[0]["lr"] == pytest.approx(0.00125)
+
+
+def test_history_rows(x) -> None:
+    trainer = _trainer(*_pair(), epochs=2).fit(x)
+    assert [row["epoch"] for row in trainer.history] == [1, 2]
+    for row in trainer.history:
+        assert set(row) == {"epoch", "elbo", "lr", "seconds"}
+        assert math.isfinite(row["elbo"]) and row["seconds"] >= 0
+
+
+def test_progress_false_prints_nothing(capfd, x) -> None:
+    _trainer(*_pair(), epochs=1, progress=False).fit(x)
+    out, err = capfd.readouterr()
+    assert out == "" and err == ""
+    _trainer(*_pair(), epochs=1, progress=True).fit(x)
+    out, err = capfd.readouterr()
+    assert "VaDE" in out + err  # the bar is there when asked for
+
+
+def test_device_resolution() -> None:
+    if torch.cuda.is_available():
+        pytest.skip("CUDA is available here")
+    assert resolve_device("auto") == torch.device("cpu")
+    assert resolve_device("cpu") == torch.device("cpu")
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        resolve_device("cuda")
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        _trainer(*_pair(), device="cuda")
+    assert _trainer(*_pair()).device == torch.device("cpu")
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [({"epochs": -1}, "epochs"), ({"batch_size": 0}, "batch_size"), ({"lr": 0.0}, "lr")],
+)
+def test_rejects_bad_settings(kwargs, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        _trainer(*_pair(), **kwargs)
+
+
+def test_rejects_empty_data() -> None:
+    with pytest.raises(ValueError, match="empty"):
+        _trainer(*_pair()).fit(torch.zeros(0, 12))
+
+
+def test_training_leaves_the_users_param_store_alone(x) -> None:
+    pyro.param("users_own", torch.tensor(1.0))
+    _trainer(*_pair(), epochs=1).fit(x)
+    assert set(pyro.get_param_store().keys()) == {"users_own"}
