@@ -1,0 +1,158 @@
+"""The truncated stick-breaking (Dirichlet-process) weight prior."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyro
+import pytest
+import torch
+from pyro import poutine
+from pyro.infer import TraceEnum_ELBO
+from scipy import stats
+
+from pyroclust import inspect, priors, zoo
+from pyroclust.infer import SVITrainer
+from pyroclust.infer.elbo import local_params
+from pyroclust.priors.stick_breaking import stick_breaking_log_weights, weights_to_sticks
+from pyroclust.testing import ModelGuideChecks
+
+from .gmm_model import PlainGMM, WeightsGuide, mixture_loglik64, single_thread, three_blobs
+
+
+def _numpy_weights(v: np.ndarray) -> np.ndarray:
+    """pi_k = v_k prod_{j<k} (1 - v_j), last = remainder: the definition, in float64."""
+    pi = np.empty(len(v) + 1)
+    left = 1.0
+    for k, vk in enumerate(v):
+        pi[k] = vk * left
+        left *= 1.0 - vk
+    pi[-1] = left
+    return pi
+
+
+def test_weights_sum_to_one_within_the_truncation():
+    prior = priors.StickBreaking(0.5).build(10)
+    for _ in range(20):
+        tr = poutine.trace(prior).get_trace()
+        pi = tr.nodes["weights"]["value"]
+        v = tr.nodes["sticks"]["value"].double().numpy()
+        assert pi.shape == (10,) and (pi >= 0).all()
+        assert float(pi.sum()) == pytest.approx(1.0, abs=1e-5)
+        np.testing.assert_allclose(pi.double().numpy(), _numpy_weights(v), rtol=1e-4, atol=1e-7)
+
+
+def test_log_weights_in_log_space_and_inverse():
+    v = torch.tensor([0.3, 0.999999, 0.5, 1e-30], dtype=torch.float64)
+    log_pi = stick_breaking_log_weights(v)
+    assert torch.isfinite(log_pi[:2]).all()
+    np.testing.assert_allclose(log_pi.exp().numpy(), _numpy_weights(v.numpy()), rtol=1e-6)
+    pi = torch.tensor([0.4, 0.3, 0.2, 0.1])
+    torch.testing.assert_close(stick_breaking_log_weights(weights_to_sticks(pi)).exp(), pi)
+
+
+def test_log_prob_matches_scipy_beta():
+    prior = priors.StickBreaking(2.5).build(6)
+    tr = poutine.trace(prior).get_trace()
+    v = tr.nodes["sticks"]["value"].double().numpy()
+    expected = stats.beta.logpdf(v, 1.0, 2.5).sum()
+    assert float(tr.log_prob_sum()) == pytest.approx(expected, rel=1e-4)
+    assert tr.nodes["sticks"]["fn"].event_dim == 1
+
+
+def test_prior_and_posterior_means_are_exact():
+    prior = priors.StickBreaking(1.0).build(4)
+    np.testing.assert_allclose(prior.mean().numpy(), [0.5, 0.25, 0.125, 0.125])
+    guide = prior.make_guide()
+    guide.set_weights(torch.tensor([0.5, 0.3, 0.15, 0.05]), n_samples=200)
+    # conjugate centring: a_k = 1 + n_k, b_k = alpha + sum_{j>k} n_j
+    np.testing.assert_allclose(guide.a.detach().numpy(), [101.0, 61.0, 31.0], rtol=1e-5)
+    np.testing.assert_allclose(guide.b.detach().numpy(), [101.0, 41.0, 11.0], rtol=1e-5)
+    # E[pi] by Monte Carlo over q agrees with the closed form
+    with torch.no_grad():
+        draws = torch.distributions.Beta(guide.a, guide.b).sample((20000,))
+    mc = stick_breaking_log_weights(draws).exp().mean(0)
+    torch.testing.assert_close(guide.mean(), mc, atol=2e-3, rtol=0)
+
+
+def test_single_component_and_bad_alpha():
+    prior = priors.StickBreaking().build(1)
+    torch.testing.assert_close(prior(), torch.ones(1))
+    assert prior.make_guide() is None
+    for bad in (0.0, -1.0, float("inf")):
+        with pytest.raises(ValueError, match="alpha"):
+            priors.StickBreaking(bad)
+
+
+def test_mini_batch_elbo_matches_float64_formula():
+    x, _ = three_blobs(40)
+    n, b, alpha = len(x), 10, 1.5
+    model = PlainGMM(priors.StickBreaking(alpha), 4, 2)
+    guide = WeightsGuide(model.weights.make_guide())
+    guide.weights.set_weights(torch.tensor([0.4, 0.3, 0.2, 0.1]), n_samples=20)
+    xb = torch.as_tensor(x[:b])
+    with local_params():
+        pyro.set_rng_seed(5)
+        loss = TraceEnum_ELBO(max_plate_nesting=1).differentiable_loss(
+            model, guide, xb, data_size=n
+        )
+        pyro.set_rng_seed(5)
+        v = poutine.trace(guide).get_trace(xb, data_size=n).nodes["sticks"]["value"]
+        a, bb = guide.weights.a.detach().double(), guide.weights.b.detach().double()
+        loc, scale = model.components.loc.detach(), model.components.scale.detach()
+    v64 = v.detach().double().numpy()
+    expected = (
+        stats.beta.logpdf(v64, 1.0, alpha).sum()
+        - stats.beta.logpdf(v64, a.numpy(), bb.numpy()).sum()
+        + n / b * mixture_loglik64(x[:b], np.log(_numpy_weights(v64)), loc.numpy(), scale.numpy())
+    )
+    assert -float(loss.detach()) == pytest.approx(expected, rel=1e-4)
+
+
+def test_twenty_components_on_three_clusters_leave_about_three_in_use():
+    """A truncated DP mixture (K = 20) on data from 3 clusters switches the others off."""
+    x, _ = three_blobs(300)
+    k = 20
+    model = PlainGMM(priors.StickBreaking(0.5), k, 2)
+    guide = WeightsGuide(model.weights.make_guide())
+    start = np.random.default_rng(0).choice(len(x), k, replace=False)
+    with local_params():  # components start at random data points, broad
+        model.components.set_from_moments(torch.as_tensor(x[start]), torch.full((k, 2), 9.0))
+    with single_thread():
+        SVITrainer(
+            model,
+            guide,
+            epochs=200,
+            batch_size=len(x),
+            lr=0.1,
+            device="cpu",
+            random_state=0,
+            progress=False,
+        ).fit(torch.as_tensor(x))
+    with local_params():
+        mean = guide.weights.mean().numpy()
+    assert (mean > 0.05).sum() == 3
+    assert np.sort(mean)[-3:].sum() > 0.95
+    in_use = inspect.expected_n_clusters(model, guide, num_samples=200, random_state=0)
+    assert 3 <= in_use <= 5
+
+
+def test_zoo_spec_strings():
+    for spec in ("stick-breaking:0.5", "stick_breaking:0.5"):
+        prior = zoo.make_weight_prior(spec)
+        assert isinstance(prior, priors.StickBreaking) and prior.alpha == 0.5
+    assert zoo.make_weight_prior("stick-breaking").alpha == 1.0
+
+
+class TestVaDEWithStickBreaking(ModelGuideChecks):
+    """The shared model/guide checks for VaDE with stick-breaking weights."""
+
+    def make(self):  # noqa: D102
+        model, guide = zoo.make(
+            "vade",
+            n_features=12,
+            n_components=4,
+            latent_dim=2,
+            hidden=(8,),
+            weights="stick-breaking:1.0",
+        )
+        return model, guide, torch.rand(12, 12, generator=torch.Generator().manual_seed(0))
