@@ -1,0 +1,93 @@
+"""Initialisation strategies: GMM / k-means of the latent means, random, AE pretraining."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+from sklearn.cluster import KMeans
+from sklearn.mixture import GaussianMixture
+
+from pyroclust.infer.elbo import local_params
+from pyroclust.infer.init import GMMInit, KMeansInit, RandomInit, pretrain_autoencoder
+
+
+@pytest.fixture
+def setup(tiny_vade, x_small):
+    model, guide = tiny_vade()
+    x = torch.as_tensor(x_small)
+    with torch.no_grad():
+        codes = guide.encode(x)[0].double().numpy()
+    return model, guide, x, codes
+
+
+def _mixture(model) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    with local_params(), torch.no_grad():
+        return (
+            model.weights.mean().double().numpy(),
+            model.components.loc.double().numpy(),
+            model.components.scale.double().numpy() ** 2,
+        )
+
+
+def test_gmm_init_sets_the_gmm_of_the_latent_means(setup) -> None:
+    model, guide, x, codes = setup
+    with local_params():
+        GMMInit(pretrain_epochs=0)(model, guide, x, random_state=0)
+    gmm = GaussianMixture(3, covariance_type="diag", reg_covar=1e-4, random_state=0).fit(codes)
+    pi, loc, var = _mixture(model)
+    np.testing.assert_allclose(pi, gmm.weights_, rtol=1e-5)
+    np.testing.assert_allclose(loc, gmm.means_, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(var, gmm.covariances_, rtol=1e-4)
+
+
+def test_kmeans_init_sets_centroids_fractions_and_spreads(setup) -> None:
+    model, guide, x, codes = setup
+    with local_params():
+        KMeansInit(pretrain_epochs=0)(model, guide, x, random_state=0)
+    km = KMeans(3, n_init=10, random_state=0).fit(codes)
+    counts = np.bincount(km.labels_, minlength=3)
+    pi, loc, var = _mixture(model)
+    np.testing.assert_allclose(pi, counts / counts.sum(), rtol=1e-5)
+    np.testing.assert_allclose(loc, km.cluster_centers_, rtol=1e-5, atol=1e-6)
+    for k in range(3):
+        if counts[k] > 1:
+            expected = codes[km.labels_ == k].var(0) + 1e-4
+            np.testing.assert_allclose(var[k], expected, rtol=1e-4)
+
+
+def test_random_init_leaves_everything(setup) -> None:
+    model, guide, x, _ = setup
+    before = [{k: v.clone() for k, v in m.state_dict().items()} for m in (model, guide)]
+    with local_params():
+        assert RandomInit()(model, guide, x, random_state=0) is None
+    for m, state in zip((model, guide), before):
+        for key, value in m.state_dict().items():
+            assert torch.equal(value, state[key]), key
+
+
+def test_pretraining_lowers_the_reconstruction_loss(setup) -> None:
+    model, guide, x, _ = setup
+    before = {k: v.clone() for k, v in model.components.state_dict().items()}
+    with local_params():
+        losses = pretrain_autoencoder(model, guide, x, epochs=15, batch_size=16, lr=1e-2)
+    assert len(losses) == 15 and all(np.isfinite(losses))
+    assert losses[-1] < losses[0]
+    # only the encoder and decoder are trained, not the mixture
+    for key, value in model.components.state_dict().items():
+        assert torch.equal(value, before[key])
+
+
+def test_gmm_init_is_repeatable(tiny_vade, x_small) -> None:
+    x = torch.as_tensor(x_small)
+    model, guide = tiny_vade()
+    results = []
+    for _ in range(2):
+        m, g = copy.deepcopy(model), copy.deepcopy(guide)
+        with local_params():
+            GMMInit(pretrain_epochs=2, batch_size=16)(m, g, x, random_state=3)
+        results.append(_mixture(m))
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)
