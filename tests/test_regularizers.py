@@ -1,0 +1,165 @@
+"""Regularisers change the ELBO by exactly their documented term; pruning masks components."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyro
+import pytest
+import torch
+from pyro import poutine
+from pyro.infer import TraceEnum_ELBO
+from scipy import stats
+from scipy.special import logsumexp, softmax
+
+from pyroclust import priors, zoo
+from pyroclust.estimator import Clusterer
+from pyroclust.infer import SVITrainer
+from pyroclust.infer.elbo import local_params
+from pyroclust.infer.init import RandomInit
+from pyroclust.inspect import posterior_dataset
+from pyroclust.regularizers import (
+    AssignmentEntropy,
+    PruneCallback,
+    WeightEntropy,
+    prune,
+    prune_mask,
+)
+
+
+def _x(n: int = 20, d: int = 12, seed: int = 0) -> torch.Tensor:
+    return torch.rand(n, d, generator=torch.Generator().manual_seed(seed))
+
+
+def _loss(model, guide, xb, n, seed=0) -> float:
+    with local_params():
+        pyro.set_rng_seed(seed)
+        elbo = TraceEnum_ELBO(max_plate_nesting=1)
+        return float(elbo.differentiable_loss(model, guide, xb, data_size=n).detach())
+
+
+def test_weight_entropy_adds_lambda_times_entropy_once():
+    model, guide = zoo.make(
+        "vade", n_features=12, n_components=4, latent_dim=2, hidden=(8,), weights="learned"
+    )
+    with torch.no_grad():
+        model.weights.logits.copy_(torch.tensor([0.3, -1.0, 2.0, 0.0]))
+    x = _x(20)
+    xb, n = x[:8], len(x)
+    base = _loss(model, guide, xb, n)
+    model.regularizers = (WeightEntropy(2.5),)
+    with_reg = _loss(model, guide, xb, n)
+    pi = softmax(np.array([0.3, -1.0, 2.0, 0.0], dtype=np.float64))
+    entropy = -(pi * np.log(pi)).sum()
+    # the loss is -ELBO: the regulariser adds 2.5 H(pi) to the ELBO, not scaled by n / batch
+    assert base - with_reg == pytest.approx(2.5 * entropy, rel=1e-4, abs=1e-4)
+
+
+def test_assignment_entropy_subtracts_lambda_times_responsibility_entropy_per_point():
+    model, guide = zoo.make("vade", n_features=12, n_components=3, latent_dim=2, hidden=(8,))
+    x = _x(30)
+    xb, n, lam = x[:10], len(x), 0.7
+    base = _loss(model, guide, xb, n, seed=4)
+    model.regularizers = (AssignmentEntropy(lam),)
+    with_reg = _loss(model, guide, xb, n, seed=4)
+    with local_params():  # the guide is run first by the ELBO: same seed, same z
+        pyro.set_rng_seed(4)
+        z = poutine.trace(guide).get_trace(xb, data_size=n).nodes["z"]["value"]
+        z = z.detach().double().numpy()
+        loc = model.components.loc.detach().double().numpy()
+        scale = model.components.scale.detach().double().numpy()
+        log_pi = np.log(model.weights.mean().double().numpy())
+    log_joint = log_pi + stats.norm.logpdf(z[:, None, :], loc[None], scale[None]).sum(-1)
+    log_r = log_joint - logsumexp(log_joint, axis=1, keepdims=True)
+    entropy = -(np.exp(log_r) * log_r).sum(1)  # one per row of the batch
+    term = -lam * n / len(xb) * entropy.sum()  # scaled like the likelihood
+    assert base - with_reg == pytest.approx(term, rel=1e-4, abs=1e-4)
+
+
+def test_regularizers_need_a_valid_weight_and_context():
+    with pytest.raises(ValueError, match="weight"):
+        WeightEntropy(-1.0)
+    with pytest.raises(ValueError, match="z"):
+        AssignmentEntropy(1.0).term(weights=torch.ones(3) / 3)
+
+
+def test_strong_weight_entropy_drives_the_weights_towards_uniform():
+    """With a large lambda the gradient of the loss is the entropy's ascent direction."""
+    model, guide = zoo.make("vade", n_features=12, n_components=3, latent_dim=2, hidden=(8,))
+    model.regularizers = (WeightEntropy(1e4),)
+    logits = torch.tensor([2.0, 0.0, -2.0])
+    with torch.no_grad():
+        model.weights.logits.copy_(logits)
+    x = _x(16)
+    with local_params():
+        TraceEnum_ELBO(max_plate_nesting=1).differentiable_loss(model, guide, x).backward()
+    step = -model.weights.logits.grad.double()
+    ent = logits.double().requires_grad_()
+    p = torch.softmax(ent, -1)
+    (-(p * p.log()).sum()).backward()
+    cos = torch.nn.functional.cosine_similarity(step, ent.grad, dim=0)
+    assert float(cos) > 0.99
+    assert float(step[2]) > 0 > float(step[0])  # the small weight grows, the large shrinks
+
+
+def test_prune_switches_components_off_in_predict(x_small):
+    model, guide = zoo.make(
+        "vade", n_features=12, n_components=4, latent_dim=2, hidden=(8,), weights="learned"
+    )
+    with torch.no_grad():
+        model.weights.logits.copy_(torch.tensor([0.0, 0.0, -6.0, 0.0]))
+    est = Clusterer(
+        model,
+        guide,
+        epochs=1,
+        batch_size=48,
+        lr=1e-6,
+        init=RandomInit(),
+        random_state=0,
+        progress=False,
+    ).fit(x_small)
+    keep = prune(est, 0.05)
+    assert keep.tolist() == [True, True, False, True]
+    assert est.weights_[2] == 0 and est.weights_.sum() == pytest.approx(1.0)
+    proba = est.predict_proba(x_small)
+    assert proba[:, 2].max() < 1e-6
+    assert 2 not in set(est.predict(x_small))
+    np.testing.assert_allclose(proba.sum(1), 1.0, rtol=1e-5)
+    # the weights posterior sees the pruned weights
+    post = est.weights_posterior(num_samples=5)
+    assert float(posterior_dataset(post)["weights"].values[..., 2].max()) == 0.0
+    # pruning only removes: a lower threshold does not bring component 2 back
+    assert prune(est, 0.0).tolist() == [True, True, False, True]
+    # refitting from the prototype starts unpruned
+    assert prune_mask(est.model) is None
+    with pytest.raises(ValueError, match="threshold"):
+        prune(est, 1.5)
+
+
+def test_prune_callback_during_training(x_small):
+    model, guide = zoo.make(
+        "vade",
+        n_features=12,
+        n_components=4,
+        latent_dim=2,
+        hidden=(8,),
+        weights=priors.Dirichlet(1.0),
+    )
+    guide.weights = model.weights.make_guide()
+    with local_params():
+        guide.weights.set_weights(torch.tensor([0.5, 0.3, 0.195, 0.005]), n_samples=200)
+    trainer = SVITrainer(
+        model,
+        guide,
+        epochs=2,
+        batch_size=48,
+        device="cpu",
+        random_state=0,
+        progress=False,
+        callbacks=[PruneCallback(0.01, start=1)],
+    )
+    trainer.fit(torch.as_tensor(x_small))
+    mask = prune_mask(model)
+    assert mask is not None and mask.tolist() == [True, True, True, False]
+    with local_params():
+        pi = model.weights()  # the model's mixture uses the masked weights
+    assert float(pi[3]) == 0.0 and float(pi.sum()) == pytest.approx(1.0)
