@@ -13,8 +13,9 @@ from pyro.poutine.util import site_is_subsample
 
 
 def enumerated_sites(model: Callable[..., Any], *args: Any, **kwargs: Any) -> list[str]:
-    """Names of the model's sample sites that request enumeration, found by tracing it once."""
-    with poutine.block(), torch.no_grad():
+    """Names of the model's sample sites that request enumeration, found by tracing it once
+    (in a private param store, so nothing is left in the user's)."""
+    with local_params(), poutine.block(), torch.no_grad():
         trace = poutine.trace(model).get_trace(*args, **kwargs)
     return [
         name
@@ -56,9 +57,9 @@ def check_guide_covers_model(
 
     Each such site of the model must appear in the guide with the same name and event
     dimension. Called by the estimator before training, so a mismatch is a clear message
-    instead of an error deep inside Pyro.
+    instead of an error deep inside Pyro. Both are traced in a private param store.
     """
-    with poutine.block(), torch.no_grad():
+    with local_params(), poutine.block(), torch.no_grad():
         guide_trace = poutine.trace(guide).get_trace(*args, **kwargs)
         model_trace = poutine.trace(poutine.replay(model, trace=guide_trace)).get_trace(
             *args, **kwargs
