@@ -84,7 +84,9 @@ def _draw_sites(
     if prior is None:
         raise ValueError(f"{type(model).__name__} has no weight prior (model.weights)")
     q = getattr(guide, "weights", None) if guide is not None else None
-    with local_params(), torch.no_grad():
+    with local_params(), torch.no_grad(), torch.random.fork_rng(devices=[]):
+        if random_state is not None:
+            torch.manual_seed(int(random_state))
         trace = poutine.trace(prior).get_trace()
         sites = [
             name
@@ -97,11 +99,8 @@ def _draw_sites(
                 f"the prior {type(prior).__name__} has latent sites {latent} but the guide has "
                 "no weights guide; use guide.weights = model.weights.make_guide() and train it"
             )
-        with torch.random.fork_rng(devices=[]):
-            if random_state is not None:
-                torch.manual_seed(int(random_state))
-            pred = Predictive(prior, guide=q, num_samples=num_samples, return_sites=sites)
-            draws = pred()
+        pred = Predictive(prior, guide=q, num_samples=num_samples, return_sites=sites)
+        draws = pred()
     mask = prune_mask(model)
     if WEIGHTS in draws and mask is not None:
         draws[WEIGHTS] = apply_mask(draws[WEIGHTS], mask)
