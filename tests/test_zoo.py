@@ -1,0 +1,103 @@
+"""The registry: every architecture and every weight prior passes the shared checks."""
+
+from __future__ import annotations
+
+import inspect
+import json
+
+import pytest
+import torch
+
+from pyroclust import likelihoods, priors, zoo
+from pyroclust.testing import ModelGuideChecks
+
+
+def _tiny_kwargs(architecture: str, **extra) -> dict:
+    """Small sizes for any registered builder (n_components only where it is accepted)."""
+    params = inspect.signature(zoo.ZOO[architecture]).parameters
+    kwargs = {"latent_dim": 2, "hidden": (8,)}
+    if "n_components" in params:
+        kwargs["n_components"] = 3
+    kwargs.update(extra)
+    return kwargs
+
+
+def _x(n: int = 20) -> torch.Tensor:
+    return torch.rand(n, 12, generator=torch.Generator().manual_seed(0))
+
+
+# one shared-checks class per registered architecture and per weight prior (with VaDE), so a
+# new registry entry is tested without writing anything
+for _arch in zoo.ZOO:
+
+    def _make_arch(self, _arch=_arch):
+        model, guide = zoo.make(_arch, n_features=12, **_tiny_kwargs(_arch))
+        return model, guide, _x()
+
+    _name = f"TestArchitecture_{_arch.replace('-', '_')}"
+    globals()[_name] = type(_name, (ModelGuideChecks,), {"make": _make_arch})
+
+for _prior in zoo.WEIGHT_PRIORS:
+
+    def _make_prior(self, _prior=_prior):
+        kwargs = _tiny_kwargs("vade", weights=_prior)
+        model, guide = zoo.make("vade", n_features=12, **kwargs)
+        return model, guide, _x()
+
+    _name = f"TestVaDEWithPrior_{_prior.replace('-', '_')}"
+    globals()[_name] = type(_name, (ModelGuideChecks,), {"make": _make_prior})
+
+
+@pytest.mark.parametrize("architecture", sorted(zoo.ZOO))
+def test_spec_is_plain_json_and_rebuilds_the_same_pair(architecture: str) -> None:
+    model, guide = zoo.make(architecture, n_features=12, **_tiny_kwargs(architecture))
+    spec = model.zoo_spec
+    assert spec["architecture"] == architecture and spec["n_features"] == 12
+    rebuilt, rebuilt_guide = zoo.make(**json.loads(json.dumps(spec)))
+    for a, b in ((model, rebuilt), (guide, rebuilt_guide)):
+        sa, sb = a.state_dict(), b.state_dict()
+        assert sa.keys() == sb.keys()
+        assert all(sa[k].shape == sb[k].shape for k in sa)
+
+
+def test_architecture_names_are_case_insensitive() -> None:
+    model, _ = zoo.make("VaDE", n_features=12, **_tiny_kwargs("vade"))
+    assert model.zoo_spec["architecture"] == "vade"
+
+
+def test_vade_defaults_are_the_papers() -> None:
+    model, guide = zoo.make("vade", n_features=784)
+    assert (model.n_components, model.latent_dim) == (10, 10)
+    assert guide.encoder.sizes == (784, 500, 500, 2000)
+    assert model.decoder.sizes == (10, 2000, 500, 500, 784)
+    assert isinstance(model.likelihood, likelihoods.Bernoulli)
+    assert isinstance(model.weights, priors.Learned)
+
+
+def test_gaussian_likelihood_learns_one_scale_per_feature() -> None:
+    model, _ = zoo.make("vade", n_features=12, likelihood="gaussian", **_tiny_kwargs("vade"))
+    assert isinstance(model.likelihood, likelihoods.Gaussian)
+    assert model.likelihood.scale.shape == (12,)
+
+
+@pytest.mark.parametrize(
+    "spec, cls",
+    [("uniform", priors.Uniform), ("learned", priors.Learned), ("Learned", priors.Learned)],
+)
+def test_make_weight_prior(spec: str, cls: type) -> None:
+    assert isinstance(zoo.make_weight_prior(spec), cls)
+
+
+def test_make_weight_prior_passes_objects_and_none() -> None:
+    prior = priors.Uniform()
+    assert zoo.make_weight_prior(prior) is prior
+    assert isinstance(zoo.make_weight_prior(None), priors.Learned)
+
+
+def test_unknown_names() -> None:
+    with pytest.raises(ValueError, match="unknown weight prior 'flat'; known: uniform"):
+        zoo.make_weight_prior("flat")
+    with pytest.raises(ValueError, match="unknown architecture 'gmvae2'; known: vade"):
+        zoo.make("gmvae2", n_features=12)
+    with pytest.raises(ValueError, match="unknown likelihood 'poisson'; known: bernoulli"):
+        zoo.make("vade", n_features=12, likelihood="poisson")
