@@ -642,7 +642,10 @@ def _tsne(rep: np.ndarray, dims: int, perplexity: float, random_state: int | Non
     from sklearn.manifold import TSNE
 
     perp = float(min(perplexity, max(1.0, (len(rep) - 1) / 3 - 1e-6)))
-    tsne = TSNE(n_components=dims, perplexity=perp, init="pca", random_state=random_state)
+    method = "exact" if len(rep) <= 500 else "barnes_hut"  # exact is much faster on small sets
+    tsne = TSNE(
+        n_components=dims, perplexity=perp, init="pca", method=method, random_state=random_state
+    )
     return tsne.fit_transform(rep.astype(np.float64))
 
 
