@@ -237,7 +237,7 @@ def add_fit_arguments(parser: argparse.ArgumentParser) -> None:
     from pyroclust import zoo
 
     parser.description = (
-        "Fit a deep generative clustering model, print its scores, and write the "
+        "Fit a deep generative clustering model, print its scores, and write the\n"
         "checkpoint, labels, metrics and plots to --out."
     )
     parser.epilog = FIT_EPILOG
@@ -569,9 +569,26 @@ def run_inspect(args: argparse.Namespace) -> int:
     print(table.to_string() if hasattr(table, "to_string") else table)
     forest, rank_size = out / "weights_forest.png", out / "rank_size.png"
     pinspect.plot_weights_forest(idata, forest)
-    pinspect.plot_rank_size(est.weights_, exponent=None, path=rank_size)
+    draws = est.weights_
+    try:  # the posterior draws give the rank/size plot a 5-95% band
+        values = np.asarray(pinspect.posterior_dataset(idata)["weights"])
+        draws = values.reshape(-1, values.shape[-1])
+    except (AttributeError, KeyError, TypeError, ValueError):
+        pass
+    pinspect.plot_rank_size(draws, exponent=None, path=rank_size)
     print(f"plots written to {forest} and {rank_size}")
     return 0
+
+
+# ----------------------------------------------------------------------------- representations
+def add_representations_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``representations``: :func:`pyroclust.representations.add_arguments`."""
+    importlib.import_module("pyroclust.representations").add_arguments(parser)
+
+
+def run_representations(args: argparse.Namespace) -> int:
+    """Cluster pixels, reconstructions and codes of a VAE or AE (Agarap & Azcarraga, 2020)."""
+    return int(importlib.import_module("pyroclust.representations").run(args))
 
 
 # ----------------------------------------------------------------------------- main
@@ -582,6 +599,7 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "fit": (add_fit_arguments, run_fit),
     "predict": (add_predict_arguments, run_predict),
     "inspect": (add_inspect_arguments, run_inspect),
+    "representations": (add_representations_arguments, run_representations),
 }
 
 MAIN_EPILOG = """\
@@ -590,6 +608,7 @@ examples:
   pyroclust fit vade --data mnist --data-dir ~/data --epochs 50 --out runs/mnist
   pyroclust predict runs/mnist/model.ckpt --data new.npz --out labels.csv
   pyroclust inspect runs/mnist/model.ckpt
+  pyroclust representations --data mnist --data-dir ~/data --out runs/representations
   pyroclust SUBCOMMAND --help                         # the options of one subcommand
 """
 
@@ -600,7 +619,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(
         prog=PROG,
-        description="Deep generative clustering with Pyro: fit a model of the zoo, apply it, "
+        description="Deep generative clustering with Pyro: fit a model of the zoo, apply it,\n"
         "inspect its mixture weights.",
         epilog=MAIN_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -1,12 +1,13 @@
-"""The representation study, RepresentationClusterer, the CLI command and the tutorial."""
+"""The representation study, RepresentationClusterer and the command line.
+
+The tutorial notebook is executed in smoke mode by tests/test_tutorials.py.
+"""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
-import pyro
 import pytest
 from matplotlib.image import imread
 from scipy.optimize import linear_sum_assignment
@@ -25,7 +26,6 @@ from pyroclust.representations import (
 )
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-ROOT = Path(__file__).resolve().parents[1]
 TINY = dict(
     latent_dim=3,
     hidden=(16,),
@@ -37,14 +37,6 @@ TINY = dict(
     progress=False,
     random_state=0,
 )
-
-
-@pytest.fixture(autouse=True)
-def _fresh_pyro():
-    pyro.clear_param_store()
-    pyro.enable_validation(True)
-    yield
-    pyro.clear_param_store()
 
 
 @pytest.fixture(scope="module")
@@ -245,15 +237,3 @@ def test_cli_subcommand_when_registered(tmp_path, capsys):
     ]
     assert cli.main(argv) == 0
     assert "| original |" in capsys.readouterr().out
-
-
-def test_tutorial_runs_in_smoke_mode(monkeypatch, tmp_path):
-    nbformat = pytest.importorskip("nbformat")
-    nbclient = pytest.importorskip("nbclient")
-    monkeypatch.setenv("CI", "1")
-    nb = nbformat.read(ROOT / "tutorials" / "representations.ipynb", as_version=4)
-    assert all(not cell.get("outputs") for cell in nb.cells if cell.cell_type == "code")
-    nbclient.NotebookClient(
-        nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
-    ).execute()
-    assert any("latent" in str(cell.get("outputs")) for cell in nb.cells)

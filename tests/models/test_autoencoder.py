@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pyro
 import pytest
 import torch
 import torch.nn.functional as F
@@ -15,14 +14,6 @@ from pyroclust.infer.elbo import check_guide_covers_model, local_params
 from pyroclust.nn import MLP
 from pyroclust.posthoc import PostHocClustering
 from pyroclust.predictive import latent_codes
-
-
-@pytest.fixture(autouse=True)
-def _fresh_pyro():
-    pyro.clear_param_store()
-    pyro.enable_validation(True)
-    yield
-    pyro.clear_param_store()
 
 
 def make_pair() -> tuple[models.Autoencoder, guides.AutoencoderGuide]:

@@ -19,16 +19,9 @@ from pyroclust.models.vae import check_kl_weights
 from pyroclust.nn import MLP
 from pyroclust.posthoc import PostHocClustering
 from pyroclust.sites import LATENT
+from pyroclust.testing import ModelGuideChecks
 
 N_FEATURES, LATENT_DIM = 6, 2
-
-
-@pytest.fixture(autouse=True)
-def _fresh_pyro():
-    pyro.clear_param_store()
-    pyro.enable_validation(True)
-    yield
-    pyro.clear_param_store()
 
 
 def make_pair(beta: float) -> tuple[models.VAE, guides.VAEGuide]:
@@ -138,3 +131,11 @@ def test_clusterer_fits_a_vae_and_codes_cluster_post_hoc():
     assert not hasattr(est, "labels_")  # no cluster site: clusters come post hoc
     post = PostHocClustering("kmeans", representation=est, n_clusters=3, random_state=0).fit(X)
     assert post.predict(X[:5]).shape == (5,)
+
+
+class TestVAEWithoutKL(ModelGuideChecks):
+    """The zoo's shared checks for the beta = 0 variant (beta = 1 is run by tests/test_zoo.py)."""
+
+    def make(self):
+        model, guide = zoo.make("vae", n_features=12, latent_dim=2, beta=0.0, hidden=(8,))
+        return model, guide, torch.rand(10, 12, generator=torch.Generator().manual_seed(0))
