@@ -74,8 +74,8 @@ class Clusterer(ClusterMixin, TransformerMixin, BaseEstimator):
     init : callable, optional
         Initialisation strategy (:mod:`pyroclust.infer.init`); ``GMMInit()`` (the paper's
         autoencoder pretraining + GMM) when None.
-    early_stopping : EarlyStopping or int, optional
-        An int is a patience in epochs.
+    early_stopping : EarlyStopping, int or bool, optional
+        An int is a patience in epochs; True is ``EarlyStopping()``.
     device : "auto", "cpu" or "cuda"
     random_state : int, optional
         Makes a fit repeatable on CPU.
@@ -163,7 +163,9 @@ class Clusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         with local_params():
             check_guide_covers_model(model, guide, x[: self.batch_size], data_size=len(x))
         es = self.early_stopping
-        if isinstance(es, int) and not isinstance(es, bool):
+        if isinstance(es, bool):
+            es = EarlyStopping() if es else None
+        elif isinstance(es, int):
             es = EarlyStopping(patience=es)
         trainer = SVITrainer(
             model,
