@@ -11,6 +11,7 @@ from sklearn.exceptions import NotFittedError
 from pyroclust import zoo
 from pyroclust.estimator import Clusterer
 from pyroclust.exceptions import DataError, PyroclustError
+from pyroclust.infer import EarlyStopping
 from pyroclust.infer.init import RandomInit
 from pyroclust.models import VaDE
 
@@ -113,9 +114,25 @@ def test_fit_predict_equals_fit_then_predict(tiny_vade, x_small) -> None:
     np.testing.assert_array_equal(labels, _est(model, guide).fit(x_small).predict(x_small))
 
 
-def test_early_stopping_as_patience(tiny_vade, x_small) -> None:
-    est = _est(*tiny_vade(), epochs=6, early_stopping=1, lr=1e-12).fit(x_small)
-    assert est.n_iter_ < 6
+@pytest.mark.parametrize(
+    "setting, expected",
+    [
+        (3, EarlyStopping(patience=3)),
+        (True, EarlyStopping()),
+        (False, None),
+        (None, None),
+        (EarlyStopping(patience=2, min_delta=0.5), EarlyStopping(patience=2, min_delta=0.5)),
+    ],
+)
+def test_early_stopping_settings(tiny_vade, x_small, setting, expected) -> None:
+    est = _est(*tiny_vade(), epochs=1, early_stopping=setting).fit(x_small)
+    assert est.trainer_.early_stopping == expected
+
+
+def test_early_stopping_stops(tiny_vade, x_small) -> None:
+    never_better = EarlyStopping(patience=1, min_delta=1e9)
+    est = _est(*tiny_vade(), epochs=6, early_stopping=never_better).fit(x_small)
+    assert est.n_iter_ == 2 and est.trainer_.stopped_early
 
 
 @pytest.mark.parametrize(
