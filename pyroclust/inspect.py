@@ -77,6 +77,13 @@ def _dims_of(name: str, value: np.ndarray) -> tuple[list[str], dict[str, Any]]:
     return names, {n: np.arange(s) for n, s in zip(names, value.shape[2:])}
 
 
+def _as_input(model: Any, x: Any) -> torch.Tensor:
+    """``x`` as a float32 tensor on the model's device."""
+    params = list(model.parameters())
+    device = params[0].device if params else torch.device("cpu")
+    return torch.as_tensor(np.asarray(x) if not torch.is_tensor(x) else x).to(device, torch.float32)
+
+
 def _draw_sites(
     model: Any, guide: Any, num_samples: int, random_state: int | None
 ) -> dict[str, torch.Tensor]:
@@ -180,7 +187,7 @@ def expected_n_clusters(
     float
     """
     if x is not None:
-        log_r = predictive.assignment_log_proba(model, guide, torch.as_tensor(x)).double()
+        log_r = predictive.assignment_log_proba(model, guide, _as_input(model, x)).double()
         # log(1 - r) = log(-expm1(log r)), stable for r near 0 and near 1
         log_not = torch.log(-torch.expm1(log_r.clamp_max(-1e-300)))
         none = log_not.sum(0).exp()
@@ -222,7 +229,7 @@ def cluster_sizes_posterior(
     num_samples = int(num_samples)
     if num_samples < 1:
         raise ValueError(f"num_samples must be >= 1, got {num_samples}")
-    log_r = predictive.assignment_log_proba(model, guide, torch.as_tensor(x)).double().cpu()
+    log_r = predictive.assignment_log_proba(model, guide, _as_input(model, x)).double().cpu()
     n, k = log_r.shape
     rng = np.random.default_rng(random_state)
     cum = np.cumsum(np.exp(log_r.numpy()), axis=1)
@@ -239,12 +246,25 @@ def cluster_sizes_posterior(
     )
 
 
+def hdi(samples: np.ndarray, prob: float = 0.94) -> tuple[float, float]:
+    """Highest-density interval of 1-D draws: the narrowest window holding ``prob`` of them."""
+    x = np.sort(np.asarray(samples, dtype=float).ravel())
+    n = len(x)
+    if n == 0:
+        return float("nan"), float("nan")
+    m = min(n, max(1, int(np.ceil(prob * n))))
+    widths = x[m - 1 :] - x[: n - m + 1]
+    i = int(np.argmin(widths))
+    return float(x[i]), float(x[i + m - 1])
+
+
 def summary(data: Any, var_names: list[str] | None = None, hdi_prob: float = 0.94) -> Any:
     """Posterior summary table: one row per scalar (``weights[0]``, ``zipf_exponent``...).
 
-    Columns ``mean``, ``sd``, ``hdi_low``, ``hdi_high`` (the central ``hdi_prob`` interval
-    of each margin, from quantiles) and ``n_draws``; plain NumPy, so the same on both ArviZ
-    lines (``arviz.summary`` gives more, e.g. ESS, for MCMC output).
+    Columns ``mean``, ``sd``, the highest-density interval of probability ``hdi_prob``
+    (``hdi_3%`` and ``hdi_97%`` for 0.94, named as ``arviz.summary(kind="stats")`` names
+    them) and ``n_draws``. Plain NumPy, so the same on both ArviZ lines; ``arviz.summary``
+    gives more (ESS, R-hat) for MCMC output.
 
     Returns
     -------
@@ -252,9 +272,12 @@ def summary(data: Any, var_names: list[str] | None = None, hdi_prob: float = 0.9
     """
     import pandas as pd
 
+    if not 0 < hdi_prob <= 1:
+        raise ValueError(f"hdi_prob must be in (0, 1], got {hdi_prob}")
     post = posterior_dataset(data)
     names = var_names if var_names is not None else list(post.data_vars)
-    lo, hi = (1.0 - hdi_prob) / 2.0, 1.0 - (1.0 - hdi_prob) / 2.0
+    tail = (1.0 - hdi_prob) / 2.0
+    low, high = f"hdi_{100 * tail:g}%", f"hdi_{100 * (1 - tail):g}%"
     rows, index = [], []
     for name in names:
         arr = np.asarray(post[name].values, dtype=float)
@@ -263,12 +286,13 @@ def summary(data: Any, var_names: list[str] | None = None, hdi_prob: float = 0.9
             col = flat[:, j]
             idx = np.unravel_index(j, arr.shape[2:]) if arr.ndim > 2 else ()
             index.append(f"{name}[{', '.join(map(str, idx))}]" if idx else name)
+            lo, hi = hdi(col, hdi_prob)
             rows.append(
                 {
                     "mean": col.mean(),
                     "sd": col.std(ddof=1) if len(col) > 1 else 0.0,
-                    "hdi_low": np.quantile(col, lo),
-                    "hdi_high": np.quantile(col, hi),
+                    low: lo,
+                    high: hi,
                     "n_draws": len(col),
                 }
             )
@@ -291,9 +315,9 @@ def plot_weights_forest(
 ) -> Figure:
     """Forest plot of the components' weights, sorted by posterior mean (largest on top).
 
-    Each row is a component: a dot at the posterior mean and a line over the central
-    ``hdi_prob`` interval. Drawn with plain matplotlib on a new ``Figure`` (the global
-    backend is not touched); written to ``path`` when given.
+    Each row is a component: a dot at the posterior mean and a line over the highest-density
+    interval of probability ``hdi_prob``. Drawn with plain matplotlib on a new ``Figure``
+    (the global backend is not touched); written to ``path`` when given.
 
     Parameters
     ----------
@@ -306,15 +330,15 @@ def plot_weights_forest(
     flat = arr.reshape(-1, arr.shape[-1])
     mean = flat.mean(0)
     order = np.argsort(-mean, kind="stable")[: top or None]
-    lo = np.quantile(flat, (1 - hdi_prob) / 2, axis=0)[order]
-    hi = np.quantile(flat, 1 - (1 - hdi_prob) / 2, axis=0)[order]
+    bounds = np.array([hdi(flat[:, k], hdi_prob) for k in order]).reshape(-1, 2)
+    lo, hi = bounds[:, 0], bounds[:, 1]
     fig = Figure(figsize=(5.0, 0.8 + 0.22 * len(order)))
     ax = fig.add_subplot()
     y = np.arange(len(order))[::-1]
     ax.hlines(y, lo, hi, color="C0", lw=2)
     ax.plot(mean[order], y, "o", color="C1", ms=4)
     ax.set_yticks(y, [f"component {k}" for k in order])
-    ax.set_xlabel(f"{var_name} (mean and {int(round(hdi_prob * 100))}% interval)")
+    ax.set_xlabel(f"{var_name} (mean and {hdi_prob:.0%} HDI)")
     ax.grid(axis="x", alpha=0.3)
     return _save(fig, path)
 
@@ -382,6 +406,7 @@ __all__ = [
     "cluster_sizes_posterior",
     "expected_n_clusters",
     "fit_zipf_exponent",
+    "hdi",
     "plot_rank_size",
     "plot_weights_forest",
     "posterior_dataset",

@@ -17,8 +17,8 @@ the ``"data"`` plate (per-point terms, ``local = True``)::
 A new regulariser subclasses :class:`Regularizer` and implements :meth:`Regularizer.term`.
 
 Pruning (:func:`prune`, :class:`PruneCallback`) switches components off once their weight
-falls below a threshold: their weight becomes exactly 0 in the mixture, so no point is
-assigned to them and ``predict`` never returns them.
+falls below a threshold: their weight pi_k becomes 0 in the mixture, so points are no longer
+assigned to them (see :func:`prune` for the float floor).
 """
 
 from __future__ import annotations
@@ -156,13 +156,16 @@ def prune(estimator_or_model: Any, threshold: float, *, guide: Any = None) -> to
     """Switch off the components whose weight is below ``threshold``.
 
     The weight of each component is the posterior mean of pi (the guide's, when the prior has
-    latent sites; otherwise the prior's point value). Components below ``threshold`` get weight
-    exactly 0 in the mixture from then on, the others are renormalised: a forward hook on
-    ``model.weights`` masks the pi the model uses, so ``predict`` / ``predict_proba`` never
-    give them (their probability is 0), and training goes on without them. Pruning only
-    removes components: one pruned earlier stays pruned. The largest component is always
-    kept. The ``"weights"`` site itself still records the unmasked draw; the inspection
-    functions of :mod:`pyroclust.inspect` apply the mask.
+    latent sites; otherwise the prior's point value). Components below ``threshold`` get
+    pi_k = 0 from then on and the others are renormalised: a forward hook on ``model.weights``
+    masks the pi the model uses, so training goes on without them and ``predict_proba`` gives
+    them (almost) nothing. ``Categorical(pi)`` floors a zero probability at the float epsilon
+    (about 1.2e-7 in float32), so a pruned component could still win a point only if its
+    density there exceeded every kept one's by a factor of about 10^7; use the returned mask
+    (``predict_proba(X)[:, keep]``) where an exact exclusion matters. Pruning only removes
+    components: one pruned earlier stays pruned. The largest component is always kept. The
+    ``"weights"`` site itself still records the unmasked draw; the functions of
+    :mod:`pyroclust.inspect` apply the mask.
 
     The mask is not part of ``state_dict``: after :meth:`Clusterer.load
     <pyroclust.estimator.Clusterer.load>` call ``prune`` again.

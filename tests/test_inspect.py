@@ -154,10 +154,17 @@ def test_summary_table(fitted):
     est, _ = fitted
     table = inspect.summary(est.weights_posterior(100, random_state=0))
     assert list(table.index) == ["weights[0]", "weights[1]", "weights[2]"]
-    assert list(table.columns) == ["mean", "sd", "hdi_low", "hdi_high", "n_draws"]
-    assert (table["hdi_low"] <= table["mean"]).all() and (table["mean"] <= table["hdi_high"]).all()
+    assert list(table.columns) == ["mean", "sd", "hdi_3%", "hdi_97%", "n_draws"]
+    assert (table["hdi_3%"] <= table["mean"]).all() and (table["mean"] <= table["hdi_97%"]).all()
     assert (table["n_draws"] == 100).all()
     assert table["mean"].sum() == pytest.approx(1.0, abs=1e-5)
+
+
+def test_hdi_is_the_narrowest_interval():
+    draws = np.concatenate([np.zeros(90), np.linspace(5, 10, 10)])
+    assert inspect.hdi(draws, 0.9) == (0.0, 0.0)
+    lo, hi = inspect.hdi(np.random.default_rng(0).normal(size=20000), 0.94)
+    assert lo == pytest.approx(-1.881, abs=0.05) and hi == pytest.approx(1.881, abs=0.05)
 
 
 def test_to_arviz_helper_on_this_arviz_line():
