@@ -165,3 +165,26 @@ class TestVaDEWithDirichlet(ModelGuideChecks):
             "vade", n_features=12, n_components=3, latent_dim=2, hidden=(8,), weights="dirichlet"
         )
         return model, guide, torch.rand(12, 12, generator=torch.Generator().manual_seed(0))
+
+
+def test_estimator_save_load_round_trip_keeps_the_posterior(tmp_path, x_small):
+    from pyroclust.estimator import Clusterer
+    from pyroclust.infer.init import GMMInit
+
+    for spec in ("dirichlet:2", "stick-breaking:1", "zipf"):
+        model, guide = zoo.make(
+            "vade", n_features=12, n_components=3, latent_dim=2, hidden=(8,), weights=spec
+        )
+        est = Clusterer(
+            model,
+            guide,
+            epochs=1,
+            batch_size=24,
+            init=GMMInit(pretrain_epochs=1),
+            random_state=0,
+            progress=False,
+        ).fit(x_small)
+        est.save(tmp_path / "est.ckpt")
+        back = Clusterer.load(tmp_path / "est.ckpt", device="cpu")
+        np.testing.assert_allclose(back.weights_, est.weights_, rtol=1e-6)
+        np.testing.assert_array_equal(back.predict(x_small), est.labels_)
