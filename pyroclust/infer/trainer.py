@@ -197,6 +197,7 @@ class SVITrainer:
             "rng_shuffle": self._shuffle.get_state(),
             "bad_epochs": self._bad_epochs,
             "best_elbo": None if self._best is None else self._best[0],
+            "best_params": None if self._best is None else self._best[1],
         }
         if torch.cuda.is_available():
             state["rng_cuda"] = torch.cuda.get_rng_state_all()
@@ -226,7 +227,9 @@ class SVITrainer:
             torch.cuda.set_rng_state_all(state["rng_cuda"])
         self._bad_epochs = int(state["bad_epochs"])
         if state["best_elbo"] is not None:
-            self._best = (float(state["best_elbo"]), self._params_copy())
+            best = state.get("best_params")
+            # checkpoints without best_params (older ones) fall back to the current parameters
+            self._best = (float(state["best_elbo"]), best if best else self._params_copy())
 
     def save(self, path: str | os.PathLike | None = None) -> None:
         """Write a checkpoint of the run (to ``path`` or the ``checkpoint`` given)."""
