@@ -216,3 +216,39 @@ def test_training_leaves_the_users_param_store_alone(x) -> None:
     pyro.param("users_own", torch.tensor(1.0))
     _trainer(*_pair(), epochs=1).fit(x)
     assert set(pyro.get_param_store().keys()) == {"users_own"}
+
+
+def test_resumed_early_stopping_restores_the_true_best(tmp_path, x) -> None:
+    """The best parameters travel in the checkpoint: a resumed run that stops early restores
+    the same parameters as the uninterrupted one."""
+    stop = EarlyStopping(patience=3, min_delta=1e9)  # best at epoch 1, stop after epoch 4
+    model, guide = _pair()
+    full = _trainer(model, guide, epochs=10, early_stopping=stop).fit(x)
+    assert full.stopped_early and full.epoch == 4
+
+    def crash(trainer: SVITrainer, epoch: int) -> None:
+        if epoch == 3:
+            raise Interrupted
+
+    ckpt = tmp_path / "run.pt"
+    first = _trainer(*_pair(), epochs=10, early_stopping=stop, checkpoint=ckpt, callbacks=[crash])
+    with pytest.raises(Interrupted):
+        first.fit(x)
+    model2, guide2 = _pair(seed=5)
+    resumed = _trainer(model2, guide2, epochs=10, early_stopping=stop, checkpoint=ckpt)
+    resumed.fit(x, resume=True)
+    assert resumed.stopped_early and resumed.epoch == 4
+    _assert_same_state(model2, model)
+    _assert_same_state(guide2, guide)
+
+
+def test_non_finite_gradient_stops(x) -> None:
+    def poison_gradient(trainer: SVITrainer, epoch: int) -> None:
+        if epoch == 1:
+            trainer.model.decoder[0].weight.register_hook(lambda g: g * math.nan)
+
+    trainer = _trainer(*_pair(), callbacks=[poison_gradient])
+    with pytest.raises(NonFiniteLossError, match=r"non-finite gradient \(nan\) at epoch 2"):
+        trainer.fit(x)
+    params = [p for g in trainer._optim.param_groups for p in g["params"]]
+    assert all(torch.isfinite(p).all() for p in params)
