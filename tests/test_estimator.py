@@ -224,3 +224,16 @@ def test_device_cuda_without_cuda(tiny_vade, x_small) -> None:
         pytest.skip("CUDA is available here")
     with pytest.raises(ValueError, match="CUDA is not available"):
         _est(*tiny_vade(), device="cuda").fit(x_small)
+
+
+def test_resumed_fit_equals_the_uninterrupted_one(tmp_path, tiny_vade, x_small) -> None:
+    model, guide = tiny_vade()
+    full = _est(model, guide, epochs=4).fit(x_small)
+    path = tmp_path / "run.pt"
+    _est(model, guide, epochs=2, checkpoint=path).fit(x_small)  # "interrupted" after 2
+    resumed = _est(model, guide, epochs=4, checkpoint=path).fit(x_small, resume=True)
+    assert resumed.n_iter_ == 4
+    _assert_same_state(resumed.model_, full.model_)
+    _assert_same_state(resumed.guide_, full.guide_)
+    np.testing.assert_array_equal(resumed.labels_, full.labels_)
+    assert [r["elbo"] for r in resumed.history_] == [r["elbo"] for r in full.history_]
