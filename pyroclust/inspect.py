@@ -144,6 +144,17 @@ def weights_posterior(
     ArviZ container (``InferenceData`` or ``DataTree``) whose ``posterior`` group has one chain
     of ``num_samples`` draws of ``"weights"`` (dims chain, draw, component) and of every
     other site of the prior (``"sticks"`` with dim ``stick``, ``"zipf_exponent"``...).
+
+    Examples
+    --------
+    >>> from pyroclust import zoo
+    >>> model, guide = zoo.make(
+    ...     "vade", n_features=8, n_components=3, latent_dim=2, hidden=(4,), weights="dirichlet"
+    ... )
+    >>> guide.weights = model.weights.make_guide()  # the estimator does this in fit
+    >>> post = posterior_dataset(weights_posterior(model, guide, num_samples=10))
+    >>> post["weights"].dims, post["weights"].shape
+    (('chain', 'draw', 'component'), (1, 10, 3))
     """
     num_samples = int(num_samples)
     if num_samples < 1:

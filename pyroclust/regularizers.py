@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import pyro
 import torch
+from pyro.poutine.runtime import am_i_wrapped
 
 from pyroclust.infer.elbo import local_params
 
@@ -65,8 +66,13 @@ class Regularizer:
         raise NotImplementedError
 
     def __call__(self, **context: Any) -> None:
-        """Add ``term(**context)`` to the model as the factor site ``self.name``."""
-        pyro.factor(self.name, self.term(**context))
+        """Add ``term(**context)`` to the model as the factor site ``self.name``.
+
+        Outside inference (a plain call of the model, no Pyro handler active) a factor means
+        nothing, so nothing is added.
+        """
+        if am_i_wrapped():
+            pyro.factor(self.name, self.term(**context))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(weight={self.weight!r}, name={self.name!r})"
@@ -86,6 +92,16 @@ class WeightEntropy(Regularizer):
     A global term (outside the ``"data"`` plate, not scaled by mini-batching), so it pulls
     pi towards uniform with the same strength whatever the data size; :math:`\lambda` is
     ``weight``. It counters the collapse of point-estimate weights onto one cluster.
+
+    Examples
+    --------
+    >>> from pyroclust import likelihoods, models, nn
+    >>> model = models.VaDE(
+    ...     3, 2, decoder=nn.MLP([2, 8]), likelihood=likelihoods.Bernoulli(),
+    ...     regularizers=[WeightEntropy(10.0), AssignmentEntropy(0.1)],
+    ... )
+    >>> model(data_size=4).shape
+    torch.Size([4, 8])
     """
 
     local = False

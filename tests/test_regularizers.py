@@ -24,6 +24,7 @@ from pyroclust.regularizers import (
     prune,
     prune_mask,
 )
+from pyroclust.testing import ModelGuideChecks
 
 
 def _x(n: int = 20, d: int = 12, seed: int = 0) -> torch.Tensor:
@@ -163,3 +164,16 @@ def test_prune_callback_during_training(x_small):
     with local_params():
         pi = model.weights()  # the model's mixture uses the masked weights
     assert float(pi[3]) == 0.0 and float(pi.sum()) == pytest.approx(1.0)
+
+
+class TestVaDEWithRegularizers(ModelGuideChecks):
+    """The shared model/guide checks pass with both regularisers in the model."""
+
+    extra_site_names = frozenset({"weight_entropy", "assignment_entropy"})
+
+    def make(self):  # noqa: D102
+        model, guide = zoo.make(
+            "vade", n_features=12, n_components=3, latent_dim=2, hidden=(8,), weights="dirichlet"
+        )
+        model.regularizers = (WeightEntropy(1.0), AssignmentEntropy(0.5))
+        return model, guide, _x(12)
