@@ -317,7 +317,9 @@ def _fit_config(args: argparse.Namespace) -> dict[str, Any]:
     return config
 
 
-def _make_estimator(architecture: str, config: Mapping[str, Any], ds: Any, out: Path) -> Any:
+def _make_estimator(
+    architecture: str, config: Mapping[str, Any], ds: Any, out: Path, *, progress: bool = True
+) -> Any:
     from pyroclust import zoo
     from pyroclust.estimator import Clusterer
     from pyroclust.infer.elbo import seed_everything
@@ -362,6 +364,7 @@ def _make_estimator(architecture: str, config: Mapping[str, Any], ds: Any, out: 
         guide,
         device=device,
         random_state=seed,
+        progress=progress,
         checkpoint=out / TRAIN_CHECKPOINT,
         **options,
     )
@@ -401,8 +404,7 @@ def run_fit(args: argparse.Namespace) -> int:
     ds = _load_data(config["data"] or "digits", config["data_dir"])
     out = Path(args.out) if args.out else _default_out(args.model, ds.name)
     out.mkdir(parents=True, exist_ok=True)
-    est = _make_estimator(args.model, config, ds, out)
-    est.progress = not args.no_progress
+    est = _make_estimator(args.model, config, ds, out, progress=not args.no_progress)
     (out / CONFIG_FILE).write_text(json.dumps(_jsonable({"model": args.model, **config}), indent=2))
     resuming = bool(args.resume and (out / TRAIN_CHECKPOINT).is_file())
     print(
