@@ -237,3 +237,24 @@ def test_resumed_fit_equals_the_uninterrupted_one(tmp_path, tiny_vade, x_small) 
     _assert_same_state(resumed.guide_, full.guide_)
     np.testing.assert_array_equal(resumed.labels_, full.labels_)
     assert [r["elbo"] for r in resumed.history_] == [r["elbo"] for r in full.history_]
+
+
+def test_clusters_real_digits(shared_data_dir) -> None:
+    """End to end on 600 pen-digit trajectories of the shared data: the paper's recipe
+    (autoencoder pretraining, GMM, SVI), shrunk, clusters far above chance."""
+    from pyroclust.datasets import load_dataset
+    from pyroclust.infer.init import GMMInit
+    from pyroclust.metrics import cluster_accuracy
+
+    ds = load_dataset("pendigits", shared_data_dir, download=False, split="test")
+    x, y = ds.x[:600], ds.y[:600]
+    model, guide = zoo.make(
+        "vade", n_features=x.shape[1], n_components=10, latent_dim=4, hidden=(64,)
+    )
+    init = GMMInit(pretrain_epochs=20, batch_size=64, lr=3e-3)
+    est = _est(model, guide, epochs=10, batch_size=64, lr=2e-3, init=init).fit(x)
+    chance = np.bincount(y).max() / len(y)
+    assert chance < 0.15
+    assert cluster_accuracy(y, est.labels_) > 0.35
+    held_out = ds.x[600:700]
+    assert est.predict(held_out).shape == (100,)
