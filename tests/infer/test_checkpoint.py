@@ -216,3 +216,15 @@ def test_low_level_round_trip(tmp_path) -> None:
     assert back["nested"]["b"][1:] == [3, "text"] and back["nested"]["c"] is None
     with pytest.raises(CheckpointError, match="not a 'other' one"):
         load_checkpoint(path, "other")
+
+
+@pytest.mark.parametrize("prior", [*zoo.WEIGHT_PRIORS, "dirichlet:0.5"])
+def test_round_trip_with_every_weight_prior(tmp_path, tiny_vade, x_small, prior: str) -> None:
+    """Priors with latent sites put a weight guide in the checkpoint; it comes back too."""
+    est = _fit(*tiny_vade(weights=prior), x_small)
+    path = tmp_path / "est.pt"
+    est.save(path)
+    loaded = Clusterer.load(path)
+    _assert_same_state(loaded.guide_, est.guide_)
+    np.testing.assert_array_equal(loaded.weights_, est.weights_)
+    np.testing.assert_array_equal(loaded.predict_proba(x_small), est.predict_proba(x_small))
