@@ -111,11 +111,8 @@ def _draw_sites(
     mask = prune_mask(model)
     if WEIGHTS in draws and mask is not None:
         draws[WEIGHTS] = apply_mask(draws[WEIGHTS], mask)
-    # point-estimate priors: Predictive may return one value; repeat it num_samples times
-    return {
-        name: (v if v.shape[:1] == (num_samples,) else v.expand(num_samples, *v.shape))
-        for name, v in draws.items()
-    }
+    # Predictive stacks num_samples runs: a point-estimate prior gives num_samples copies
+    return dict(draws)
 
 
 def weights_posterior(
