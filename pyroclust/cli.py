@@ -200,15 +200,11 @@ def _builder_options(architecture: str) -> set[str]:
     return set(inspect.signature(zoo.ZOO[architecture]).parameters)
 
 
-def _training_defaults(architecture: str, n_samples: int) -> dict[str, Any]:
-    """The zoo's tuned training recipe when it exposes one, else {} (Clusterer defaults)."""
+def _training_defaults(architecture: str, ds: Any) -> dict[str, Any]:
+    """The zoo's tuned training recipe for this data set ({}: the Clusterer's defaults)."""
     from pyroclust import zoo
 
-    helper = getattr(zoo, "default_training", None)
-    if helper is None:
-        return {}
-    defaults = helper(architecture, n_samples)
-    return dict(defaults) if isinstance(defaults, Mapping) else {}
+    return dict(zoo.default_training(architecture, ds.n_samples, ds.image_shape))
 
 
 # ----------------------------------------------------------------------------- fit
@@ -339,11 +335,13 @@ def _make_estimator(
             kwargs[key] = config[key]
     if "n_components" in accepted and "n_components" not in kwargs:
         kwargs["n_components"] = ds.n_classes or 10
+    if "image_shape" in accepted and ds.image_shape is not None and ds.support == "unit":
+        kwargs["image_shape"] = list(ds.image_shape)  # augmented training of the encoder
     seed = 0 if config.get("seed") is None else int(config["seed"])
     seed_everything(seed)  # the networks' initial weights too, so a run is repeatable
     model, guide = zoo.make(architecture, ds.n_features, **kwargs)
 
-    options = _training_defaults(architecture, ds.n_samples)
+    options = _training_defaults(architecture, ds)
     for key in ("epochs", "batch_size", "lr"):
         if config.get(key) is not None:
             options[key] = config[key]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pyro
 import pyro.distributions as dist
 import torch
@@ -35,6 +37,12 @@ class VaDEGuide(PyroModule):
         it in for you.
     min_scale : float
         Floor on sigma(x), for numerical safety.
+    augment : callable, optional
+        A random transformation of a batch (e.g. :class:`pyroclust.nn.RandomAffine`) applied
+        to what the encoder sees while training (grad enabled and ``self.training``); the
+        model still scores the original x. Any q(z | x) gives a lower bound, so this stays an
+        ELBO, averaged over the augmentation; it rewards codes that ignore small shifts and
+        rotations (DEC-DA, Guo et al., 2018). Prediction and scoring never augment.
     """
 
     def __init__(
@@ -44,6 +52,7 @@ class VaDEGuide(PyroModule):
         *,
         weights: WeightGuide | None = None,
         min_scale: float = 1e-4,
+        augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ) -> None:
         super().__init__()
         hidden = getattr(encoder, "out_features", None)
@@ -55,6 +64,18 @@ class VaDEGuide(PyroModule):
         self.scale_head = nn.Linear(hidden, self.latent_dim)
         self.weights = weights
         self.min_scale = float(min_scale)
+        self.augment = augment
+
+    @torch.no_grad()
+    def set_scale(self, scale: float) -> None:
+        """Start sigma(x) at the constant ``scale`` (zero weights, matching bias).
+
+        Autoencoder pretraining trains only mu(x); starting sigma small keeps the pretrained
+        codes from being drowned in noise when SVI begins.
+        """
+        target = torch.as_tensor(max(float(scale) - self.min_scale, 1e-6))
+        self.scale_head.weight.zero_()
+        self.scale_head.bias.fill_(float(target + torch.log(-torch.expm1(-target))))
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Return (mu(x), sigma(x)), each of shape (batch_size, latent_dim)."""
@@ -65,6 +86,9 @@ class VaDEGuide(PyroModule):
         """Sample the guide's sites for the mini-batch ``x`` of shape (batch, n_features)."""
         if self.weights is not None:
             self.weights()
-        loc, scale = self.encode(x)
+        seen = x
+        if self.augment is not None and self.training and torch.is_grad_enabled():
+            seen = self.augment(x)
+        loc, scale = self.encode(seen)
         with data_plate(x.shape[0], data_size, x.device):
             return pyro.sample(LATENT, dist.Normal(loc, scale).to_event(1))

@@ -2,8 +2,9 @@
 
 The VaDE paper's default (:class:`GMMInit`): pretrain encoder and decoder as an autoencoder,
 fit a Gaussian mixture (scikit-learn) to the latent means, and start the model's components
-and weights from it. :class:`KMeansInit` uses k-means instead and :class:`RandomInit` leaves
-the constructor's random values.
+and weights from it. :class:`KMeansInit` uses k-means instead, :class:`ManifoldInit` clusters
+a t-SNE embedding (the N2D recipe, far better on small image sets) and :class:`RandomInit`
+leaves the constructor's random values.
 
 A strategy is any callable ``strategy(model, guide, x, *, random_state, progress)``; the
 built-in ones need the model to have ``decoder``, ``likelihood``, ``components``
@@ -14,6 +15,7 @@ built-in ones need the model to have ``decoder``, ``likelihood``, ``components``
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,11 +34,14 @@ def pretrain_autoencoder(
     lr: float = 1e-3,
     random_state: int | None = None,
     progress: bool = False,
+    augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> list[float]:
     """Train ``guide.encode(x)[0] -> model.decoder`` as a deterministic autoencoder.
 
     The loss is the model's own negative log-likelihood ``-log p(x | decoder(mu(x)))``
     (binary cross-entropy for Bernoulli, squared error for Gaussian), averaged over rows.
+    With ``augment`` (e.g. :class:`pyroclust.nn.augment.RandomAffine`), the encoder sees an
+    augmented copy and the decoder must reconstruct the original (DEC-DA, Guo et al. 2018).
     Returns the mean loss of each epoch.
     """
     params = list({id(p): p for p in [*guide.parameters(), *model.decoder.parameters()]}.values())
@@ -53,7 +58,7 @@ def pretrain_autoencoder(
             total = 0.0
             for i in range(steps):
                 xb = x[order[i * batch_size : (i + 1) * batch_size]]
-                loc, _ = guide.encode(xb)
+                loc, _ = guide.encode(augment(xb) if augment is not None else xb)
                 loss = -model.likelihood.log_prob(model.decoder(loc), xb).mean()
                 optim.zero_grad(set_to_none=True)
                 loss.backward()
@@ -105,10 +110,18 @@ class _LatentClusterInit:
     pretrain_epochs: int = 50
     batch_size: int = 256
     lr: float = 1e-3
+    code_scale: float | None = 0.1
+    augment: Callable[[torch.Tensor], torch.Tensor] | None = None
 
     def cluster(
-        self, codes: np.ndarray, n_components: int, random_state: int | None
+        self,
+        codes: np.ndarray,
+        n_components: int,
+        random_state: int | None,
+        data: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Return (pi, loc, var) of the mixture to start from, given the latent means
+        ``codes`` (and the data they encode, for strategies that cluster in data space)."""
         raise NotImplementedError
 
     def __call__(
@@ -130,10 +143,16 @@ class _LatentClusterInit:
                 lr=self.lr,
                 random_state=random_state,
                 progress=progress,
+                augment=self.augment,
             )
         codes = encode_means(guide, x)
-        pi, loc, var = self.cluster(codes, int(model.n_components), random_state)
+        pi, loc, var = self.cluster(
+            codes, int(model.n_components), random_state, data=x.detach().cpu().numpy()
+        )
         set_mixture(model, guide, pi, loc, var, n_samples=len(x))
+        if self.code_scale is not None and hasattr(guide, "set_scale"):
+            # sigma(x) starts at a fixed fraction of the codes' typical spread
+            guide.set_scale(self.code_scale * float(np.sqrt(np.median(codes.var(0)))))
 
 
 @dataclass
@@ -155,7 +174,7 @@ class GMMInit(_LatentClusterInit):
     reg_covar: float = 1e-4
     max_iter: int = 200
 
-    def cluster(self, codes, n_components, random_state):  # noqa: D102
+    def cluster(self, codes, n_components, random_state, data=None):  # noqa: D102
         from sklearn.mixture import GaussianMixture
 
         gmm = GaussianMixture(
@@ -176,17 +195,91 @@ class KMeansInit(_LatentClusterInit):
 
     n_init: int = 10
 
-    def cluster(self, codes, n_components, random_state):  # noqa: D102
+    def cluster(self, codes, n_components, random_state, data=None):  # noqa: D102
         from sklearn.cluster import KMeans
 
         km = KMeans(n_components, n_init=self.n_init, random_state=random_state).fit(codes)
-        labels = km.labels_
-        var = np.ones_like(km.cluster_centers_)
-        counts = np.bincount(labels, minlength=n_components).astype(float)
-        for k in range(n_components):
-            if counts[k] > 1:
-                var[k] = codes[labels == k].var(0) + 1e-4
-        return counts / counts.sum(), km.cluster_centers_, var
+        pi, _, var = moments_from_labels(codes, km.labels_, n_components)
+        return pi, km.cluster_centers_, var
+
+
+@dataclass
+class ManifoldInit(_LatentClusterInit):
+    """Autoencoder pretraining, then a full-covariance Gaussian mixture on a 2-D t-SNE
+    embedding; the components start at the moments of the latent means in each cluster.
+
+    This is the N2D recipe (McConville et al., 2021, "N2D: (Not Too) Deep Clustering via
+    Clustering the Local Manifold of an Autoencoded Embedding") used as VaDE's starting
+    point: a mixture fitted directly to the codes often merges two classes and splits a
+    third, which SVI does not undo; a neighbourhood embedding separates them first.
+
+    Parameters
+    ----------
+    space : "data" or "codes"
+        Embed the data themselves (best on small, aligned images such as the digits) or the
+        autoencoder's latent means (cheaper in high dimension).
+    perplexity : float
+        t-SNE perplexity.
+    max_samples : int
+        Larger data sets embed a random subset of this size; the other points take the
+        majority cluster of their 10 nearest embedded neighbours (in ``space``).
+    n_init : int
+        Restarts of the mixture on the embedding.
+    """
+
+    space: str = "data"
+    perplexity: float = 30.0
+    max_samples: int = 10_000
+    n_init: int = 5
+
+    def __post_init__(self) -> None:
+        if self.space not in ("data", "codes"):
+            raise ValueError(f"space must be 'data' or 'codes', not {self.space!r}")
+
+    def cluster(self, codes, n_components, random_state, data=None):  # noqa: D102
+        from sklearn.manifold import TSNE
+        from sklearn.mixture import GaussianMixture
+        from sklearn.neighbors import KNeighborsClassifier
+
+        features = codes if self.space == "codes" or data is None else data
+        n = len(features)
+        rng = np.random.default_rng(random_state)
+        subset = (
+            np.sort(rng.choice(n, self.max_samples, replace=False))
+            if n > self.max_samples
+            else np.arange(n)
+        )
+        perplexity = min(self.perplexity, (len(subset) - 1) / 3)
+        embedding = TSNE(
+            2, perplexity=perplexity, init="pca", random_state=random_state
+        ).fit_transform(features[subset])
+        labels = GaussianMixture(
+            n_components, covariance_type="full", n_init=self.n_init, random_state=random_state
+        ).fit_predict(embedding)
+        if len(subset) < n:
+            knn = KNeighborsClassifier(10).fit(features[subset], labels)
+            labels = knn.predict(features)
+        return moments_from_labels(codes, labels, n_components)
+
+
+def moments_from_labels(
+    codes: np.ndarray, labels: np.ndarray, n_components: int, reg: float = 1e-4
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Weights, means and diagonal variances (+ ``reg``) of ``codes`` grouped by ``labels``.
+
+    A cluster with fewer than two points keeps the overall mean and variance, with the weight
+    of one point, so no component starts degenerate.
+    """
+    labels = np.asarray(labels)
+    counts = np.bincount(labels, minlength=n_components).astype(float)
+    loc = np.tile(codes.mean(0), (n_components, 1))
+    var = np.tile(codes.var(0) + reg, (n_components, 1))
+    for k in range(n_components):
+        if counts[k] > 1:
+            loc[k] = codes[labels == k].mean(0)
+            var[k] = codes[labels == k].var(0) + reg
+    counts = np.maximum(counts, 1.0)
+    return counts / counts.sum(), loc, var
 
 
 @dataclass

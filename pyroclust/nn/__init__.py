@@ -1,5 +1,6 @@
-"""Plain PyTorch building blocks (encoders, decoders) composed into models and guides."""
+"""Plain PyTorch building blocks (encoders, decoders, augmentations) composed into models."""
 
+from pyroclust.nn.augment import RandomAffine
 from pyroclust.nn.mlp import MLP
 
-__all__ = ["MLP"]
+__all__ = ["MLP", "RandomAffine"]
