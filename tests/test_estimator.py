@@ -258,3 +258,19 @@ def test_clusters_real_digits(shared_data_dir) -> None:
     assert cluster_accuracy(y, est.labels_) > 0.35
     held_out = ds.x[600:700]
     assert est.predict(held_out).shape == (100,)
+
+
+def test_save_load_round_trip_of_an_augmenting_vade(tmp_path) -> None:
+    from pyroclust import zoo
+
+    x = np.random.default_rng(0).random((40, 16)).astype("float32")
+    model, guide = zoo.make(
+        "vade", 16, n_components=2, latent_dim=2, hidden=(8,), image_shape=(4, 4)
+    )
+    est = _est(model, guide).fit(x)
+    est.save(tmp_path / "m.ckpt")
+    loaded = Clusterer.load(tmp_path / "m.ckpt")
+    assert loaded.guide_.augment.image_shape == (4, 4)
+    _assert_same_state(est.model_, loaded.model_)
+    _assert_same_state(est.guide_, loaded.guide_)
+    np.testing.assert_array_equal(est.predict_proba(x), loaded.predict_proba(x))

@@ -101,3 +101,25 @@ def test_unknown_names() -> None:
         zoo.make("gmvae2", n_features=12)
     with pytest.raises(ValueError, match="unknown likelihood 'poisson'; known: bernoulli"):
         zoo.make("vade", n_features=12, likelihood="poisson")
+
+
+def test_default_training_recipe() -> None:
+    from pyroclust.infer.init import ManifoldInit
+    from pyroclust.nn import RandomAffine
+
+    small = zoo.default_training("vade", 1797, (8, 8))
+    assert isinstance(small["init"], ManifoldInit) and small["init"].space == "data"
+    assert isinstance(small["init"].augment, RandomAffine)
+    large = zoo.default_training("VaDE", 70_000, None)
+    assert large["init"].space == "codes" and large["init"].augment is None
+    assert zoo.default_training("vae", 100) == {}
+
+
+def test_image_shape_gives_an_augmenting_guide_and_stays_in_the_spec() -> None:
+    from pyroclust.nn import RandomAffine
+
+    model, guide = zoo.make("vade", 64, n_components=3, hidden=(8,), image_shape=(8, 8))
+    assert isinstance(guide.augment, RandomAffine) and guide.augment.image_shape == (8, 8)
+    assert model.zoo_spec["image_shape"] == [8, 8]
+    _, plain = zoo.make("vade", 64, n_components=3, hidden=(8,))
+    assert plain.augment is None

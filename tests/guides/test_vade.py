@@ -54,3 +54,32 @@ def test_weight_guide_sites_come_first() -> None:
 def test_encoder_must_expose_its_width() -> None:
     with pytest.raises(ValueError, match="out_features"):
         VaDEGuide(torch.nn.Sequential(torch.nn.Linear(12, 8)), 3)
+
+
+def test_augmentation_only_while_training_with_gradients() -> None:
+    calls = []
+
+    def augment(x: torch.Tensor) -> torch.Tensor:
+        calls.append(x.shape)
+        return torch.zeros_like(x)
+
+    guide = _guide(augment=augment)
+    x = torch.rand(4, 12)
+    with local_params():
+        z_train = poutine.trace(guide).get_trace(x).nodes["z"]["fn"]
+        assert calls == [(4, 12)]
+        # the encoder saw the augmented batch (zeros), not x
+        torch.testing.assert_close(z_train.base_dist.loc, guide.encode(torch.zeros(4, 12))[0])
+        with torch.no_grad():  # scoring and prediction: never augmented
+            z_eval = poutine.trace(guide).get_trace(x).nodes["z"]["fn"]
+        guide.eval()
+        poutine.trace(guide).get_trace(x)
+    assert len(calls) == 1
+    torch.testing.assert_close(z_eval.base_dist.loc, guide.encode(x)[0])
+
+
+def test_set_scale_starts_sigma_at_a_constant() -> None:
+    guide = _guide(min_scale=1e-4)
+    guide.set_scale(0.05)
+    _, scale = guide.encode(torch.rand(7, 12))
+    torch.testing.assert_close(scale, torch.full((7, 3), 0.05), atol=1e-6, rtol=1e-5)

@@ -91,3 +91,76 @@ def test_gmm_init_is_repeatable(tiny_vade, x_small) -> None:
         results.append(_mixture(m))
     for a, b in zip(*results):
         np.testing.assert_array_equal(a, b)
+
+
+def test_moments_from_labels_and_an_empty_cluster() -> None:
+    from pyroclust.infer.init import moments_from_labels
+
+    codes = np.array([[0.0, 0.0], [2.0, 0.0], [10.0, 10.0], [12.0, 14.0]])
+    pi, loc, var = moments_from_labels(codes, np.array([0, 0, 1, 1]), 3, reg=0.0)
+    np.testing.assert_allclose(loc[:2], [[1.0, 0.0], [11.0, 12.0]])
+    np.testing.assert_allclose(var[:2], [[1.0, 0.0], [1.0, 4.0]])
+    # the empty third cluster: overall moments, the weight of one point
+    np.testing.assert_allclose(loc[2], codes.mean(0))
+    np.testing.assert_allclose(var[2], codes.var(0))
+    np.testing.assert_allclose(pi, [2 / 5, 2 / 5, 1 / 5])
+
+
+@pytest.mark.parametrize("space", ["data", "codes"])
+def test_manifold_init_starts_at_the_clusters_of_a_tsne_embedding(setup, space) -> None:
+    from sklearn.manifold import TSNE
+
+    from pyroclust.infer.init import ManifoldInit, moments_from_labels
+
+    model, guide, x, codes = setup
+    with local_params():
+        ManifoldInit(pretrain_epochs=0, space=space, n_init=2)(model, guide, x, random_state=0)
+    features = codes if space == "codes" else x.numpy()
+    embedding = TSNE(2, perplexity=min(30.0, (len(x) - 1) / 3), init="pca", random_state=0)
+    emb = embedding.fit_transform(features)
+    labels = GaussianMixture(3, covariance_type="full", n_init=2, random_state=0).fit_predict(emb)
+    pi_ref, loc_ref, var_ref = moments_from_labels(codes, labels, 3)
+    pi, loc, var = _mixture(model)
+    np.testing.assert_allclose(pi, pi_ref, rtol=1e-5)
+    np.testing.assert_allclose(loc, loc_ref, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(var, var_ref, rtol=1e-4)
+
+
+def test_manifold_init_on_a_subset_labels_every_point(setup) -> None:
+    from pyroclust.infer.init import ManifoldInit
+
+    model, guide, x, _ = setup
+    strategy = ManifoldInit(pretrain_epochs=0, max_samples=30, n_init=1)
+    with local_params():
+        pi, loc, var = strategy.cluster(
+            guide.encode(x)[0].detach().double().numpy(), 3, 0, x.numpy()
+        )
+    assert pi.shape == (3,) and loc.shape == var.shape == (3, 2)
+    np.testing.assert_allclose(pi.sum(), 1.0)
+    assert np.isfinite(loc).all() and (var > 0).all()
+    with pytest.raises(ValueError, match="space"):
+        ManifoldInit(space="pixels")
+
+
+def test_init_starts_the_guide_scale_at_a_fraction_of_the_code_spread(setup) -> None:
+    model, guide, x, codes = setup
+    with local_params():
+        GMMInit(pretrain_epochs=0, code_scale=0.1)(model, guide, x, random_state=0)
+        _, scale = guide.encode(x)
+    expected = 0.1 * np.sqrt(np.median(codes.var(0)))
+    np.testing.assert_allclose(scale.detach().numpy(), expected, rtol=1e-4)
+
+
+def test_augmented_pretraining_feeds_the_encoder_augmented_rows(setup) -> None:
+    model, guide, x, _ = setup
+    seen = []
+
+    def augment(xb: torch.Tensor) -> torch.Tensor:
+        seen.append(len(xb))
+        return xb.flip(0)
+
+    with local_params():
+        pretrain_autoencoder(
+            model, guide, x, epochs=2, batch_size=16, random_state=0, augment=augment
+        )
+    assert sum(seen) == 2 * len(x)
