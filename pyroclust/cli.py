@@ -393,6 +393,26 @@ def _write_fit_plots(est: Any, ds: Any, codes: np.ndarray, labels: Any, out: Pat
     return written
 
 
+def _weights_summary(est: Any, seed: int, num_samples: int = 500) -> dict[str, Any]:
+    """Posterior of the mixture weights for metrics.json: per component the mean, sd and
+    94% HDI (a point mass for point-estimate priors), plus the expected clusters in use."""
+    from pyroclust import inspect as pinspect
+
+    idata = est.weights_posterior(num_samples=num_samples, random_state=seed)
+    table = pinspect.summary(idata)
+    rows = {
+        name: {col: float(value) for col, value in row.items() if col != "n_draws"}
+        for name, row in table.iterrows()
+    }
+    return {
+        "num_samples": num_samples,
+        "expected_n_clusters_above_1%": float(
+            est.expected_n_clusters(threshold=0.01, num_samples=num_samples, random_state=seed)
+        ),
+        "posterior": rows,
+    }
+
+
 def run_fit(args: argparse.Namespace) -> int:
     """Fit a model to a data set and write checkpoint, labels, metrics and plots."""
     from pyroclust.metrics import clustering_scores
@@ -444,6 +464,7 @@ def run_fit(args: argparse.Namespace) -> int:
         metrics.update(clustering_scores(codes, labels, ds.y))
         write_labels(out / "labels.csv", labels)
         metrics["weights"] = [float(w) for w in est.weights_]
+        metrics["weights_summary"] = _weights_summary(est, seed=int(config.get("seed") or 0))
     metrics["elbo"] = float(est.elbo_)
     metrics["epochs"] = int(est.n_iter_)
     _write_fit_plots(est, ds, codes, labels, out)

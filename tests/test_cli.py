@@ -44,6 +44,10 @@ def test_fit_writes_metrics_checkpoint_labels_and_plots(tiny_npz, tmp_path, caps
     assert metrics["n_samples"] == 90 and metrics["n_components"] == 3  # classes of the data
     assert metrics["epochs"] == 1
     assert 0.0 <= metrics["acc"] <= 1.0
+    posterior = metrics["weights_summary"]["posterior"]  # learned weights: a point mass
+    for k, weight in enumerate(metrics["weights"]):
+        assert posterior[f"weights[{k}]"]["mean"] == pytest.approx(weight, rel=1e-5)
+        assert posterior[f"weights[{k}]"]["sd"] == pytest.approx(0.0, abs=1e-7)
     for name in ("elbo.png", "embedding.png", "samples.png"):
         assert (out / name).read_bytes()[:8] == PNG_MAGIC, name
     assert (out / "model.ckpt").is_file() and (out / "train.ckpt").is_file()
@@ -168,6 +172,13 @@ def test_inspect_prints_summary_and_writes_plots(tiny_npz, tmp_path, capsys):
     assert cli.main(argv) == 0
     printed = capsys.readouterr().out
     assert "weights[0]" in printed and "mean" in printed
+    summary = json.loads((out / "metrics.json").read_text())["weights_summary"]
+    assert set(summary["posterior"]) == {"weights[0]", "weights[1]", "weights[2]"}
+    means = [row["mean"] for row in summary["posterior"].values()]
+    assert sum(means) == pytest.approx(1.0, abs=1e-3)
+    for row in summary["posterior"].values():  # a Dirichlet posterior, not a point mass
+        assert row["hdi_3%"] < row["mean"] < row["hdi_97%"] and row["sd"] > 0
+    assert 1.0 <= summary["expected_n_clusters_above_1%"] <= 3.0
     for name in ("weights_forest.png", "rank_size.png"):
         assert (plots / name).read_bytes()[:8] == PNG_MAGIC, name
 
