@@ -1,0 +1,288 @@
+"""Scale: VaDE with many components under each prior over the mixture weights (issue 3).
+
+For each data set and weight prior, fits ``pyroclust.zoo.make("vade", ...)`` once on all the
+data and reports NMI, ACC (Hungarian), the clusters in use against the true ones, the
+fitted Zipf exponent and the seconds of the fit (pretraining + initialisation + SVI).
+
+Data:
+
+- ``synthetic``: :func:`pyroclust.datasets.make_zipf_mixture` with its defaults: K_true = 200
+  clusters whose sizes follow Zipf(s = 1.1), a 32-dim latent Gaussian mixture mapped through
+  a fixed random nonlinear network to 256 observed dims with noise, N = ``--n-samples``
+  (50,000). VaDE with ``n_components = 256``, Gaussian likelihood, latent_dim 32.
+- ``digits`` (and ``mnist``, or any name of :func:`pyroclust.datasets.load_dataset`): VaDE
+  with ``n_components`` = 10 and 50, Bernoulli likelihood, latent_dim 10.
+
+Weight priors (``--priors``, specs of :func:`pyroclust.zoo.make_weight_prior`): ``zipf`` (s
+learned as a point estimate, started at 1.1), ``stick-breaking`` (truncated DP, alpha 1,
+Beta posteriors over the sticks), ``learned`` (point-estimate weights: the one expected to
+collapse or to keep every component alive), ``dirichlet`` (alpha 1, Dirichlet posterior).
+
+Recipe, chosen so that one prior on the full synthetic set takes about 5 minutes or less on
+2 CPU cores: encoder D-512-256-d and the mirrored decoder (the paper's 500-500-2000 networks
+have about 5 times the weights, and 256 dims of smooth data do not need them), batch 512,
+Adam at 1e-3 decayed by 0.9 every 10 epochs, 20 SVI epochs, and ``KMeansInit`` (3 restarts)
+after 10 epochs of autoencoder pretraining. k-means rather than ``GMMInit``: scikit-learn's
+GMM runs k-means and then EM on top (about twice the time with 256 components on a
+3,000-row sample, more iterations on 50,000), while SVI refines the variances and weights
+anyway; ``ManifoldInit`` needs a t-SNE, and a 2-D embedding crowds 200 clusters. The small
+image sets (below 10,000 rows) get batch 128 and 50 + 50 epochs, the paper's (they have few
+steps per epoch); MNIST gets 10 + 20 at batch 512. The synthetic data are always those of
+``random_state=0``; ``--seed`` seeds the fits only.
+
+Columns:
+
+- ``used``: clusters with at least one predicted point (``argmax p(y | x)``);
+- ``used>=50``: predicted clusters with at least 50 points, the like of ``true>=50``;
+- ``used(w)``: components whose fitted weight (``Clusterer.weights_``, the posterior mean for
+  latent weights) exceeds 1/(10 K), the threshold of
+  :func:`pyroclust.inspect.expected_n_clusters`. Under the Zipf prior it follows from s
+  alone (at K = 256 every weight exceeds it while s <= 1.1), so there read ``used``;
+- ``true>=50``: the true clusters with at least 50 points;
+- ``s_fit``: with the Zipf prior, its learned exponent s; with the others, the least-squares
+  Zipf slope (:func:`pyroclust.inspect.fit_zipf_exponent`) of the fitted weights above
+  1/(10 K), so that the long tail of dead components does not steepen it;
+- ``finite``: whether the ELBO history, the weights and ``predict_proba`` are all finite (a
+  fit stopped by a non-finite loss is reported with ``finite = no`` and its error).
+
+Targets (issue 3), synthetic data with the Zipf and stick-breaking priors: NMI >= 0.90 and
+clusters in use within +-10% of ``true>=50``; the learned prior is reported beside them to
+show whether it collapses. ``--check-large`` also builds VaDE with n_components = 1,000 and
+latent_dim = 64 under each prior, runs a few SVI steps on random data and checks that the
+ELBO, the weights, their posterior and ``predict_proba`` are all finite.
+
+Usage::
+
+    python benchmarks/scale.py                                 # synthetic + digits, 4 priors
+    python benchmarks/scale.py --datasets synthetic --priors zipf,stick-breaking --check-large
+    python benchmarks/scale.py --datasets digits,mnist --epochs 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+from _common import DEFAULT_DATA_DIR, append_results, markdown_table
+
+from pyroclust import zoo
+from pyroclust.datasets import load_dataset
+from pyroclust.datasets.synthetic import make_zipf_mixture
+from pyroclust.estimator import Clusterer
+from pyroclust.exceptions import NonFiniteLossError
+from pyroclust.infer.elbo import seed_everything
+from pyroclust.infer.init import KMeansInit, RandomInit
+from pyroclust.infer.schedules import StepDecay
+from pyroclust.inspect import fit_zipf_exponent
+from pyroclust.metrics import cluster_accuracy, n_clusters_used, nmi
+
+MIN_TRUE_SIZE = 50
+COLUMNS = [
+    "data",
+    "prior",
+    "K",
+    "NMI",
+    "ACC",
+    "used",
+    "used>=50",
+    "used(w)",
+    "true>=50",
+    "s_fit",
+    "finite",
+    "seconds",
+]
+
+
+def settings(ds, args) -> list[tuple[int, dict, dict]]:
+    """[(n_components, builder options, Clusterer options)] for the data set ``ds``."""
+    if ds.name == "zipf-mixture":
+        build = {"latent_dim": 32, "likelihood": "gaussian", "hidden": (512, 256)}
+        epochs, pretrain, batch, ks = 20, 10, 512, [256]
+    else:
+        likelihood = "bernoulli" if ds.support == "unit" else "gaussian"
+        build = {"latent_dim": 10, "likelihood": likelihood, "hidden": (512, 256)}
+        small = ds.n_samples < 10_000
+        epochs, pretrain = (50, 50) if small else (20, 10)
+        batch, ks = (128 if small else 512), [10, 50]
+    epochs = args.epochs if args.epochs is not None else epochs
+    pretrain = args.pretrain_epochs if args.pretrain_epochs is not None else pretrain
+    fit = {
+        "epochs": epochs,
+        "batch_size": batch,
+        "lr": 1e-3,
+        "lr_schedule": StepDecay(10, 0.9),
+        "init": KMeansInit(pretrain_epochs=pretrain, batch_size=batch, n_init=3),
+    }
+    return [(k, build, fit) for k in ks]
+
+
+def zipf_exponent_of(est: Clusterer, prior: str) -> float:
+    """The Zipf prior's learned s, else the Zipf slope of the weights above 1/(10 K)."""
+    weights = est.model_.weights
+    if prior.split(":")[0] == "zipf" and hasattr(weights, "exponent"):
+        return float(weights.exponent.detach())
+    w = np.asarray(est.weights_, dtype=float)
+    return fit_zipf_exponent(w[w > 1.0 / (10.0 * len(w))])
+
+
+def run_one(ds, prior: str, k: int, build: dict, fit: dict, seed: int) -> dict:
+    seed_everything(seed)
+    model, guide = zoo.make("vade", ds.n_features, n_components=k, weights=prior, **build)
+    est = Clusterer(model, guide, random_state=seed, progress=False, device="cpu", **fit)
+    _, true_counts = np.unique(ds.y, return_counts=True)
+    row = {
+        "data": ds.name,
+        "prior": prior,
+        "K": k,
+        "true>=50": int(np.sum(true_counts >= MIN_TRUE_SIZE)),
+    }
+    t0 = time.perf_counter()
+    try:
+        est.fit(ds.x)
+    except NonFiniteLossError as err:
+        row.update(seconds=time.perf_counter() - t0, finite="no", error=str(err))
+        return row
+    row["seconds"] = time.perf_counter() - t0
+    log_proba = est.predict_log_proba(ds.x)
+    labels = log_proba.argmax(1)
+    weights = np.asarray(est.weights_, dtype=float)
+    elbos = np.array([h["elbo"] for h in est.history_], dtype=float)
+    finite = bool(
+        np.isfinite(elbos).all() and np.isfinite(weights).all() and np.isfinite(log_proba).all()
+    )
+    row.update(
+        {
+            "NMI": nmi(ds.y, labels),
+            "ACC": cluster_accuracy(ds.y, labels),
+            "used": n_clusters_used(labels),
+            "used>=50": n_clusters_used(labels, min_size=MIN_TRUE_SIZE),
+            "used(w)": int(np.sum(weights > 1.0 / (10.0 * k))),
+            "s_fit": zipf_exponent_of(est, prior),
+            "finite": "yes" if finite else "no",
+        }
+    )
+    return row
+
+
+def check_large(priors: list[str], seed: int, n_components: int = 1000, latent_dim: int = 64):
+    """A few SVI steps of VaDE(n_components, latent_dim) on random data, under each prior:
+    is every number (ELBO, weights, their posterior, predict_proba) finite?"""
+    rng = np.random.default_rng(seed)
+    n, n_features = 2 * n_components, 128
+    x = rng.standard_normal((n, n_features)).astype(np.float32)
+    rows = []
+    for prior in priors:
+        seed_everything(seed)
+        model, guide = zoo.make(
+            "vade",
+            n_features,
+            n_components=n_components,
+            latent_dim=latent_dim,
+            likelihood="gaussian",
+            weights=prior,
+            hidden=(128,),
+        )
+        # random components (no pretraining): the codes start far from most of them
+        est = Clusterer(
+            model,
+            guide,
+            epochs=2,
+            batch_size=256,
+            init=RandomInit(),
+            random_state=seed,
+            progress=False,
+            device="cpu",
+        )
+        t0 = time.perf_counter()
+        row = {"prior": prior, "K": n_components, "latent_dim": latent_dim, "steps": 0}
+        try:
+            est.fit(x)
+        except NonFiniteLossError as err:
+            row.update(finite="no", error=str(err), seconds=time.perf_counter() - t0)
+            rows.append(row)
+            continue
+        checks = {
+            "elbo": np.isfinite([h["elbo"] for h in est.history_]).all(),
+            "weights": np.isfinite(est.weights_).all() and est.weights_.sum() > 0,
+            "proba": np.isfinite(est.predict_proba(x)).all(),
+            "log_proba": not np.isnan(est.predict_log_proba(x)).any(),
+            "posterior": np.isfinite(est.expected_n_clusters(num_samples=50, random_state=0)),
+            "params": all(
+                torch.isfinite(p).all() for m in (est.model_, est.guide_) for p in m.parameters()
+            ),
+        }
+        bad = [name for name, ok in checks.items() if not ok]
+        row.update(
+            steps=sum(-(-n // est.batch_size) for _ in est.history_),
+            finite="yes" if not bad else "no",
+            error=", ".join(bad),
+            seconds=time.perf_counter() - t0,
+        )
+        rows.append(row)
+        print(row)
+    return rows
+
+
+def load(name: str, args):
+    if name == "synthetic":
+        return make_zipf_mixture(n_samples=args.n_samples, random_state=0)
+    return load_dataset(name, data_dir=args.data_dir)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets", default="synthetic,digits")
+    parser.add_argument("--priors", default="zipf,stick-breaking,learned,dirichlet")
+    parser.add_argument(
+        "--n-samples", type=int, default=50_000, help="size of the synthetic data set"
+    )
+    parser.add_argument("--epochs", type=int, default=None, help="override the SVI epochs")
+    parser.add_argument(
+        "--pretrain-epochs", type=int, default=None, help="override the pretraining epochs"
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR))
+    parser.add_argument(
+        "--check-large",
+        action="store_true",
+        help="also check that VaDE with 1,000 components and latent_dim 64 stays finite",
+    )
+    parser.add_argument("--no-record", action="store_true", help="do not append to RESULTS.md")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    priors = [p.strip() for p in args.priors.split(",") if p.strip()]
+    rows = []
+    for name in (d.strip() for d in args.datasets.split(",") if d.strip()):
+        ds = load(name, args)
+        for k, build, fit in settings(ds, args):
+            for prior in priors:
+                row = run_one(ds, prior, k, build, fit, args.seed)
+                print({c: round(v, 4) if isinstance(v, float) else v for c, v in row.items()})
+                rows.append(row)
+    table = markdown_table(rows, COLUMNS)
+    errors = [f"{r['data']}/{r['prior']}/K={r['K']}: {r['error']}" for r in rows if "error" in r]
+    if errors:
+        table += "\n\nErrors:\n\n" + "\n".join(f"- {e}" for e in errors)
+    if args.check_large:
+        large = check_large(priors, args.seed)
+        cols = ["prior", "K", "latent_dim", "steps", "finite", "error", "seconds"]
+        table += "\n\nLarge model, random data (non-finite check):\n\n" + markdown_table(
+            large, cols
+        )
+    notes = (
+        f"torch threads {torch.get_num_threads()}, seed {args.seed}, "
+        f"synthetic N = {args.n_samples}; used = clusters with >= 1 predicted point, "
+        f"used(w) = weights > 1/(10K)"
+    )
+    if args.no_record:
+        print(table)
+    else:
+        append_results("VaDE at scale: weight priors with many clusters", table, notes=notes)
+
+
+if __name__ == "__main__":
+    main()
