@@ -46,13 +46,17 @@ def commit() -> str:
         return "unknown"
 
 
+STARTED_AT_COMMIT = commit()
+"""The commit the benchmark started from (a run can outlast later commits)."""
+
+
 def append_results(title: str, table: str, *, notes: str = "") -> None:
     """Append a section with the table, machine, date, commit and command to RESULTS.md."""
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     command = "python " + " ".join([os.path.relpath(sys.argv[0], HERE.parent), *sys.argv[1:]])
     block = (
         f"\n## {title}\n\n"
-        f"- date: {stamp}\n- machine: {machine()}\n- commit: {commit()}\n"
+        f"- date: {stamp}\n- machine: {machine()}\n- commit: {STARTED_AT_COMMIT}\n"
         f"- command: `{command}`\n" + (f"- notes: {notes}\n" if notes else "") + f"\n{table}\n"
     )
     if not RESULTS.exists():
