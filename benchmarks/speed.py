@@ -14,6 +14,7 @@ import argparse
 import math
 import statistics
 import time
+import warnings
 
 import torch
 import torch.nn.functional as F
@@ -50,23 +51,29 @@ def plain_step_fn(model, guide, optim):
     return step
 
 
-def time_pyroclust(x: torch.Tensor, batch: int, steps: int, device: str) -> float:
+def time_pyroclust(
+    x: torch.Tensor, batch: int, steps: int, device: str, jit: bool = False
+) -> float:
     torch.manual_seed(0)
     model, guide = zoo.make("vade", x.shape[1], n_components=10, latent_dim=10)
     trainer = SVITrainer(
-        model, guide, epochs=1, batch_size=batch, progress=False, device=device, random_state=0
+        model,
+        guide,
+        epochs=1,
+        batch_size=batch,
+        progress=False,
+        device=device,
+        random_state=0,
+        jit=jit,
     )
     data = x[: batch * 2]
-    trainer.fit(data)  # warm-up epoch: builds the optimiser and the ELBO
+    # one fit: the first epoch warms up (optimiser, ELBO, JIT compilation) and is not timed
     trainer.epochs = 1 + max(1, steps * batch // len(data))
     n_steps = (trainer.epochs - 1) * math.ceil(len(data) / batch)
     if device == "cuda":
-        torch.cuda.synchronize()
-    t0 = time.perf_counter()
+        trainer.callbacks.append(lambda *_: torch.cuda.synchronize())
     trainer.fit(data)
-    if device == "cuda":
-        torch.cuda.synchronize()
-    return (time.perf_counter() - t0) / n_steps
+    return sum(row["seconds"] for row in trainer.history[1:]) / n_steps
 
 
 def time_plain(x: torch.Tensor, batch: int, steps: int, device: str) -> float:
@@ -104,6 +111,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    parser.add_argument(
+        "--jit", action="store_true", help="also time SVITrainer(jit=True) (JitTraceEnum_ELBO)"
+    )
     parser.add_argument("--no-record", action="store_true", help="do not append RESULTS.md")
     args = parser.parse_args()
     if args.threads:
@@ -111,10 +121,14 @@ def main() -> None:
     x = torch.rand(8192, 784)
     rows = []
     for batch in args.batch_sizes:
-        ours, plain = [], []
+        ours, plain, jitted = [], [], []
         for _ in range(args.repeats):
             ours.append(time_pyroclust(x, batch, args.steps, args.device))
             plain.append(time_plain(x, batch, args.steps, args.device))
+            if args.jit:
+                with warnings.catch_warnings():  # torch.jit.trace's deprecation, tracer notes
+                    warnings.simplefilter("ignore")
+                    jitted.append(time_pyroclust(x, batch, args.steps, args.device, jit=True))
         o, p = statistics.median(ours), statistics.median(plain)
         rows.append(
             {
@@ -126,6 +140,9 @@ def main() -> None:
                 "pyroclust steps/s": 1 / o,
             }
         )
+        if jitted:
+            j = statistics.median(jitted)
+            rows[-1].update({"jit ms/step": 1e3 * j, "jit ratio": j / p})
         print(rows[-1], flush=True)
     table = markdown_table(rows, list(rows[0]))
     if args.no_record:

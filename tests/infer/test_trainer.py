@@ -252,3 +252,34 @@ def test_non_finite_gradient_stops(x) -> None:
         trainer.fit(x)
     params = [p for g in trainer._optim.param_groups for p in g["params"]]
     assert all(torch.isfinite(p).all() for p in params)
+
+
+@pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning")
+@pytest.mark.filterwarnings("ignore:.*torch.jit.trace.* is deprecated:DeprecationWarning")
+def test_jit_training_compiles_each_batch_size_and_matches_the_plain_elbo(x) -> None:
+    from pyro.infer import JitTraceEnum_ELBO
+
+    plain = pyro.infer.TraceEnum_ELBO(max_plate_nesting=1)
+    compared = []
+
+    def compare(trainer: SVITrainer, epoch: int) -> None:
+        # inside the fit (its param store): each compiled ELBO equals the plain one
+        for size, elbo in trainer._elbos.items():
+            batch = x[:size]
+            pyro.set_rng_seed(1)
+            compiled = elbo.differentiable_loss(trainer.model, trainer.guide, batch, data_size=48)
+            pyro.set_rng_seed(1)
+            reference = plain.differentiable_loss(trainer.model, trainer.guide, batch, data_size=48)
+            torch.testing.assert_close(compiled, reference, rtol=1e-5, atol=1e-4)
+            compared.append(size)
+
+    model, guide = _pair()
+    trainer = _trainer(model, guide, jit=True, batch_size=20, epochs=2, callbacks=[compare])
+    trainer.fit(x)  # batches of 20, 20 and 8
+    assert all(math.isfinite(row["elbo"]) for row in trainer.history)
+    assert sorted(trainer._elbos) == [8, 20]
+    assert all(isinstance(e, JitTraceEnum_ELBO) for e in trainer._elbos.values())
+    assert sorted(compared) == [8, 8, 20, 20]
+    trainer.epochs = 3  # continuing compiles afresh in the new fit's param store
+    trainer.fit(x)
+    assert len(trainer.history) == 3 and math.isfinite(trainer.history[-1]["elbo"])
