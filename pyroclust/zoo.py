@@ -54,7 +54,7 @@ def build_vade(
     latent_dim: int = 10,
     *,
     likelihood: str = "bernoulli",
-    weights: str | None = "learned",
+    weights: str | priors.WeightPrior | None = "learned",
     hidden: Sequence[int] = (500, 500, 2000),
     image_shape: Sequence[int] | None = None,
 ) -> tuple[models.VaDE, guides.VaDEGuide]:
@@ -134,6 +134,12 @@ def make(architecture: str, n_features: int, **kwargs: Any) -> tuple[Any, Any]:
     **kwargs
         The builder's options (``n_components``, ``latent_dim``, ``likelihood``,
         ``weights``, ``hidden``...), plain values so that they can be saved.
+
+    The model carries ``zoo_spec``, the arguments as plain JSON, from which
+    :meth:`pyroclust.Clusterer.load` rebuilds the pair. A weight prior given as an object
+    (``weights=priors.Zipf(1.0, prior=dist.Gamma(2.0, 2.0))``) rather than a spec string has no
+    such form: ``zoo_spec`` is then ``None`` and a saved estimator is loaded with
+    ``Clusterer.load(path, model, guide)``, passing a pair built the same way.
     """
     key = architecture.lower()
     if key not in ZOO:
@@ -146,7 +152,10 @@ def make(architecture: str, n_features: int, **kwargs: Any) -> tuple[Any, Any]:
     for name in ("hidden", "image_shape"):
         if kwargs.get(name) is not None:
             kwargs[name] = [int(h) for h in kwargs[name]]
-    model.zoo_spec = {"architecture": key, "n_features": int(n_features), **kwargs}
+    if isinstance(kwargs.get("weights"), priors.WeightPrior):
+        model.zoo_spec = None  # an object, not plain JSON: load needs the pair (see above)
+    else:
+        model.zoo_spec = {"architecture": key, "n_features": int(n_features), **kwargs}
     return model, guide
 
 
