@@ -215,3 +215,29 @@ def test_inspection_leaves_the_param_store_alone():
     guide.weights = model.weights.make_guide()
     inspect.weights_posterior(model, guide, 3)
     assert len(pyro.get_param_store()) == 0
+
+
+@pytest.mark.filterwarnings("ignore::matplotlib.MatplotlibDeprecationWarning")  # ArviZ's own
+def test_arviz_summary_forest_and_posterior_plots_read_it():
+    """The container works with ArviZ's own summary and plots, hyper-parameters included."""
+    import matplotlib.pyplot as plt
+
+    model, guide = zoo.make(
+        "vade",
+        n_features=12,
+        n_components=3,
+        latent_dim=2,
+        hidden=(8,),
+        weights=priors.Zipf(1.0, prior=dist.Gamma(2.0, 2.0)),
+    )
+    guide.weights = model.weights.make_guide()
+    data = inspect.weights_posterior(model, guide, 60, random_state=0)
+    table = az.summary(data, kind="stats")
+    assert list(table.index) == ["zipf_exponent", "weights[0]", "weights[1]", "weights[2]"]
+    ours = inspect.summary(data)
+    np.testing.assert_allclose(table["mean"], ours.loc[table.index, "mean"], atol=1e-3)
+    try:
+        assert np.size(az.plot_forest(data, var_names=["weights"], combined=True)) >= 1
+        assert np.size(az.plot_posterior(data)) == 4  # s and one panel per component
+    finally:
+        plt.close("all")
