@@ -840,32 +840,161 @@ def _plot_voronoi(
 # --------------------------------------------------------------------------------------------
 
 
+REPRESENTATIONS_EPILOG = """\
+examples:
+  pyroclust representations                           # digits, the paper's VAE and k-means
+  pyroclust representations --data mnist --data-dir ~/data --out runs/representations
+  pyroclust representations --data fashion-mnist --data-dir ~/data --noise-std 0.2
+  pyroclust representations --beta 0 --k-sweep 10,20,50,100,200 --dbscan --out runs/no-kl
+
+Fits a VAE (or an autoencoder, --model ae; --beta 0 drops the KL term) on the training set,
+adds Gaussian noise to the test set only, clusters the three test representations (original
+pixels, reconstructions, latent codes) with k-means fitted on the training ones, and prints the
+table of DBI (lower is better), silhouette and CHS (higher is better), with ACC, NMI and ARI
+when the data have labels. With --out: scores.md/.json/.csv, tsne_2d.png, tsne_3d.png,
+voronoi.png, noisy_vs_reconstructed.png (images) and k_sweep.png (with --k-sweep).
+"""
+
+
+def _checked(kind: type, minimum: float, strict: bool) -> Any:
+    """An argparse type: ``kind`` of ``text``, > ``minimum`` (``strict``) or >= it."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if (
+            value is None
+            or not math.isfinite(value)
+            or value < minimum
+            or (strict and value == minimum)
+        ):
+            bound = f"{'>' if strict else '>='} {minimum:g}"
+            what = "an integer" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(f"expected {what} {bound}, got {text!r}")
+        return value
+
+    return parse
+
+
+def _positive_int_list(text: str) -> str:
+    """An argparse type: comma-separated positive integers, returned as given."""
+    try:
+        values = _int_list(text) or []
+    except ValueError:
+        values = []
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated positive integers such as 10,20,50, got {text!r}"
+        )
+    return text
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Add the options of ``pyroclust representations`` to ``parser`` and return it."""
-    parser.add_argument("--data", default="digits", help="data set name or file (default digits)")
-    parser.add_argument("--data-dir", default=None, help="folder of the named data sets")
-    parser.add_argument("--no-download", action="store_true", help="never download data")
-    parser.add_argument("--model", default="vae", choices=["vae", "ae"])
-    parser.add_argument("--latent-dim", type=int, default=10)
-    parser.add_argument("--beta", type=float, default=1.0, help="KL weight (0: no KL)")
-    parser.add_argument("--hidden", default="500,500,2000", help="encoder widths, comma-separated")
-    parser.add_argument("--epochs", type=int, default=60)
-    parser.add_argument("--batch-size", type=int, default=512)
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--n-clusters", type=int, default=10)
-    parser.add_argument("--n-init", type=int, default=10)
-    parser.add_argument("--noise-std", type=float, default=0.1)
-    parser.add_argument("--sample-size", type=int, default=10_000, help="silhouette subsample")
-    parser.add_argument("--no-tsne", action="store_true")
-    parser.add_argument("--tsne-size", type=int, default=2000)
-    parser.add_argument("--k-sweep", default=None, help="comma-separated k values, e.g. 10,20,50")
-    parser.add_argument("--dbscan", action="store_true", help="also run DBSCAN on the codes")
-    parser.add_argument("--n-train", type=int, default=None)
-    parser.add_argument("--n-test", type=int, default=None)
-    parser.add_argument("--out", default=None, help="folder for the table and pictures")
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    """Add the options of ``pyroclust representations`` to ``parser`` and return it.
+
+    Every option has a help line with its default; values are checked while parsing, so a bad
+    one is a usage error rather than a traceback.
+    """
+    positive_int = _checked(int, 0, strict=True)
+    non_negative_int = _checked(int, 0, strict=False)
+    positive_float = _checked(float, 0.0, strict=True)
+    non_negative_float = _checked(float, 0.0, strict=False)
+    parser.description = (
+        "The representation study of Agarap & Azcarraga (2020): cluster the original,\n"
+        "reconstructed and latent representations of noisy test data."
+    )
+    parser.epilog = REPRESENTATIONS_EPILOG
+    data = parser.add_argument_group("data")
+    data.add_argument(
+        "--data", metavar="NAME|PATH", default="digits", help="data set name or file (digits)"
+    )
+    data.add_argument("--data-dir", metavar="DIR", help="folder of the named data sets")
+    data.add_argument("--no-download", action="store_true", help="never download data")
+    data.add_argument(
+        "--n-train", metavar="N", type=positive_int, help="use N training rows (default: all)"
+    )
+    data.add_argument(
+        "--n-test", metavar="N", type=positive_int, help="use N test rows (default: all)"
+    )
+    data.add_argument(
+        "--noise-std",
+        metavar="SD",
+        type=non_negative_float,
+        default=0.1,
+        help="std of the Gaussian noise added to the test set, 0 for none (0.1)",
+    )
+    mdl = parser.add_argument_group("model and training")
+    mdl.add_argument(
+        "--model", default="vae", choices=["vae", "ae"], help="VAE or autoencoder (vae)"
+    )
+    mdl.add_argument(
+        "--latent-dim", metavar="D", type=positive_int, default=10, help="latent size (10)"
+    )
+    mdl.add_argument(
+        "--beta",
+        metavar="B",
+        type=non_negative_float,
+        default=1.0,
+        help="KL weight of the VAE, 0 for the no-KL variant (1)",
+    )
+    mdl.add_argument(
+        "--hidden",
+        metavar="W1,W2,..",
+        type=_positive_int_list,
+        default="500,500,2000",
+        help="encoder layer widths, decoder mirrored (500,500,2000)",
+    )
+    mdl.add_argument(
+        "--epochs", metavar="N", type=non_negative_int, default=60, help="SVI epochs (60)"
+    )
+    mdl.add_argument(
+        "--batch-size", metavar="B", type=positive_int, default=512, help="mini-batch size (512)"
+    )
+    mdl.add_argument(
+        "--lr", metavar="LR", type=positive_float, default=1e-3, help="Adam learning rate (1e-3)"
+    )
+    mdl.add_argument(
+        "--device", choices=("auto", "cpu", "cuda"), default="auto", help="where to train (auto)"
+    )
+    clu = parser.add_argument_group("clustering and pictures")
+    clu.add_argument(
+        "--n-clusters", metavar="K", type=positive_int, default=10, help="k of k-means (10)"
+    )
+    clu.add_argument(
+        "--n-init", metavar="N", type=positive_int, default=10, help="k-means restarts (10)"
+    )
+    clu.add_argument(
+        "--sample-size",
+        metavar="N",
+        type=positive_int,
+        default=10_000,
+        help="silhouette on a seeded subsample of N points when there are more (10000)",
+    )
+    clu.add_argument("--no-tsne", action="store_true", help="skip the t-SNE pictures")
+    clu.add_argument(
+        "--tsne-size",
+        metavar="N",
+        type=positive_int,
+        default=2000,
+        help="t-SNE on a seeded subsample of N test points (2000)",
+    )
+    clu.add_argument(
+        "--k-sweep",
+        metavar="K1,K2,..",
+        type=_positive_int_list,
+        help="also sweep k-means over these k on the codes (silhouette, inertia, elbow plot)",
+    )
+    clu.add_argument(
+        "--dbscan",
+        action="store_true",
+        help="also run DBSCAN on the codes (eps: knee of the 5-distance curve)",
+    )
+    run = parser.add_argument_group("run")
+    run.add_argument("--out", metavar="DIR", help="write the table and pictures there")
+    run.add_argument("--seed", metavar="S", type=int, default=0, help="random seed (0)")
+    run.add_argument("--no-progress", action="store_true", help="no progress bars")
     return parser
 
 
@@ -926,7 +1055,11 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m pyroclust.representations``; returns the exit status."""
-    parser = add_arguments(argparse.ArgumentParser(description=__doc__.splitlines()[0]))
+    parser = argparse.ArgumentParser(
+        prog="python -m pyroclust.representations",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser = add_arguments(parser)
     return run(parser.parse_args(argv))
 
 

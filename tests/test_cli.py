@@ -147,7 +147,42 @@ def test_bad_options_are_usage_errors(capsys):
 
 
 @pytest.mark.parametrize(
-    "argv", [["--help"], ["fit", "--help"], ["predict", "-h"], ["inspect", "-h"]]
+    "option",
+    [
+        ["--epochs", "-1"],
+        ["--latent-dim", "0"],
+        ["--noise-std", "-0.1"],
+        ["--lr", "nan"],
+        ["--hidden", "16,x"],
+        ["--k-sweep", "0,10"],
+        ["--device", "tpu"],
+    ],
+)
+def test_representations_options_are_checked_while_parsing(option, capsys):
+    """A bad value is a usage error naming the option, before any data are loaded."""
+    assert cli.main(["representations", *option]) == 2
+    assert option[0] in capsys.readouterr().err
+
+
+def test_representations_help_documents_every_option(capsys):
+    assert cli.main(["representations", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "Agarap" in out and "pyroclust representations --data mnist" in out
+    parser = cli.build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command").choices["representations"]
+    for action in sub._actions:
+        assert action.help, action.option_strings
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--help"],
+        ["fit", "--help"],
+        ["predict", "-h"],
+        ["inspect", "-h"],
+        ["representations", "-h"],
+    ],
 )
 def test_help_exits_0_with_examples(argv, capsys):
     assert cli.main(argv) == 0
