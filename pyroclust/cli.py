@@ -547,10 +547,11 @@ examples:
   pyroclust inspect runs/vade-digits-20260101-120000/model.ckpt
   pyroclust inspect model.ckpt --out figures/ --num-samples 2000
 
-Prints the ArviZ summary (mean, sd, HDI, ESS) of the posterior of the mixture weights and
-writes weights_forest.png (a forest plot, weights sorted) and rank_size.png (cluster size
-against rank on log-log axes, with the fitted Zipf law) to --out (default: the checkpoint's
-folder).
+Prints the summary (mean, sd, 94% HDI, as arviz.summary(kind="stats")) of the posterior of
+the mixture weights and of the prior's hyper-parameters, and writes weights_forest.png (a
+forest plot, weights sorted) and rank_size.png (weight against rank on log-log axes, with the
+Zipf law: the model's fitted exponent for a Zipf prior, else a least-squares fit) to --out
+(default: the checkpoint's folder).
 """
 
 
@@ -591,12 +592,15 @@ def run_inspect(args: argparse.Namespace) -> int:
     forest, rank_size = out / "weights_forest.png", out / "rank_size.png"
     pinspect.plot_weights_forest(idata, forest)
     draws = est.weights_
+    post = pinspect.posterior_dataset(idata)
     try:  # the posterior draws give the rank/size plot a 5-95% band
-        values = np.asarray(pinspect.posterior_dataset(idata)["weights"])
+        values = np.asarray(post["weights"])
         draws = values.reshape(-1, values.shape[-1])
     except (AttributeError, KeyError, TypeError, ValueError):
         pass
-    pinspect.plot_rank_size(draws, exponent=None, path=rank_size)
+    # a Zipf prior: the law of the fitted exponent (posterior mean), else a least-squares fit
+    exponent = float(post["zipf_exponent"].mean()) if "zipf_exponent" in post else None
+    pinspect.plot_rank_size(draws, exponent=exponent, path=rank_size)
     print(f"plots written to {forest} and {rank_size}")
     return 0
 

@@ -218,6 +218,27 @@ def test_inspect_prints_summary_and_writes_plots(tiny_npz, tmp_path, capsys):
         assert (plots / name).read_bytes()[:8] == PNG_MAGIC, name
 
 
+def test_inspect_draws_the_law_of_a_fitted_zipf_exponent(tiny_npz, tmp_path, monkeypatch, capsys):
+    """With a Zipf prior the rank/size plot shows the model's own law, not a new fit."""
+    from pyroclust import inspect as pinspect
+
+    out = tmp_path / "run"
+    assert fit(tiny_npz, out, "--epochs", "1", "--weights", "zipf:1.5") == 0
+    exponents = []
+    original = pinspect.plot_rank_size
+
+    def spy(weights, exponent=None, path=None):
+        exponents.append(exponent)
+        return original(weights, exponent, path)
+
+    monkeypatch.setattr(pinspect, "plot_rank_size", spy)
+    capsys.readouterr()
+    assert cli.main(["inspect", str(out / "model.ckpt"), "--num-samples", "20"]) == 0
+    assert "zipf_exponent" in capsys.readouterr().out
+    assert exponents == [pytest.approx(1.5)]
+    assert (out / "rank_size.png").read_bytes()[:8] == PNG_MAGIC
+
+
 def test_inspect_without_the_inspect_module_is_a_clear_error(tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "pyroclust.inspect", None)  # import raises ImportError
     assert cli.main(["inspect", str(tmp_path / "model.ckpt")]) == 2
