@@ -34,7 +34,12 @@ from pyroclust.regularizers import apply_mask, prune_mask
 from pyroclust.sites import WEIGHTS
 
 #: Names of the extra dimension of known sites (others get ``{site}_dim``).
-SITE_DIMS = {WEIGHTS: "component", "sticks": "stick", "cluster_size": "component"}
+SITE_DIMS = {
+    WEIGHTS: "component",
+    "sticks": "stick",
+    "cluster_size": "component",
+    "concentration": "component",  # Dirichlet alpha (stick-breaking: a scalar)
+}
 
 ARVIZ_MAJOR = int(az.__version__.split(".")[0])
 

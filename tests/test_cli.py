@@ -208,11 +208,12 @@ def test_inspect_prints_summary_and_writes_plots(tiny_npz, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "weights[0]" in printed and "mean" in printed
     summary = json.loads((out / "metrics.json").read_text())["weights_summary"]
-    assert set(summary["posterior"]) == {"weights[0]", "weights[1]", "weights[2]"}
-    means = [row["mean"] for row in summary["posterior"].values()]
-    assert sum(means) == pytest.approx(1.0, abs=1e-3)
-    for row in summary["posterior"].values():  # a Dirichlet posterior, not a point mass
+    weights = {k: v for k, v in summary["posterior"].items() if k.startswith("weights[")}
+    assert set(weights) == {"weights[0]", "weights[1]", "weights[2]"}
+    assert sum(row["mean"] for row in weights.values()) == pytest.approx(1.0, abs=1e-3)
+    for row in weights.values():  # a Dirichlet posterior, not a point mass
         assert row["hdi_3%"] < row["mean"] < row["hdi_97%"] and row["sd"] > 0
+    assert summary["posterior"]["concentration[0]"]["mean"] == 1.0  # dirichlet:1.0
     assert 1.0 <= summary["expected_n_clusters_above_1%"] <= 3.0
     for name in ("weights_forest.png", "rank_size.png"):
         assert (plots / name).read_bytes()[:8] == PNG_MAGIC, name

@@ -55,8 +55,11 @@ def test_weights_posterior_groups_dims_and_counts(fitted):
         assert isinstance(data, az.InferenceData)
     assert _groups(data) == ["posterior"]
     post = inspect.posterior_dataset(data)
-    assert list(post.data_vars) == ["weights"]
+    assert sorted(post.data_vars) == ["concentration", "weights"]
     assert post["weights"].dims == ("chain", "draw", "component")
+    # the Dirichlet's fixed alpha is recorded beside the weights (the same in every draw)
+    assert post["concentration"].dims == ("chain", "draw", "component")
+    np.testing.assert_array_equal(post["concentration"].values, 2.0)  # "dirichlet:2"
     assert post["weights"].shape == (1, 300, 3)
     assert dict(post.sizes) == {"chain": 1, "draw": 300, "component": 3}
     w = post["weights"].values
@@ -153,11 +156,14 @@ def test_cluster_sizes_posterior(fitted):
 def test_summary_table(fitted):
     est, _ = fitted
     table = inspect.summary(est.weights_posterior(100, random_state=0))
-    assert list(table.index) == ["weights[0]", "weights[1]", "weights[2]"]
+    weights = ["weights[0]", "weights[1]", "weights[2]"]
+    alpha = ["concentration[0]", "concentration[1]", "concentration[2]"]
+    assert sorted(table.index) == sorted(weights + alpha)
     assert list(table.columns) == ["mean", "sd", "hdi_3%", "hdi_97%", "n_draws"]
     assert (table["hdi_3%"] <= table["mean"]).all() and (table["mean"] <= table["hdi_97%"]).all()
     assert (table["n_draws"] == 100).all()
-    assert table["mean"].sum() == pytest.approx(1.0, abs=1e-5)
+    assert table.loc[weights, "mean"].sum() == pytest.approx(1.0, abs=1e-5)
+    assert (table.loc[alpha, "mean"] == 2.0).all() and (table.loc[alpha, "sd"] == 0.0).all()
 
 
 def test_hdi_is_the_narrowest_interval():
@@ -241,3 +247,14 @@ def test_arviz_summary_forest_and_posterior_plots_read_it():
         assert np.size(az.plot_posterior(data)) == 4  # s and one panel per component
     finally:
         plt.close("all")
+
+
+def test_stick_breaking_records_its_concentration():
+    model, guide = zoo.make(
+        "vade", n_features=12, n_components=4, latent_dim=2, hidden=(8,), weights="stick-breaking:3"
+    )
+    guide.weights = model.weights.make_guide()
+    post = inspect.posterior_dataset(inspect.weights_posterior(model, guide, num_samples=20))
+    assert sorted(post.data_vars) == ["concentration", "sticks", "weights"]
+    assert post["concentration"].dims == ("chain", "draw")
+    np.testing.assert_array_equal(post["concentration"].values, 3.0)

@@ -11,6 +11,9 @@ from torch.distributions import constraints
 from pyroclust.priors.base import WeightGuide, WeightPrior
 from pyroclust.sites import WEIGHTS
 
+CONCENTRATION = "concentration"
+"""Site of the concentration alpha (a constant, recorded for inspection)."""
+
 
 def _as_concentration(value: float | torch.Tensor | list[float], name: str) -> torch.Tensor:
     t = torch.as_tensor(value, dtype=torch.float32)
@@ -67,6 +70,8 @@ class Dirichlet(WeightPrior):
 
     def forward(self) -> torch.Tensor:  # noqa: D102
         self._check_built()
+        # the fixed hyper-parameter, recorded so that posterior summaries show it
+        pyro.deterministic(CONCENTRATION, self.alpha, event_dim=1)
         return pyro.sample(WEIGHTS, dist.Dirichlet(self.alpha))
 
     def make_guide(self) -> DirichletGuide:

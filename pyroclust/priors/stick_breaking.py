@@ -13,6 +13,8 @@ from pyroclust.sites import WEIGHTS
 
 #: Name of the stick-proportion site v_1 .. v_{K-1}.
 STICKS = "sticks"
+CONCENTRATION = "concentration"
+"""Site of the concentration alpha (a constant, recorded for inspection)."""
 
 
 def stick_breaking_log_weights(sticks: torch.Tensor) -> torch.Tensor:
@@ -95,6 +97,8 @@ class StickBreaking(WeightPrior):
 
     def forward(self) -> torch.Tensor:  # noqa: D102
         self._check_built()
+        # the fixed hyper-parameter, recorded so that posterior summaries show it
+        pyro.deterministic(CONCENTRATION, self.stick_b.new_tensor(self.alpha))
         if self.n_components == 1:
             pi = self.stick_b.new_ones(1)
         else:
