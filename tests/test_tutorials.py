@@ -15,6 +15,7 @@ nbclient = pytest.importorskip("nbclient")
 TUTORIALS = Path(__file__).resolve().parents[1] / "tutorials"
 NOTEBOOKS = sorted(TUTORIALS.glob("*.ipynb"))
 CELL_TIMEOUT_S = 300
+KERNEL_STARTUP_TIMEOUT_S = 300
 
 
 def test_there_are_tutorials():
@@ -42,6 +43,9 @@ def test_notebook_runs(path, monkeypatch):
         nb,
         kernel_name="python3",
         timeout=CELL_TIMEOUT_S,
+        # a loaded 2-core CI machine can take over a minute to start a kernel (the default
+        # 60 s once failed there, and nbclient then hides the cause behind an AttributeError)
+        startup_timeout=KERNEL_STARTUP_TIMEOUT_S,
         resources={"metadata": {"path": str(path.parent)}},
     )
     client.execute()  # raises CellExecutionError, naming the cell, if any cell fails
