@@ -73,7 +73,7 @@ from pyroclust.datasets.synthetic import make_zipf_mixture
 from pyroclust.estimator import Clusterer
 from pyroclust.exceptions import NonFiniteLossError
 from pyroclust.infer.elbo import seed_everything
-from pyroclust.infer.init import KMeansInit, RandomInit
+from pyroclust.infer.init import KMeansInit, ManifoldInit, RandomInit
 from pyroclust.infer.schedules import StepDecay
 from pyroclust.inspect import fit_zipf_exponent
 from pyroclust.metrics import cluster_accuracy, n_clusters_used, nmi
@@ -115,6 +115,10 @@ def settings(ds, args) -> list[tuple[int, dict, dict]]:
         "lr_schedule": StepDecay(10, 0.9),
         "init": KMeansInit(pretrain_epochs=pretrain, batch_size=batch, n_init=3),
     }
+    if args.init == "manifold":  # t-SNE of the codes + HDBSCAN: the data choose how many
+        fit["init"] = ManifoldInit(
+            pretrain_epochs=pretrain, batch_size=batch, space="codes", method="hdbscan"
+        )
     return [(k, build, fit) for k in ks]
 
 
@@ -243,6 +247,13 @@ def main() -> None:
         "--pretrain-epochs", type=int, default=None, help="override the pretraining epochs"
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--init",
+        default="kmeans",
+        choices=["kmeans", "manifold"],
+        help="start: k-means on the codes (K clusters), or ManifoldInit(method='hdbscan') "
+        "(t-SNE of the codes clustered by HDBSCAN, which chooses its number of clusters)",
+    )
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR))
     parser.add_argument(
@@ -274,7 +285,7 @@ def main() -> None:
             large, cols
         )
     notes = (
-        f"torch threads {torch.get_num_threads()}, seed {args.seed}, "
+        f"torch threads {torch.get_num_threads()}, seed {args.seed}, init {args.init}, "
         f"synthetic N = {args.n_samples}; used = clusters with >= 1 predicted point, "
         f"used(w) = weights > 1/(10K)"
     )

@@ -225,16 +225,30 @@ class ManifoldInit(_LatentClusterInit):
         majority cluster of their 10 nearest embedded neighbours (in ``space``).
     n_init : int
         Restarts of the mixture on the embedding.
+    method : "gmm" or "hdbscan"
+        How the embedding is clustered. ``"gmm"``: a mixture with exactly ``n_components``
+        clusters. ``"hdbscan"``: HDBSCAN (scikit-learn), which finds its own number of
+        clusters of any size, the right start when ``n_components`` is an upper bound and
+        the cluster sizes are heavy-tailed (a fixed-K mixture splits the big clusters). Its
+        noise points join the cluster of their nearest clustered neighbours; beyond
+        ``n_components`` clusters the smallest are dissolved the same way; components left
+        over start at the overall moments with the weight of one point.
+    min_cluster_size : int, optional
+        HDBSCAN's smallest cluster (default: 15 per 10,000 embedded points, at least 5).
     """
 
     space: str = "data"
     perplexity: float = 30.0
     max_samples: int = 10_000
     n_init: int = 5
+    method: str = "gmm"
+    min_cluster_size: int | None = None
 
     def __post_init__(self) -> None:
         if self.space not in ("data", "codes"):
             raise ValueError(f"space must be 'data' or 'codes', not {self.space!r}")
+        if self.method not in ("gmm", "hdbscan"):
+            raise ValueError(f"method must be 'gmm' or 'hdbscan', not {self.method!r}")
 
     def cluster(self, codes, n_components, random_state, data=None):  # noqa: D102
         from sklearn.manifold import TSNE
@@ -253,13 +267,36 @@ class ManifoldInit(_LatentClusterInit):
         embedding = TSNE(
             2, perplexity=perplexity, init="pca", random_state=random_state
         ).fit_transform(features[subset])
-        labels = GaussianMixture(
-            n_components, covariance_type="full", n_init=self.n_init, random_state=random_state
-        ).fit_predict(embedding)
+        if self.method == "hdbscan":
+            labels = self._density_labels(embedding, n_components)
+        else:
+            labels = GaussianMixture(
+                n_components, covariance_type="full", n_init=self.n_init, random_state=random_state
+            ).fit_predict(embedding)
         if len(subset) < n:
             knn = KNeighborsClassifier(10).fit(features[subset], labels)
             labels = knn.predict(features)
         return moments_from_labels(codes, labels, n_components)
+
+    def _density_labels(self, embedding: np.ndarray, n_components: int) -> np.ndarray:
+        """HDBSCAN clusters of the embedding, at most ``n_components``, every point labelled."""
+        from sklearn.cluster import HDBSCAN
+        from sklearn.neighbors import KNeighborsClassifier
+
+        size = self.min_cluster_size or max(5, round(15 * len(embedding) / 10_000))
+        labels = HDBSCAN(min_cluster_size=int(size), copy=True).fit_predict(embedding)
+        counts = np.bincount(labels[labels >= 0]) if (labels >= 0).any() else np.zeros(0)
+        if len(counts) == 0:  # no structure found: one cluster
+            return np.zeros(len(embedding), dtype=int)
+        keep = np.argsort(-counts, kind="stable")[:n_components]  # largest first
+        relabel = np.full(len(counts), -1)
+        relabel[keep] = np.arange(len(keep))
+        labels = np.where(labels >= 0, relabel[np.maximum(labels, 0)], -1)
+        noise = labels < 0
+        if noise.any():
+            knn = KNeighborsClassifier(10).fit(embedding[~noise], labels[~noise])
+            labels[noise] = knn.predict(embedding[noise])
+        return labels
 
 
 def moments_from_labels(
