@@ -164,3 +164,27 @@ def test_augmented_pretraining_feeds_the_encoder_augmented_rows(setup) -> None:
             model, guide, x, epochs=2, batch_size=16, random_state=0, augment=augment
         )
     assert sum(seen) == 2 * len(x)
+
+
+def test_manifold_init_with_hdbscan_finds_its_own_number_of_clusters() -> None:
+    from pyroclust.infer.init import ManifoldInit
+
+    rng = np.random.default_rng(0)
+    centres = np.array([[0.0, 0.0], [30.0, 0.0], [0.0, 30.0]])
+    sizes = [150, 60, 30]  # heavy-tailed sizes, fewer clusters than components
+    codes = np.concatenate([c + rng.normal(size=(m, 2)) for c, m in zip(centres, sizes)])
+    truth = np.repeat([0, 1, 2], sizes)
+    strategy = ManifoldInit(space="codes", method="hdbscan", min_cluster_size=10)
+    pi, loc, var = strategy.cluster(codes, 8, random_state=0)
+    assert pi.shape == (8,) and loc.shape == var.shape == (8, 2)
+    np.testing.assert_allclose(pi.sum(), 1.0)
+    found = np.argsort(-pi)[:3]
+    # the three clusters, largest first in weight, at their centres; the rest are spares
+    np.testing.assert_allclose(np.sort(pi)[::-1][:3] * (len(codes) + 5), sizes, atol=1.5)
+    for k in found:
+        nearest = np.argmin(((centres - loc[k]) ** 2).sum(1))
+        np.testing.assert_allclose(loc[k], codes[truth == nearest].mean(0), atol=0.3)
+    spares = np.argsort(-pi)[3:]
+    np.testing.assert_allclose(pi[spares], 1 / (len(codes) + 5))
+    with pytest.raises(ValueError, match="method"):
+        ManifoldInit(method="dbscan")
