@@ -21,11 +21,14 @@ collapse or to keep every component alive), ``dirichlet`` (alpha 1, Dirichlet po
 Recipe, chosen so that one prior on the full synthetic set takes about 5 minutes or less on
 2 CPU cores: encoder D-512-256-d and the mirrored decoder (the paper's 500-500-2000 networks
 have about 5 times the weights, and 256 dims of smooth data do not need them), batch 512,
-Adam at 1e-3 decayed by 0.9 every 10 epochs, 20 SVI epochs, and ``KMeansInit`` (3 restarts)
-after 10 epochs of autoencoder pretraining. k-means rather than ``GMMInit``: scikit-learn's
-GMM runs k-means and then EM on top (about twice the time with 256 components on a
-3,000-row sample, more iterations on 50,000), while SVI refines the variances and weights
-anyway; ``ManifoldInit`` needs a t-SNE, and a 2-D embedding crowds 200 clusters. The small
+Adam at 1e-3 decayed by 0.9 every 10 epochs, 20 SVI epochs after 10 epochs of autoencoder
+pretraining, started by ``ManifoldInit(method="hdbscan")`` (``--init manifold``, the default):
+a t-SNE of the codes clustered by HDBSCAN, which chooses its own number of clusters, so the
+big Zipf clusters are not split (measured: NMI 0.78 -> 0.89 with the Zipf prior). The
+alternative ``--init kmeans`` is ``KMeansInit`` (3 restarts; k-means rather than
+``GMMInit``, whose EM on top of k-means doubles the time, while SVI refines the variances and
+weights anyway). A fixed-K mixture on the t-SNE embedding (``method="gmm"``) splits the big
+clusters as k-means does (NMI 0.76 on 10,000 rows). The small
 image sets (below 10,000 rows) get batch 128 and 50 + 50 epochs, the paper's (they have few
 steps per epoch); MNIST gets 10 + 20 at batch 512. The synthetic data are always those of
 ``random_state=0``; ``--seed`` seeds the fits only.
@@ -249,7 +252,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--init",
-        default="kmeans",
+        default="manifold",
         choices=["kmeans", "manifold"],
         help="start: k-means on the codes (K clusters), or ManifoldInit(method='hdbscan') "
         "(t-SNE of the codes clustered by HDBSCAN, which chooses its number of clusters)",
