@@ -119,8 +119,16 @@ def settings(ds, args) -> list[tuple[int, dict, dict]]:
         "init": KMeansInit(pretrain_epochs=pretrain, batch_size=batch, n_init=3),
     }
     if args.init == "manifold":  # t-SNE of the codes + HDBSCAN: the data choose how many
+        # HDBSCAN's smallest cluster: the 50 points of the benchmark's "true cluster", as
+        # many as a 50-point cluster keeps in the embedded subset (at least 5)
+        embedded = min(ds.n_samples, 10_000)
         fit["init"] = ManifoldInit(
-            pretrain_epochs=pretrain, batch_size=batch, space="codes", method="hdbscan"
+            pretrain_epochs=pretrain,
+            batch_size=batch,
+            space="codes",
+            method="hdbscan",
+            max_samples=embedded,
+            min_cluster_size=max(5, round(50 * embedded / ds.n_samples)),
         )
     return [(k, build, fit) for k in ks]
 
