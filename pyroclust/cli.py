@@ -80,34 +80,34 @@ class UsageError(PyroclustError, ValueError):
 
 
 # ----------------------------------------------------------------------------- helpers
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
+def number_type(kind: type, minimum: float, *, strict: bool) -> Callable[[str], Any]:
+    """An argparse type: a finite ``kind`` (int or float) > ``minimum`` (``strict``) or >= it.
+
+    A bad value is an ``ArgumentTypeError`` (a usage error naming the bound), not a traceback.
+    """
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if (
+            value is None
+            or not math.isfinite(value)
+            or value < minimum
+            or (strict and value == minimum)
+        ):
+            bound = f"{'>' if strict else '>='} {minimum:g}"
+            what = "an integer" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(f"expected {what} {bound}, got {text!r}")
+        return value
+
+    return parse
 
 
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
+_positive_int = number_type(int, 0, strict=True)
+_non_negative_int = number_type(int, 0, strict=False)
+_positive_float = number_type(float, 0.0, strict=True)
 
 
 def _hidden_sizes(text: str) -> list[int]:

@@ -856,28 +856,6 @@ voronoi.png, noisy_vs_reconstructed.png (images) and k_sweep.png (with --k-sweep
 """
 
 
-def _checked(kind: type, minimum: float, strict: bool) -> Any:
-    """An argparse type: ``kind`` of ``text``, > ``minimum`` (``strict``) or >= it."""
-
-    def parse(text: str) -> Any:
-        try:
-            value = kind(text)
-        except ValueError:
-            value = None
-        if (
-            value is None
-            or not math.isfinite(value)
-            or value < minimum
-            or (strict and value == minimum)
-        ):
-            bound = f"{'>' if strict else '>='} {minimum:g}"
-            what = "an integer" if kind is int else "a number"
-            raise argparse.ArgumentTypeError(f"expected {what} {bound}, got {text!r}")
-        return value
-
-    return parse
-
-
 def _positive_int_list(text: str) -> str:
     """An argparse type: comma-separated positive integers, returned as given."""
     try:
@@ -897,10 +875,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     Every option has a help line with its default; values are checked while parsing, so a bad
     one is a usage error rather than a traceback.
     """
-    positive_int = _checked(int, 0, strict=True)
-    non_negative_int = _checked(int, 0, strict=False)
-    positive_float = _checked(float, 0.0, strict=True)
-    non_negative_float = _checked(float, 0.0, strict=False)
+    from pyroclust.cli import number_type  # the CLI's one checked-number argparse type
+
+    positive_int = number_type(int, 0, strict=True)
+    non_negative_int = number_type(int, 0, strict=False)
+    positive_float = number_type(float, 0.0, strict=True)
+    non_negative_float = number_type(float, 0.0, strict=False)
     parser.description = (
         "The representation study of Agarap & Azcarraga (2020): cluster the original,\n"
         "reconstructed and latent representations of noisy test data."
