@@ -118,10 +118,11 @@ class _LatentClusterInit:
         codes: np.ndarray,
         n_components: int,
         random_state: int | None,
-        data: np.ndarray | None = None,
+        data: torch.Tensor | np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Return (pi, loc, var) of the mixture to start from, given the latent means
-        ``codes`` (and the data they encode, for strategies that cluster in data space)."""
+        ``codes`` (and the data they encode, for strategies that cluster in data space; only
+        those move it off the device)."""
         raise NotImplementedError
 
     def __call__(
@@ -146,9 +147,7 @@ class _LatentClusterInit:
                 augment=self.augment,
             )
         codes = encode_means(guide, x)
-        pi, loc, var = self.cluster(
-            codes, int(model.n_components), random_state, data=x.detach().cpu().numpy()
-        )
+        pi, loc, var = self.cluster(codes, int(model.n_components), random_state, data=x)
         set_mixture(model, guide, pi, loc, var, n_samples=len(x))
         if self.code_scale is not None and hasattr(guide, "set_scale"):
             # sigma(x) starts at a fixed fraction of the codes' typical spread
@@ -255,7 +254,10 @@ class ManifoldInit(_LatentClusterInit):
         from sklearn.mixture import GaussianMixture
         from sklearn.neighbors import KNeighborsClassifier
 
-        features = codes if self.space == "codes" or data is None else data
+        if self.space == "codes" or data is None:
+            features = codes
+        else:
+            features = data.detach().cpu().numpy() if torch.is_tensor(data) else np.asarray(data)
         n = len(features)
         rng = np.random.default_rng(random_state)
         subset = (
