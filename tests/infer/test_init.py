@@ -188,3 +188,112 @@ def test_manifold_init_with_hdbscan_finds_its_own_number_of_clusters() -> None:
     np.testing.assert_allclose(pi[spares], 1 / (len(codes) + 5))
     with pytest.raises(ValueError, match="method"):
         ManifoldInit(method="dbscan")
+
+
+# ------------------------------------------------- pseudo-label alignment and UMAP starts
+LOG_2PI = float(np.log(2 * np.pi))
+
+
+def test_labelled_elbo_matches_plain_torch_formula() -> None:
+    """With the assignment observed, TraceEnum_ELBO's loss is the float64 formula
+    -n/B sum_b [log p(x|z) + log pi_y + log N(z; mu_y, s_y) - log q(z|x)] at the same z."""
+    import torch.nn.functional as F
+    from pyro import poutine
+    from pyro.infer import TraceEnum_ELBO
+
+    from pyroclust import zoo
+    from pyroclust.infer.init import labelled
+
+    torch.manual_seed(0)
+    model, guide = zoo.make("vade", n_features=6, n_components=4, latent_dim=3, hidden=(7,))
+    model.double()
+    guide.double()
+    with torch.no_grad():
+        model.weights.logits.copy_(torch.randn(4, dtype=torch.float64))
+    model.components.set_from_moments(
+        torch.randn(4, 3, dtype=torch.float64), torch.rand(4, 3, dtype=torch.float64) + 0.3
+    )
+    x = torch.rand(8, 6, dtype=torch.float64)
+    y = torch.tensor([0, 1, 2, 3, 3, 2, 1, 0])
+    lmodel, lguide = labelled(model, guide)
+    with local_params():
+        trace = poutine.trace(lguide).get_trace(x, y, 50)
+        z = trace.nodes["z"]["value"]
+        loss = TraceEnum_ELBO(max_plate_nesting=1).differentiable_loss(
+            lmodel, poutine.replay(lguide, trace=trace), x, y, 50
+        )
+        loc, scale = guide.encode(x)
+        h = model.decoder(z)
+        log_px = (x * F.logsigmoid(h) + (1 - x) * F.logsigmoid(-h)).sum(-1)
+        log_pi = torch.log_softmax(model.weights.logits, -1)[y]
+        mu, sd = model.components.loc[y], model.components.scale[y]
+        log_pz = (-0.5 * ((z - mu) / sd) ** 2 - torch.log(sd) - 0.5 * LOG_2PI).sum(-1)
+        log_qz = (-0.5 * ((z - loc) / scale) ** 2 - torch.log(scale) - 0.5 * LOG_2PI).sum(-1)
+        expected = -50 / 8 * (log_px + log_pi + log_pz - log_qz).sum()
+    torch.testing.assert_close(loss, expected, rtol=1e-10, atol=1e-10)
+
+
+def test_fit_conditioned_makes_the_mixture_reproduce_the_labels(tiny_vade, make_blobs) -> None:
+    """After SVI with y observed at the labels, p(y | x) from the free model agrees with
+    them, whatever the mixture started from."""
+    from pyroclust.infer.init import fit_conditioned
+    from pyroclust.predictive import assignment_log_proba
+
+    model, guide = tiny_vade()
+    x = torch.as_tensor(make_blobs(96))
+    labels = (np.arange(96) + 1) % 3  # the blobs, under a permuted naming
+    with local_params():
+        losses = fit_conditioned(
+            model, guide, x, labels, epochs=60, batch_size=32, lr=1e-2, random_state=0
+        )
+        guide.eval()
+        with torch.no_grad():
+            predicted = assignment_log_proba(model, guide, x).argmax(-1).numpy()
+    assert losses[-1] < losses[0]
+    assert (predicted == labels).mean() >= 0.95
+
+
+def test_fit_conditioned_rejects_bad_labels(setup) -> None:
+    from pyroclust.infer.init import fit_conditioned
+
+    model, guide, x, _ = setup
+    with pytest.raises(ValueError, match="shape"):
+        fit_conditioned(model, guide, x, np.zeros(len(x) - 1, dtype=int), epochs=1)
+    with pytest.raises(ValueError, match="components"):
+        fit_conditioned(model, guide, x, np.full(len(x), 3), epochs=1)
+
+
+def test_manifold_init_with_umap_recovers_separated_clusters() -> None:
+    from sklearn.metrics import adjusted_rand_score
+
+    from pyroclust.infer.init import ManifoldInit
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(0, 10, (4, 20))
+    truth = np.repeat(np.arange(4), 60)
+    data = centres[truth] + rng.normal(size=(240, 20))
+    strategy = ManifoldInit(space="data", embedding="umap", n_neighbors=15, n_init=2)
+    labels = strategy.cluster_labels(data[:, :2], 4, random_state=0, data=data)
+    assert adjusted_rand_score(truth, labels) == 1.0
+    embedding = strategy.embed(data, random_state=0)
+    assert embedding.shape == (240, 2) and np.isfinite(embedding).all()
+    with pytest.raises(ValueError, match="embedding"):
+        ManifoldInit(embedding="pca")
+
+
+def test_manifold_init_aligns_the_model_to_its_labels(setup) -> None:
+    """With align_epochs, the fitted VaDE's p(y | x) reproduces the embedding's clusters."""
+    from pyroclust.infer.init import ManifoldInit
+    from pyroclust.predictive import assignment_log_proba
+
+    model, guide, x, codes = setup
+    strategy = ManifoldInit(
+        pretrain_epochs=0, n_init=2, align_epochs=60, align_lr=1e-2, batch_size=16
+    )
+    start = strategy.cluster_labels(codes, 3, random_state=0, data=x)
+    with local_params():
+        strategy(model, guide, x, random_state=0)
+        guide.eval()
+        with torch.no_grad():
+            predicted = assignment_log_proba(model, guide, x).argmax(-1).numpy()
+    assert (predicted == start).mean() >= 0.95
