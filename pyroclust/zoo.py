@@ -169,8 +169,9 @@ def default_training(
 
     - below 10,000 samples (the digits): 150 epochs of autoencoder pretraining, augmented
       with random affine moves when the rows are images, then :class:`ManifoldInit` (a
-      mixture on a t-SNE embedding of the data), then 30 epochs of SVI at a small learning
-      rate, which refines the start rather than replacing it;
+      mixture on a t-SNE embedding of the data), 20 epochs of SVI with the cluster site
+      observed at that mixture's labels (``align_epochs``), then 30 epochs of free SVI at a
+      small learning rate, which refines the start rather than replacing it;
     - from 10,000 samples on (MNIST): 10 epochs of plain pretraining, a mixture on a UMAP
       embedding of the data (all of it up to 100,000 rows), 20 epochs of SVI with the
       cluster site observed at those labels (``align_epochs``), so that the mixture on the
@@ -190,7 +191,13 @@ def default_training(
             "batch_size": 128,
             "lr": 5e-4,
             "lr_schedule": StepDecay(10, 0.9),
-            "init": ManifoldInit(pretrain_epochs=150, space="data", augment=augment),
+            "init": ManifoldInit(
+                pretrain_epochs=150,
+                space="data",
+                augment=augment,
+                align_epochs=20,
+                align_lr=1e-3,
+            ),
         }
     return {
         "epochs": 10,
