@@ -12,7 +12,7 @@ Recipes:
 - ``tuned``: ``pyroclust.zoo.default_training`` (what ``pyroclust fit vade`` uses), with the
   guide trained on randomly shifted/rotated images. Digits: augmented pretraining,
   ``ManifoldInit`` (t-SNE + GMM start), 20 epochs of SVI with the assignment observed at
-  the start's labels (``align_epochs``), 30 epochs of free SVI at 5e-4. MNIST: 10 epochs of
+  the start's labels (``align_epochs``), 20 epochs of free SVI at 5e-4. MNIST: 10 epochs of
   plain pretraining, a UMAP + GMM start, 20 alignment epochs, 10 epochs of free SVI.
 
 Targets (issue 2): digits ACC >= 0.90 over 5 seeds at <= 60 s per fit on the 2-core CPU;

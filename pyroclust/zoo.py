@@ -167,10 +167,10 @@ def default_training(
     For VaDE, two regimes, both measured by ``benchmarks/quality.py`` against the paper's
     recipe (``GMMInit``):
 
-    - below 10,000 samples (the digits): 150 epochs of autoencoder pretraining, augmented
+    - below 10,000 samples (the digits): 100 epochs of autoencoder pretraining, augmented
       with random affine moves when the rows are images, then :class:`ManifoldInit` (a
       mixture on a t-SNE embedding of the data), 20 epochs of SVI with the cluster site
-      observed at that mixture's labels (``align_epochs``), then 30 epochs of free SVI at a
+      observed at that mixture's labels (``align_epochs``), then 20 epochs of free SVI at a
       small learning rate, which refines the start rather than replacing it;
     - from 10,000 samples on (MNIST): 10 epochs of plain pretraining, a mixture on a UMAP
       embedding of the data (all of it up to 100,000 rows), 20 epochs of SVI with the
@@ -184,32 +184,17 @@ def default_training(
 
     if architecture.lower() != "vade":
         return {}
-    if n_samples < 10_000:
+    small = n_samples < 10_000
+    start = {"space": "data", "align_epochs": 20, "align_lr": 1e-3}
+    if small:
         augment = None if image_shape is None else RandomAffine((image_shape[0], image_shape[1]))
-        return {
-            "epochs": 30,
-            "batch_size": 128,
-            "lr": 5e-4,
-            "lr_schedule": StepDecay(10, 0.9),
-            "init": ManifoldInit(
-                pretrain_epochs=150,
-                space="data",
-                augment=augment,
-                align_epochs=20,
-                align_lr=1e-3,
-            ),
-        }
+        init = ManifoldInit(pretrain_epochs=100, augment=augment, **start)
+    else:
+        init = ManifoldInit(pretrain_epochs=10, embedding="umap", max_samples=100_000, **start)
     return {
-        "epochs": 10,
-        "batch_size": 256,
+        "epochs": 20 if small else 10,
+        "batch_size": 128 if small else 256,
         "lr": 5e-4,
         "lr_schedule": StepDecay(10, 0.9),
-        "init": ManifoldInit(
-            pretrain_epochs=10,
-            space="data",
-            embedding="umap",
-            max_samples=100_000,
-            align_epochs=20,
-            align_lr=1e-3,
-        ),
+        "init": init,
     }

@@ -45,26 +45,51 @@ def pretrain_autoencoder(
     augmented copy and the decoder must reconstruct the original (DEC-DA, Guo et al. 2018).
     Returns the mean loss of each epoch.
     """
-    params = list({id(p): p for p in [*guide.parameters(), *model.decoder.parameters()]}.values())
+    params = [*guide.parameters(), *model.decoder.parameters()]
+
+    def loss(idx: torch.Tensor) -> torch.Tensor:
+        xb = x[idx]
+        loc, _ = guide.encode(augment(xb) if augment is not None else xb)
+        return -model.likelihood.log_prob(model.decoder(loc), xb).mean()
+
+    return _adam_epochs(
+        loss, params, len(x), x.device, epochs, batch_size, lr, random_state, progress, "pretrain"
+    )
+
+
+def _adam_epochs(
+    loss: Callable[[torch.Tensor], torch.Tensor],
+    params: list[torch.Tensor],
+    n: int,
+    device: torch.device,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    random_state: int | None,
+    progress: bool,
+    desc: str,
+    per_row: float = 1.0,
+) -> list[float]:
+    """Adam on ``loss(idx)`` over shuffled mini-batches ``idx``; returns the mean loss per
+    row of each epoch (``per_row`` turns a batch's loss into its mean per row)."""
+    params = list({id(p): p for p in params}.values())
     optim = torch.optim.Adam(params, lr=lr)
     gen = torch.Generator()
     if random_state is not None:
         gen.manual_seed(int(random_state))
-    n = len(x)
     steps = math.ceil(n / batch_size)
     losses = []
-    with tqdm(total=epochs * steps, disable=not progress, desc="pretrain", unit="step") as bar:
+    with tqdm(total=epochs * steps, disable=not progress, desc=desc, unit="step") as bar:
         for _ in range(epochs):
-            order = torch.randperm(n, generator=gen).to(x.device)
+            order = torch.randperm(n, generator=gen).to(device)
             total = 0.0
             for i in range(steps):
-                xb = x[order[i * batch_size : (i + 1) * batch_size]]
-                loc, _ = guide.encode(augment(xb) if augment is not None else xb)
-                loss = -model.likelihood.log_prob(model.decoder(loc), xb).mean()
+                idx = order[i * batch_size : (i + 1) * batch_size]
+                value = loss(idx)
                 optim.zero_grad(set_to_none=True)
-                loss.backward()
+                value.backward()
                 optim.step()
-                total += loss.item() * len(xb) / n
+                total += value.item() * per_row * len(idx) / n
                 bar.update(1)
                 bar.set_postfix(loss=f"{total:.4g}", refresh=False)
             losses.append(total)
@@ -117,31 +142,26 @@ def fit_conditioned(
     if len(labels) and not (0 <= int(labels.min()) and int(labels.max()) < model.n_components):
         raise ValueError(f"labels must lie in [0, {model.n_components}), the model's components")
     conditioned, guide_fn = labelled(model, guide)
-    params = list({id(p): p for p in [*model.parameters(), *guide.parameters()]}.values())
-    optim = torch.optim.Adam(params, lr=lr)
-    gen = torch.Generator()
-    if random_state is not None:
-        gen.manual_seed(int(random_state))
     n = len(x)
-    steps = math.ceil(n / batch_size)
-    losses = []
     with local_params():
         elbo = make_elbo(conditioned, x[:2], labels[:2], n)
-        with tqdm(total=epochs * steps, disable=not progress, desc="align", unit="step") as bar:
-            for _ in range(epochs):
-                order = torch.randperm(n, generator=gen).to(x.device)
-                total = 0.0
-                for i in range(steps):
-                    idx = order[i * batch_size : (i + 1) * batch_size]
-                    loss = elbo.differentiable_loss(conditioned, guide_fn, x[idx], labels[idx], n)
-                    optim.zero_grad(set_to_none=True)
-                    loss.backward()
-                    optim.step()
-                    total += loss.item() / n * len(idx) / n
-                    bar.update(1)
-                    bar.set_postfix(elbo=f"{-total:.4g}", refresh=False)
-                losses.append(total)
-    return losses
+
+        def loss(idx: torch.Tensor) -> torch.Tensor:  # the negative ELBO, scaled to n rows
+            return elbo.differentiable_loss(conditioned, guide_fn, x[idx], labels[idx], n)
+
+        return _adam_epochs(
+            loss,
+            [*model.parameters(), *guide.parameters()],
+            n,
+            x.device,
+            epochs,
+            batch_size,
+            lr,
+            random_state,
+            progress,
+            "align",
+            per_row=1 / n,
+        )
 
 
 @torch.no_grad()
