@@ -178,15 +178,20 @@ def set_mixture(
     loc: np.ndarray,
     var: np.ndarray,
     n_samples: int | None = None,
-) -> None:
+) -> np.ndarray:
     """Start the model's components at (loc, var) and its weights (and q's) at pi.
 
     When the weight prior says its component order matters (``ordered = True``: Zipf ranks,
     stick-breaking), the clusters are first sorted by decreasing weight, so the largest one
     becomes component 0 (rank 1). ``n_samples`` (the data points behind pi) lets a
     variational posterior over pi start as confident as the data warrant.
+
+    Returns ``order``: component k of the model starts at cluster ``order[k]`` (the identity
+    unless the prior is ordered), so a label j of the clusters is ``argsort(order)[j]`` in
+    the model's numbering.
     """
     pi, loc, var = np.asarray(pi), np.asarray(loc), np.asarray(var)
+    order = np.arange(len(pi))
     if getattr(model.weights, "ordered", False):
         order = np.argsort(-pi, kind="stable")
         pi, loc, var = pi[order], loc[order], var[order]
@@ -197,6 +202,7 @@ def set_mixture(
     guide_weights = getattr(guide, "weights", None)
     if guide_weights is not None:
         guide_weights.set_weights(t(pi), n_samples=n_samples)
+    return order
 
 
 @dataclass
@@ -257,7 +263,7 @@ class _LatentClusterInit:
             )
         codes = encode_means(guide, x)
         pi, loc, var, labels = self.start(codes, int(model.n_components), random_state, data=x)
-        set_mixture(model, guide, pi, loc, var, n_samples=len(x))
+        order = set_mixture(model, guide, pi, loc, var, n_samples=len(x))
         if self.code_scale is not None and hasattr(guide, "set_scale"):
             # sigma(x) starts at a fixed fraction of the codes' typical spread
             guide.set_scale(self.code_scale * float(np.sqrt(np.median(codes.var(0)))))
@@ -266,7 +272,7 @@ class _LatentClusterInit:
                 model,
                 guide,
                 x,
-                labels,
+                np.argsort(order)[labels],  # the clusters' labels in the model's numbering
                 epochs=self.align_epochs,
                 batch_size=self.batch_size,
                 lr=self.align_lr if self.align_lr is not None else self.lr,

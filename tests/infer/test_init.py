@@ -297,3 +297,33 @@ def test_manifold_init_aligns_the_model_to_its_labels(setup) -> None:
         with torch.no_grad():
             predicted = assignment_log_proba(model, guide, x).argmax(-1).numpy()
     assert (predicted == start).mean() >= 0.95
+
+
+def test_alignment_follows_the_order_an_ordered_prior_gives_the_components(
+    tiny_vade, make_blobs
+) -> None:
+    """Stick-breaking sorts the start's clusters by size (largest = component 0); the labels
+    the alignment conditions on are renumbered the same way."""
+    from pyroclust.infer.init import _LatentClusterInit, moments_from_labels
+    from pyroclust.predictive import assignment_log_proba
+
+    x_all = make_blobs(96)
+    blob = np.arange(96) % 3
+    keep = np.concatenate([np.flatnonzero(blob == k)[:m] for k, m in enumerate((8, 32, 20))])
+    x, labels = torch.as_tensor(x_all[keep]), blob[keep]  # cluster sizes 8, 32, 20
+
+    class Given(_LatentClusterInit):
+        def start(self, codes, n_components, random_state, data=None):
+            return (*moments_from_labels(codes, labels, n_components), labels)
+
+    model, guide = tiny_vade(weights="stick-breaking")
+    guide.weights = model.weights.make_guide()  # q over the sticks (the estimator does this)
+    strategy = Given(pretrain_epochs=0, align_epochs=100, align_lr=3e-3, batch_size=16)
+    with local_params():
+        strategy(model, guide, x, random_state=0)
+        guide.eval()
+        with torch.no_grad():
+            predicted = assignment_log_proba(model, guide, x).argmax(-1).numpy()
+    # by size, cluster 1 (32 rows) is component 0, cluster 2 (20) is 1, cluster 0 (8) is 2
+    renumbered = np.array([2, 0, 1])[labels]
+    assert (predicted == renumbered).mean() >= 0.95
