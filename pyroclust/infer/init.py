@@ -136,7 +136,7 @@ def fit_conditioned(
     """
     from pyroclust.infer.elbo import local_params, make_elbo
 
-    labels = torch.as_tensor(np.asarray(labels), dtype=torch.long, device=x.device)
+    labels = torch.as_tensor(labels, dtype=torch.long, device=x.device)
     if labels.shape != (len(x),):
         raise ValueError(f"labels must have shape ({len(x)},), got {tuple(labels.shape)}")
     if len(labels) and not (0 <= int(labels.min()) and int(labels.max()) < model.n_components):
@@ -233,12 +233,12 @@ class _LatentClusterInit:
         n_components: int,
         random_state: int | None,
         data: torch.Tensor | np.ndarray | None = None,
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
         """(pi, loc, var, labels): the mixture to start from and the hard clustering it
-        stands for (here the start mixture's most probable component for each code; a
-        strategy that clusters elsewhere than on the codes returns its own labels)."""
-        pi, loc, var = self.cluster(codes, n_components, random_state, data=data)
-        return pi, loc, var, map_labels(codes, pi, loc, var)
+        stands for. ``labels=None`` (here) means the mixture's own most probable component
+        of each code; a strategy that clusters elsewhere than on the codes returns its
+        labels, numbered as its clusters."""
+        return (*self.cluster(codes, n_components, random_state, data=data), None)
 
     def __call__(
         self,
@@ -268,11 +268,18 @@ class _LatentClusterInit:
             # sigma(x) starts at a fixed fraction of the codes' typical spread
             guide.set_scale(self.code_scale * float(np.sqrt(np.median(codes.var(0)))))
         if self.align_epochs > 0:
+            if labels is None:  # the start mixture's own clustering, in the model's numbering
+                from pyroclust.predictive import assignment_log_proba
+
+                with torch.no_grad():
+                    labels = assignment_log_proba(model, guide, x).argmax(-1)
+            else:  # the clusters' labels, renumbered as set_mixture ordered the components
+                labels = np.argsort(order)[labels]
             fit_conditioned(
                 model,
                 guide,
                 x,
-                np.argsort(order)[labels],  # the clusters' labels in the model's numbering
+                labels,
                 epochs=self.align_epochs,
                 batch_size=self.batch_size,
                 lr=self.align_lr if self.align_lr is not None else self.lr,
@@ -476,19 +483,6 @@ class ManifoldInit(_LatentClusterInit):
             knn = KNeighborsClassifier(10).fit(embedding[~noise], labels[~noise])
             labels[noise] = knn.predict(embedding[noise])
         return labels
-
-
-def map_labels(codes: np.ndarray, pi: np.ndarray, loc: np.ndarray, var: np.ndarray) -> np.ndarray:
-    """The most probable component of each code under a diagonal Gaussian mixture, computed
-    in log space (no density is exponentiated, so it holds at any K and dimension)."""
-    codes, loc, var = np.asarray(codes), np.asarray(loc), np.asarray(var)
-    log_w = np.log(np.maximum(np.asarray(pi, dtype=float), np.finfo(float).tiny))
-    out = np.empty(len(codes), dtype=int)
-    for i in range(0, len(codes), 4096):  # (chunk, K, d) at a time
-        c = codes[i : i + 4096, None, :]
-        log_p = -0.5 * (((c - loc) ** 2 / var) + np.log(2 * np.pi * var)).sum(-1)
-        out[i : i + 4096] = np.argmax(log_w + log_p, axis=1)
-    return out
 
 
 def moments_from_labels(

@@ -327,3 +327,27 @@ def test_alignment_follows_the_order_an_ordered_prior_gives_the_components(
     # by size, cluster 1 (32 rows) is component 0, cluster 2 (20) is 1, cluster 0 (8) is 2
     renumbered = np.array([2, 0, 1])[labels]
     assert (predicted == renumbered).mean() >= 0.95
+
+
+def test_alignment_after_a_mixture_on_the_codes_keeps_its_clusters(tiny_vade, make_blobs) -> None:
+    """GMM/k-means starts have no labels of their own: the alignment conditions on the start
+    mixture's most probable components, and the aligned model keeps that clustering."""
+    from pyroclust.predictive import assignment_log_proba
+
+    x = torch.as_tensor(make_blobs(96))
+
+    def fitted(align_epochs: int) -> np.ndarray:
+        torch.manual_seed(0)
+        model, guide = tiny_vade()
+        strategy = KMeansInit(
+            pretrain_epochs=20, align_epochs=align_epochs, align_lr=3e-3, batch_size=16
+        )
+        with local_params():
+            strategy(model, guide, x, random_state=0)
+            guide.eval()
+            with torch.no_grad():
+                return assignment_log_proba(model, guide, x).argmax(-1).numpy()
+
+    start, aligned = fitted(0), fitted(50)
+    assert len(np.unique(start)) == 3
+    assert (aligned == start).mean() >= 0.95
