@@ -73,15 +73,8 @@ def test_weights_posterior_groups_dims_and_counts(fitted):
     np.testing.assert_array_equal(again["weights"].values, w)
 
 
-def test_hyper_parameter_sites_are_included():
-    model, guide = zoo.make(
-        "vade",
-        n_features=12,
-        n_components=4,
-        latent_dim=2,
-        hidden=(8,),
-        weights=priors.Zipf(1.0, prior=dist.Gamma(2.0, 2.0)),
-    )
+def test_hyper_parameter_sites_are_included(tiny_vade):
+    model, guide = tiny_vade(n_components=4, weights=priors.Zipf(1.0, prior=dist.Gamma(2.0, 2.0)))
     guide.weights = model.weights.make_guide()
     post = inspect.posterior_dataset(inspect.weights_posterior(model, guide, 40, random_state=0))
     assert set(post.data_vars) == {"weights", "zipf_exponent"}
@@ -94,32 +87,26 @@ def test_hyper_parameter_sites_are_included():
         post["weights"].values, expected / expected.sum(-1, keepdims=True), rtol=1e-5
     )
 
-    sb_model, sb_guide = zoo.make(
-        "vade", n_features=12, n_components=5, latent_dim=2, hidden=(8,), weights="stick-breaking"
-    )
+    sb_model, sb_guide = tiny_vade(n_components=5, weights="stick-breaking")
     sb_guide.weights = sb_model.weights.make_guide()
     sb = inspect.posterior_dataset(inspect.weights_posterior(sb_model, sb_guide, 10))
     assert sb["sticks"].dims == ("chain", "draw", "stick")
     assert sb["sticks"].shape == (1, 10, 4)
 
 
-def test_point_estimates_give_a_point_mass():
-    model, guide = zoo.make("vade", n_features=12, n_components=3, latent_dim=2, hidden=(8,))
+def test_point_estimates_give_a_point_mass(tiny_vade):
+    model, guide = tiny_vade()
     post = inspect.posterior_dataset(inspect.weights_posterior(model, guide, 7))
     assert post["weights"].shape == (1, 7, 3)
     np.testing.assert_allclose(post["weights"].values[0], np.full((7, 3), 1 / 3), rtol=1e-6)
 
-    zipf_model, zipf_guide = zoo.make(
-        "vade", n_features=12, n_components=3, latent_dim=2, hidden=(8,), weights="zipf:1.0"
-    )
+    zipf_model, zipf_guide = tiny_vade(weights="zipf:1.0")
     post = inspect.posterior_dataset(inspect.weights_posterior(zipf_model, zipf_guide, 4))
     np.testing.assert_allclose(post["zipf_exponent"].values, np.ones((1, 4)))
 
 
-def test_latent_prior_without_its_guide_is_refused():
-    model, guide = zoo.make(
-        "vade", n_features=12, n_components=3, latent_dim=2, hidden=(8,), weights="dirichlet"
-    )
+def test_latent_prior_without_its_guide_is_refused(tiny_vade):
+    model, guide = tiny_vade(weights="dirichlet")
     with pytest.raises(ValueError, match="make_guide"):
         inspect.weights_posterior(model, guide, 5)
 
@@ -204,38 +191,29 @@ def test_fit_zipf_exponent_recovers_the_law():
     assert inspect.fit_zipf_exponent(w[::-1]) == pytest.approx(1.3)
 
 
-def test_estimator_methods_before_fit():
-    model, guide = zoo.make("vade", n_features=12, n_components=3, latent_dim=2, hidden=(8,))
+def test_estimator_methods_before_fit(tiny_vade):
+    model, guide = tiny_vade()
     from sklearn.exceptions import NotFittedError
 
     with pytest.raises(NotFittedError):
         Clusterer(model, guide).weights_posterior()
 
 
-def test_inspection_leaves_the_param_store_alone():
+def test_inspection_leaves_the_param_store_alone(tiny_vade):
     import pyro
 
-    model, guide = zoo.make(
-        "vade", n_features=12, n_components=3, latent_dim=2, hidden=(8,), weights="dirichlet"
-    )
+    model, guide = tiny_vade(weights="dirichlet")
     guide.weights = model.weights.make_guide()
     inspect.weights_posterior(model, guide, 3)
     assert len(pyro.get_param_store()) == 0
 
 
 @pytest.mark.filterwarnings("ignore::matplotlib.MatplotlibDeprecationWarning")  # ArviZ's own
-def test_arviz_summary_forest_and_posterior_plots_read_it():
+def test_arviz_summary_forest_and_posterior_plots_read_it(tiny_vade):
     """The container works with ArviZ's own summary and plots, hyper-parameters included."""
     import matplotlib.pyplot as plt
 
-    model, guide = zoo.make(
-        "vade",
-        n_features=12,
-        n_components=3,
-        latent_dim=2,
-        hidden=(8,),
-        weights=priors.Zipf(1.0, prior=dist.Gamma(2.0, 2.0)),
-    )
+    model, guide = tiny_vade(weights=priors.Zipf(1.0, prior=dist.Gamma(2.0, 2.0)))
     guide.weights = model.weights.make_guide()
     data = inspect.weights_posterior(model, guide, 60, random_state=0)
     table = az.summary(data, kind="stats")
@@ -249,10 +227,8 @@ def test_arviz_summary_forest_and_posterior_plots_read_it():
         plt.close("all")
 
 
-def test_stick_breaking_records_its_concentration():
-    model, guide = zoo.make(
-        "vade", n_features=12, n_components=4, latent_dim=2, hidden=(8,), weights="stick-breaking:3"
-    )
+def test_stick_breaking_records_its_concentration(tiny_vade):
+    model, guide = tiny_vade(n_components=4, weights="stick-breaking:3")
     guide.weights = model.weights.make_guide()
     post = inspect.posterior_dataset(inspect.weights_posterior(model, guide, num_samples=20))
     assert sorted(post.data_vars) == ["concentration", "sticks", "weights"]

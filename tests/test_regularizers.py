@@ -38,10 +38,8 @@ def _loss(model, guide, xb, n, seed=0) -> float:
         return float(elbo.differentiable_loss(model, guide, xb, data_size=n).detach())
 
 
-def test_weight_entropy_adds_lambda_times_entropy_once():
-    model, guide = zoo.make(
-        "vade", n_features=12, n_components=4, latent_dim=2, hidden=(8,), weights="learned"
-    )
+def test_weight_entropy_adds_lambda_times_entropy_once(tiny_vade):
+    model, guide = tiny_vade(n_components=4, weights="learned")
     with torch.no_grad():
         model.weights.logits.copy_(torch.tensor([0.3, -1.0, 2.0, 0.0]))
     x = _x(20)
@@ -55,8 +53,8 @@ def test_weight_entropy_adds_lambda_times_entropy_once():
     assert base - with_reg == pytest.approx(2.5 * entropy, rel=1e-4, abs=1e-4)
 
 
-def test_assignment_entropy_subtracts_lambda_times_responsibility_entropy_per_point():
-    model, guide = zoo.make("vade", n_features=12, n_components=3, latent_dim=2, hidden=(8,))
+def test_assignment_entropy_subtracts_lambda_times_responsibility_entropy_per_point(tiny_vade):
+    model, guide = tiny_vade()
     x = _x(30)
     xb, n, lam = x[:10], len(x), 0.7
     base = _loss(model, guide, xb, n, seed=4)
@@ -83,9 +81,9 @@ def test_regularizers_need_a_valid_weight_and_context():
         AssignmentEntropy(1.0).term(weights=torch.ones(3) / 3)
 
 
-def test_strong_weight_entropy_drives_the_weights_towards_uniform():
+def test_strong_weight_entropy_drives_the_weights_towards_uniform(tiny_vade):
     """With a large lambda the gradient of the loss is the entropy's ascent direction."""
-    model, guide = zoo.make("vade", n_features=12, n_components=3, latent_dim=2, hidden=(8,))
+    model, guide = tiny_vade()
     model.regularizers = (WeightEntropy(1e4),)
     logits = torch.tensor([2.0, 0.0, -2.0])
     with torch.no_grad():
@@ -102,10 +100,8 @@ def test_strong_weight_entropy_drives_the_weights_towards_uniform():
     assert float(step[2]) > 0 > float(step[0])  # the small weight grows, the large shrinks
 
 
-def test_prune_switches_components_off_in_predict(x_small):
-    model, guide = zoo.make(
-        "vade", n_features=12, n_components=4, latent_dim=2, hidden=(8,), weights="learned"
-    )
+def test_prune_switches_components_off_in_predict(x_small, tiny_vade):
+    model, guide = tiny_vade(n_components=4, weights="learned")
     with torch.no_grad():
         model.weights.logits.copy_(torch.tensor([0.0, 0.0, -6.0, 0.0]))
     est = Clusterer(
@@ -136,15 +132,8 @@ def test_prune_switches_components_off_in_predict(x_small):
         prune(est, 1.5)
 
 
-def test_prune_callback_during_training(x_small):
-    model, guide = zoo.make(
-        "vade",
-        n_features=12,
-        n_components=4,
-        latent_dim=2,
-        hidden=(8,),
-        weights=priors.Dirichlet(1.0),
-    )
+def test_prune_callback_during_training(x_small, tiny_vade):
+    model, guide = tiny_vade(n_components=4, weights=priors.Dirichlet(1.0))
     guide.weights = model.weights.make_guide()
     with local_params():
         guide.weights.set_weights(torch.tensor([0.5, 0.3, 0.195, 0.005]), n_samples=200)

@@ -207,7 +207,7 @@ def test_weight_prior_cannot_be_shared_across_sizes() -> None:
         VaDE(4, 2, decoder=MLP([2, 8, 12]), likelihood=likelihoods.Bernoulli(), weights=prior)
 
 
-def test_data_size_smaller_than_batch_is_refused() -> None:
-    model, guide = zoo.make("vade", n_features=12, n_components=3, latent_dim=2, hidden=(8,))
+def test_data_size_smaller_than_batch_is_refused(tiny_vade) -> None:
+    model, guide = tiny_vade()
     with local_params(), pytest.raises(ValueError, match="smaller than the batch"):
         model(_x(10), data_size=5)

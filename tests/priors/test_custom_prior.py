@@ -9,7 +9,7 @@ import torch
 from pyro.nn import PyroParam
 from torch.distributions import constraints
 
-from pyroclust import inspect, priors, zoo
+from pyroclust import inspect, priors
 from pyroclust.estimator import Clusterer
 from pyroclust.infer.init import GMMInit
 
@@ -51,10 +51,8 @@ class LogisticNormalGuide(priors.WeightGuide):
         return torch.softmax(eta, -1).mean(0)
 
 
-def test_user_defined_prior_fits_vade_through_the_estimator(x_small):
-    model, guide = zoo.make(
-        "vade", n_features=12, n_components=3, latent_dim=2, hidden=(8,), weights=LogisticNormal()
-    )
+def test_user_defined_prior_fits_vade_through_the_estimator(x_small, tiny_vade):
+    model, guide = tiny_vade(weights=LogisticNormal())
     est = Clusterer(
         model,
         guide,

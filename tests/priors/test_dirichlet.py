@@ -167,14 +167,12 @@ class TestVaDEWithDirichlet(ModelGuideChecks):
         return model, guide, torch.rand(12, 12, generator=torch.Generator().manual_seed(0))
 
 
-def test_estimator_save_load_round_trip_keeps_the_posterior(tmp_path, x_small):
+def test_estimator_save_load_round_trip_keeps_the_posterior(tmp_path, x_small, tiny_vade):
     from pyroclust.estimator import Clusterer
     from pyroclust.infer.init import GMMInit
 
     for spec in ("dirichlet:2", "stick-breaking:1", "zipf"):
-        model, guide = zoo.make(
-            "vade", n_features=12, n_components=3, latent_dim=2, hidden=(8,), weights=spec
-        )
+        model, guide = tiny_vade(weights=spec)
         est = Clusterer(
             model,
             guide,

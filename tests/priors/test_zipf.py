@@ -147,7 +147,7 @@ class TestVaDEWithZipfPrior(ModelGuideChecks):
         return model, guide, torch.rand(12, 12, generator=torch.Generator().manual_seed(0))
 
 
-def test_lognormal_prior_on_the_exponent_through_the_estimator(tmp_path, x_small):
+def test_lognormal_prior_on_the_exponent_through_the_estimator(tmp_path, x_small, tiny_vade):
     """s ~ LogNormal, fitted by the estimator; its posterior is inspectable and the fit saved.
 
     A prior given as an object has no plain-JSON spec, so the checkpoint is read back with a
@@ -159,14 +159,7 @@ def test_lognormal_prior_on_the_exponent_through_the_estimator(tmp_path, x_small
     from pyroclust.infer.init import GMMInit
 
     def pair():
-        return zoo.make(
-            "vade",
-            n_features=12,
-            n_components=3,
-            latent_dim=2,
-            hidden=(8,),
-            weights=priors.Zipf(1.0, prior=dist.LogNormal(0.0, 0.5)),
-        )
+        return tiny_vade(weights=priors.Zipf(1.0, prior=dist.LogNormal(0.0, 0.5)))
 
     prior = pair()[0].weights
     tr = poutine.trace(prior).get_trace()
