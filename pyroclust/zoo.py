@@ -1,19 +1,42 @@
-"""The zoo's explicit registry: architecture name -> builder of a (model, guide) pair.
+"""The zoo's explicit registry: architecture name -> :class:`Architecture`.
 
-Builders choose the papers' default networks from the data's width, so the CLI and quick
-experiments need only a name. Each built model carries ``zoo_spec`` (the builder's
-arguments, plain JSON), which is what lets a saved estimator be rebuilt from its checkpoint.
+An entry owns everything that is particular to one architecture: its builder of a
+``(model, guide)`` pair (which chooses the paper's default networks from the data's width, so
+the command line and quick experiments need only a name), a one-line description and the paper,
+its default initialisation, its tuned training recipe, and the builder options a user may set
+from text (the command line generates ``pyroclust fit NAME --help`` from them). Code above the
+registry reads these fields and never branches on a name.
+
+Registering a new architecture is one entry::
+
+    ZOO["gmvae"] = Architecture(
+        name="gmvae",
+        build=build_gmvae,  # build(n_features, **options) -> (model, guide)
+        description="Gaussian-mixture VAE, cluster inferred in the guide",
+        paper="Dilokthanakul et al., 2016",
+        options=(N_COMPONENTS, LATENT_DIM, HIDDEN),
+        init=RandomInit,
+    )
+
+Each built model carries ``zoo_spec`` (the builder's arguments, plain JSON), which is what lets
+a saved estimator be rebuilt from its checkpoint.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from torch import nn
 
 from pyroclust import guides, likelihoods, models, priors
+from pyroclust.infer.init import GMMInit, ManifoldInit, RandomInit
+from pyroclust.infer.schedules import StepDecay
 from pyroclust.nn import MLP, RandomAffine
+from pyroclust.options import Option, layer_widths, non_negative_float, positive_int
 
 LIKELIHOODS: dict[str, Callable[[int], likelihoods.Likelihood]] = {
     "bernoulli": lambda n_features: likelihoods.Bernoulli(),
@@ -46,6 +69,28 @@ def make_weight_prior(spec: str | priors.WeightPrior | None) -> priors.WeightPri
     if name not in WEIGHT_PRIORS:
         raise ValueError(f"unknown weight prior {name!r}; known: {', '.join(WEIGHT_PRIORS)}")
     return WEIGHT_PRIORS[name](float(value)) if value else WEIGHT_PRIORS[name]()
+
+
+def likelihood_for(X: Any) -> str:
+    """The zoo likelihood that fits data ``X``: ``"bernoulli"`` when every value lies in
+    [0, 1], ``"gaussian"`` otherwise.
+
+    Examples
+    --------
+    >>> likelihood_for([[0.0, 1.0]]), likelihood_for([[-1.0, 2.0]])
+    ('bernoulli', 'gaussian')
+    """
+    x = np.asarray(X)
+    return "bernoulli" if x.size and float(x.min()) >= 0.0 and float(x.max()) <= 1.0 else "gaussian"
+
+
+def weight_spec(text: str) -> str:
+    """Parse a weight-prior spec (``NAME`` or ``NAME:VALUE``): checked, returned as given."""
+    try:
+        make_weight_prior(text)
+    except (ValueError, TypeError) as err:
+        raise ValueError(str(err)) from None
+    return text
 
 
 def build_vade(
@@ -115,11 +160,178 @@ def build_autoencoder(
     return model, guides.AutoencoderGuide(encoder, latent_dim)
 
 
-ZOO: dict[str, Callable[..., tuple[Any, Any]]] = {
-    "vade": build_vade,
-    "vae": build_vae,
-    "ae": build_autoencoder,
+# ---------------------------------------------------------------------------------------------
+# the options a user may set from text, shared by the entries that take them
+# ---------------------------------------------------------------------------------------------
+N_COMPONENTS = Option(
+    "n_components",
+    positive_int,
+    "number of clusters (the command line's default: the number of classes of labelled data)",
+    "K",
+)
+LATENT_DIM = Option("latent_dim", positive_int, "latent dimension", "D")
+HIDDEN = Option(
+    "hidden", layer_widths, "encoder layer widths, decoder mirrored (the paper's)", "W1,W2,.."
+)
+WEIGHTS = Option(
+    "weights",
+    weight_spec,
+    "prior of the mixture weights, NAME or NAME:VALUE; names: " + ", ".join(WEIGHT_PRIORS),
+    "SPEC",
+)
+BETA = Option("beta", non_negative_float, "KL weight, 0 for the no-KL variant", "B")
+
+
+# ---------------------------------------------------------------------------------------------
+# training recipes
+# ---------------------------------------------------------------------------------------------
+def no_recipe(n_samples: int, image_shape: Sequence[int] | None = None) -> dict[str, Any]:
+    """No tuned recipe: ``{}``, the estimator's defaults."""
+    return {}
+
+
+def vade_training(n_samples: int, image_shape: Sequence[int] | None = None) -> dict[str, Any]:
+    """VaDE's tuned recipe, two regimes, both measured by ``benchmarks/quality.py`` against the
+    paper's recipe (``GMMInit``):
+
+    - below 10,000 samples (the digits): 100 epochs of autoencoder pretraining, augmented
+      with random affine moves when the rows are images, then :class:`ManifoldInit` (a
+      mixture on a t-SNE embedding of the data), 20 epochs of SVI with the cluster site
+      observed at that mixture's labels (``align_epochs``), then 20 epochs of free SVI at a
+      small learning rate, which refines the start rather than replacing it;
+    - from 10,000 samples on (MNIST): 10 epochs of plain pretraining, a mixture on a UMAP
+      embedding of the data (all of it up to 100,000 rows), 20 epochs of SVI with the
+      cluster site observed at those labels (``align_epochs``), so that the mixture on the
+      codes reproduces them, then 10 epochs of free SVI.
+    """
+    small = n_samples < 10_000
+    start = {"space": "data", "align_epochs": 20, "align_lr": 1e-3}
+    if small:
+        augment = None if image_shape is None else RandomAffine((image_shape[0], image_shape[1]))
+        init = ManifoldInit(pretrain_epochs=100, augment=augment, **start)
+    else:
+        init = ManifoldInit(pretrain_epochs=10, embedding="umap", max_samples=100_000, **start)
+    return {
+        "epochs": 20 if small else 10,
+        "batch_size": 128 if small else 256,
+        "lr": 5e-4,
+        "lr_schedule": StepDecay(10, 0.9),
+        "init": init,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# the registry
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Architecture:
+    """A registry entry: one architecture and everything particular to it.
+
+    An entry is called like its builder: ``entry(n_features, **options) -> (model, guide)``
+    (and ``inspect.signature(entry)`` is the builder's), but :func:`make` is the way to build,
+    as it also records ``zoo_spec``.
+
+    Parameters
+    ----------
+    name : str
+        The registry key (lower case), e.g. ``"vade"``.
+    build : callable
+        ``build(n_features, **options) -> (model, guide)``, plain values as options.
+    description : str
+        One line for listings (``pyroclust fit --help``).
+    paper : str
+        The paper the architecture and its defaults come from.
+    options : tuple of Option
+        The builder's keyword options a user may set from text; the command line offers
+        exactly these for this architecture.
+    init : callable
+        The default initialisation strategy, a factory called with keyword overrides
+        (``init(pretrain_epochs=10)``) that returns a strategy of :mod:`pyroclust.infer.init`.
+    training : callable
+        ``training(n_samples, image_shape) -> dict``, the tuned training recipe: keyword
+        arguments of :class:`~pyroclust.estimator.Clusterer` (``init`` included when the
+        recipe has its own start); ``{}`` for the estimator's defaults.
+    """
+
+    name: str
+    build: Callable[..., tuple[Any, Any]]
+    description: str
+    paper: str = ""
+    options: tuple[Option, ...] = ()
+    init: Callable[..., Any] = RandomInit
+    training: Callable[[int, Sequence[int] | None], dict[str, Any]] = no_recipe
+
+    def __call__(self, n_features: int, **options: Any) -> tuple[Any, Any]:
+        """Build ``(model, guide)`` with the builder (no ``zoo_spec``; see :func:`make`)."""
+        return self.build(n_features, **options)
+
+    @property
+    def __signature__(self) -> inspect.Signature:  # the builder's, for inspect.signature(entry)
+        return inspect.signature(self.build)
+
+    @property
+    def parameters(self) -> dict[str, inspect.Parameter]:
+        """The builder's keyword parameters (``n_features`` excluded), name -> parameter."""
+        params = dict(inspect.signature(self.build).parameters)
+        params.pop(next(iter(params)))  # n_features
+        return params
+
+    def accepts(self, option: str) -> bool:
+        """Whether the builder takes the keyword ``option``."""
+        return option in self.parameters
+
+    def default(self, option: str) -> Any:
+        """The builder's default of ``option`` (``inspect.Parameter.empty`` when none)."""
+        return self.parameters[option].default
+
+    def default_init(self, **overrides: Any) -> Any:
+        """The default initialisation strategy, with ``overrides`` (only those it takes)."""
+        params = inspect.signature(self.init).parameters
+        return self.init(**{k: v for k, v in overrides.items() if k in params})
+
+
+ZOO: dict[str, Architecture] = {
+    "vade": Architecture(
+        name="vade",
+        build=build_vade,
+        description="Variational Deep Embedding: a Gaussian mixture prior on the codes of a VAE",
+        paper="Jiang et al., 2017, Variational Deep Embedding (IJCAI)",
+        options=(N_COMPONENTS, LATENT_DIM, HIDDEN, WEIGHTS),
+        init=GMMInit,
+        training=vade_training,
+    ),
+    "vae": Architecture(
+        name="vae",
+        build=build_vae,
+        description="beta-VAE, a representation to cluster post hoc (beta=0: no KL term)",
+        paper="Kingma & Welling, 2014; Higgins et al., 2017; Agarap & Azcarraga, 2020",
+        options=(LATENT_DIM, HIDDEN, BETA),
+    ),
+    "ae": Architecture(
+        name="ae",
+        build=build_autoencoder,
+        description="deterministic autoencoder, a representation to cluster post hoc (AE + GMM)",
+        paper="Hinton & Salakhutdinov, 2006",
+        options=(LATENT_DIM, HIDDEN),
+    ),
 }
+"""The registry: architecture name -> :class:`Architecture`. Add an entry to register one."""
+
+
+def get(architecture: str) -> Architecture:
+    """The registry entry of ``architecture`` (case-insensitive); ``ValueError`` if unknown."""
+    key = str(architecture).lower()
+    if key not in ZOO:
+        raise ValueError(f"unknown architecture {architecture!r}; known: {', '.join(ZOO)}")
+    return ZOO[key]
+
+
+def has_cluster_site(architecture: str) -> bool:
+    """Whether the architecture's model has a cluster site, read from a small built model."""
+    entry = get(architecture)
+    small = {"latent_dim": 2, "hidden": (2,)}
+    model, _ = entry(2, **{k: v for k, v in small.items() if entry.accepts(k)})
+    return getattr(model, "n_components", None) is not None
 
 
 def make(architecture: str, n_features: int, **kwargs: Any) -> tuple[Any, Any]:
@@ -141,14 +353,13 @@ def make(architecture: str, n_features: int, **kwargs: Any) -> tuple[Any, Any]:
     such form: ``zoo_spec`` is then ``None`` and a saved estimator is loaded with
     ``Clusterer.load(path, model, guide)``, passing a pair built the same way.
     """
-    key = architecture.lower()
-    if key not in ZOO:
-        raise ValueError(f"unknown architecture {architecture!r}; known: {', '.join(ZOO)}")
+    entry = get(architecture)
+    key = entry.name
     if "likelihood" in kwargs and kwargs["likelihood"] not in LIKELIHOODS:
         raise ValueError(
             f"unknown likelihood {kwargs['likelihood']!r}; known: {', '.join(LIKELIHOODS)}"
         )
-    model, guide = ZOO[key](int(n_features), **kwargs)
+    model, guide = entry.build(int(n_features), **kwargs)
     for name in ("hidden", "image_shape"):
         if kwargs.get(name) is not None:
             kwargs[name] = [int(h) for h in kwargs[name]]
@@ -162,39 +373,10 @@ def make(architecture: str, n_features: int, **kwargs: Any) -> tuple[Any, Any]:
 def default_training(
     architecture: str, n_samples: int, image_shape: Sequence[int] | None = None
 ) -> dict[str, Any]:
-    """The tuned training recipe (keyword arguments of :class:`~pyroclust.Clusterer`).
+    """The tuned training recipe of ``architecture`` (keyword arguments of
+    :class:`~pyroclust.Clusterer`): its entry's ``training(n_samples, image_shape)``.
 
-    For VaDE, two regimes, both measured by ``benchmarks/quality.py`` against the paper's
-    recipe (``GMMInit``):
-
-    - below 10,000 samples (the digits): 100 epochs of autoencoder pretraining, augmented
-      with random affine moves when the rows are images, then :class:`ManifoldInit` (a
-      mixture on a t-SNE embedding of the data), 20 epochs of SVI with the cluster site
-      observed at that mixture's labels (``align_epochs``), then 20 epochs of free SVI at a
-      small learning rate, which refines the start rather than replacing it;
-    - from 10,000 samples on (MNIST): 10 epochs of plain pretraining, a mixture on a UMAP
-      embedding of the data (all of it up to 100,000 rows), 20 epochs of SVI with the
-      cluster site observed at those labels (``align_epochs``), so that the mixture on the
-      codes reproduces them, then 10 epochs of free SVI.
-
-    Other architectures: ``{}`` (the estimator's defaults).
+    VaDE's is :func:`vade_training`; architectures without a recipe give ``{}`` (the
+    estimator's defaults).
     """
-    from pyroclust.infer.init import ManifoldInit
-    from pyroclust.infer.schedules import StepDecay
-
-    if architecture.lower() != "vade":
-        return {}
-    small = n_samples < 10_000
-    start = {"space": "data", "align_epochs": 20, "align_lr": 1e-3}
-    if small:
-        augment = None if image_shape is None else RandomAffine((image_shape[0], image_shape[1]))
-        init = ManifoldInit(pretrain_epochs=100, augment=augment, **start)
-    else:
-        init = ManifoldInit(pretrain_epochs=10, embedding="umap", max_samples=100_000, **start)
-    return {
-        "epochs": 20 if small else 10,
-        "batch_size": 128 if small else 256,
-        "lr": 5e-4,
-        "lr_schedule": StepDecay(10, 0.9),
-        "init": init,
-    }
+    return dict(get(architecture).training(n_samples, image_shape))

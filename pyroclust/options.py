@@ -1,0 +1,122 @@
+"""Typed options of the zoo's builders: the :class:`Option` record and its value parsers.
+
+A registry entry (:class:`pyroclust.zoo.Architecture`) lists the keyword options of its builder
+that a user may set from text (the command line, a config file): each is an :class:`Option`
+with a parser that turns the text into a checked value or raises ``ValueError`` with a message
+that says what was expected. The command line (:mod:`pyroclust.cli`) generates one flag per
+option from these records, so it never names an architecture's options itself.
+
+Examples
+--------
+>>> positive_int("3"), layer_widths("500, 500,2000")
+(3, [500, 500, 2000])
+>>> positive_int("0")
+Traceback (most recent call last):
+...
+ValueError: expected an integer > 0, got '0'
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "Option",
+    "layer_widths",
+    "non_negative_float",
+    "non_negative_int",
+    "number",
+    "positive_float",
+    "positive_int",
+]
+
+
+def number(kind: type, minimum: float, *, strict: bool) -> Callable[[str], Any]:
+    """A parser of a finite ``kind`` (int or float) > ``minimum`` (``strict``) or >= it.
+
+    Parameters
+    ----------
+    kind : type
+        ``int`` or ``float``.
+    minimum : float
+        The bound.
+    strict : bool
+        Whether the bound itself is excluded.
+
+    Returns
+    -------
+    callable
+        ``parse(text) -> value``; a bad value raises ``ValueError`` naming the bound.
+    """
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except (TypeError, ValueError):
+            value = None
+        if (
+            value is None
+            or not math.isfinite(value)
+            or value < minimum
+            or (strict and value == minimum)
+        ):
+            bound = f"{'>' if strict else '>='} {minimum:g}"
+            what = "an integer" if kind is int else "a number"
+            raise ValueError(f"expected {what} {bound}, got {text!r}")
+        return value
+
+    parse.__name__ = f"{kind.__name__}_{'gt' if strict else 'ge'}_{minimum:g}"
+    return parse
+
+
+positive_int = number(int, 0, strict=True)
+non_negative_int = number(int, 0, strict=False)
+positive_float = number(float, 0.0, strict=True)
+non_negative_float = number(float, 0.0, strict=False)
+
+
+def layer_widths(text: str) -> list[int]:
+    """Comma-separated positive layer widths such as ``"500,500,2000"`` -> ``[500, 500, 2000]``."""
+    try:
+        sizes = [int(part) for part in str(text).replace(" ", "").split(",") if part]
+    except ValueError:
+        sizes = []
+    if not sizes or min(sizes) < 1:
+        raise ValueError(
+            f"expected comma-separated positive layer widths such as 500,500,2000, got {text!r}"
+        )
+    return sizes
+
+
+@dataclass(frozen=True)
+class Option:
+    """A keyword option of a builder, settable from text.
+
+    Parameters
+    ----------
+    name : str
+        The builder's keyword (``"n_components"``); the command line offers it as
+        ``--n-components``.
+    parse : callable
+        ``parse(text) -> value``, raising ``ValueError`` with a readable message for bad text.
+    help : str
+        One line for ``--help``; the builder's default is appended by the command line.
+    metavar : str
+        The value's name in ``--help`` (``"K"``).
+    group : str
+        The ``--help`` section (``"model"``).
+    """
+
+    name: str
+    parse: Callable[[str], Any]
+    help: str
+    metavar: str = "VALUE"
+    group: str = "model"
+
+    @property
+    def flag(self) -> str:
+        """The command-line flag, ``--`` and the name with dashes (``"--n-components"``)."""
+        return "--" + self.name.replace("_", "-")
