@@ -15,39 +15,101 @@ from pyro.poutine.util import site_is_subsample
 def enumerated_sites(model: Callable[..., Any], *args: Any, **kwargs: Any) -> list[str]:
     """Names of the model's sample sites that request enumeration, found by tracing it once
     (in a private param store, so nothing is left in the user's)."""
+    return _enumerated(_traces(model, None, *args, **kwargs)[0])
+
+
+def _traces(
+    model: Callable[..., Any], guide: Callable[..., Any] | None, *args: Any, **kwargs: Any
+) -> tuple[Any, Any]:
+    """(model trace, guide trace or None), the model replayed against the guide, in a private
+    param store and without gradients."""
     with local_params(), poutine.block(), torch.no_grad():
-        trace = poutine.trace(model).get_trace(*args, **kwargs)
+        guide_trace = None if guide is None else poutine.trace(guide).get_trace(*args, **kwargs)
+        fn = model if guide_trace is None else poutine.replay(model, trace=guide_trace)
+        model_trace = poutine.trace(fn).get_trace(*args, **kwargs)
+    return model_trace, guide_trace
+
+
+def _latent(site: dict[str, Any]) -> bool:
+    return (
+        site["type"] == "sample"
+        and not site["is_observed"]
+        and not site_is_subsample(site)
+        and not getattr(site["fn"], "_pyro_deterministic", False)
+    )
+
+
+def score_function_sites(trace: Any) -> list[str]:
+    """Latent sites of a (guide) trace that are neither enumerated nor reparameterisable:
+    with ``Trace_ELBO`` their gradients come from the high-variance score-function estimator.
+    """
     return [
         name
         for name, site in trace.nodes.items()
-        if site["type"] == "sample"
-        and not site["is_observed"]
-        and not site_is_subsample(site)
-        and site["infer"].get("enumerate") is not None
+        if _latent(site)
+        and site["infer"].get("enumerate") is None
+        and not getattr(site["fn"], "has_rsample", False)
     ]
 
 
 def make_elbo(
     model: Callable[..., Any],
     *args: Any,
+    guide: Callable[..., Any] | None = None,
     jit: bool = False,
     num_particles: int = 1,
     max_plate_nesting: int = 1,
+    allow_score_function: bool = False,
     **kwargs: Any,
 ) -> ELBO:
-    """The ELBO the model needs: ``TraceEnum_ELBO`` when a site is enumerated, else ``Trace_ELBO``.
+    """The objective that model and guide need, chosen by tracing them once.
 
-    The choice follows from the model (sites with ``infer={"enumerate": ...}``), so a user
-    never has to remember a flag. ``args``/``kwargs`` are a small example call of the model
-    (e.g. a mini-batch), used to trace it once.
+    - ``TraceEnum_ELBO`` when a site asks for enumeration (``infer={"enumerate": ...}``) in
+      the model or, given ``guide``, in the guide: the cluster site is summed out exactly,
+      wherever it lives;
+    - else ``Trace_ELBO``; relaxed (Gumbel-Softmax) sites are reparameterised samples and
+      need nothing more.
+
+    A discrete guide site that is neither enumerated nor reparameterisable would train by
+    score-function gradients (unbiased, but so noisy that a clustering rarely learns): that
+    is a ``ValueError`` naming the site, unless ``allow_score_function=True``.
+
+    ``args``/``kwargs`` are a small example call of model and guide (e.g. a mini-batch and
+    ``data_size``). A model enumerated site that the guide also samples is an error.
     """
-    enum = bool(enumerated_sites(model, *args, **kwargs))
+    model_trace, guide_trace = _traces(model, guide, *args, **kwargs)
+    enum = bool(_enumerated(model_trace))
+    if guide_trace is not None:
+        guide_enum = _enumerated(guide_trace)
+        both = sorted(set(_enumerated(model_trace)) & set(guide_trace.nodes))
+        if both:
+            raise ValueError(
+                f"site(s) {both} are enumerated in the model and also sampled by the guide; "
+                "enumerate a cluster site on one side only"
+            )
+        enum = enum or bool(guide_enum)
+        scored = score_function_sites(guide_trace)
+        if scored and not allow_score_function:
+            raise ValueError(
+                f"the guide's discrete site(s) {scored} are neither enumerated nor relaxed, so "
+                "training would use high-variance score-function gradients; mark them "
+                "infer={'enumerate': 'parallel'}, use a relaxed (Gumbel-Softmax) "
+                "distribution, or pass allow_score_function=True"
+            )
     options = dict(num_particles=num_particles, max_plate_nesting=max_plate_nesting)
     if enum:
         cls = JitTraceEnum_ELBO if jit else TraceEnum_ELBO
         return cls(strict_enumeration_warning=False, **options)
     cls = JitTrace_ELBO if jit else Trace_ELBO
     return cls(**options)
+
+
+def _enumerated(trace: Any) -> list[str]:
+    return [
+        name
+        for name, site in trace.nodes.items()
+        if _latent(site) and site["infer"].get("enumerate") is not None
+    ]
 
 
 def check_guide_covers_model(

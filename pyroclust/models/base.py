@@ -8,7 +8,8 @@ from pyro.nn import PyroModule
 from torch import nn
 
 from pyroclust.likelihoods import Likelihood
-from pyroclust.sites import DATA_PLATE
+from pyroclust.sites import DATA_PLATE, LATENT
+from pyroclust.structure import ClusterSite
 
 
 def data_plate(batch_size: int, data_size: int | None, device: torch.device) -> pyro.plate:
@@ -33,20 +34,29 @@ class LatentVariableModel(PyroModule):
     mini-batch of a data set of ``data_size`` rows. With ``x=None`` the model generates
     ``data_size`` new items.
 
-    Subclasses set ``latent_dim``, ``decoder`` and ``likelihood`` and may set
-    ``n_components`` and ``weights`` (a :class:`~pyroclust.priors.WeightPrior`) when they are
-    mixtures.
+    A model declares its structure (:mod:`pyroclust.structure`): ``cluster_sites`` (a tuple
+    of :class:`~pyroclust.structure.ClusterSite`: name, number of components, and where it
+    is inferred), ``latent_sites`` (its continuous codes) and, through the
+    :class:`~pyroclust.priors.WeightPrior` modules it holds, one weight prior per cluster
+    site. The posterior utilities, the objective, the estimator and the shared checks read
+    this declaration; a model needs no ``decode`` method (reconstructions and samples replay
+    the model and read the ``"obs"`` distribution's mean).
+
+    Subclasses set ``latent_dim`` and ``likelihood``; a one-cluster model also sets
+    ``n_components`` and ``weights`` (kept for code written against VaDE).
     """
 
     latent_dim: int
-    decoder: nn.Module
     likelihood: Likelihood
     n_components: int | None = None
+    cluster_sites: tuple[ClusterSite, ...] = ()
+    latent_sites: tuple[str, ...] = (LATENT,)
 
     @property
     def n_features(self) -> int | None:
         """Width of the data the decoder produces, when it can be read off the decoder."""
-        return getattr(self.decoder, "out_features", None)
+        decoder = getattr(self, "decoder", None)
+        return getattr(decoder, "out_features", None)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """E[x | z]: the likelihood's mean at the decoder's output."""

@@ -15,6 +15,7 @@ from pyroclust.likelihoods import Likelihood
 from pyroclust.models.base import LatentVariableModel, data_plate
 from pyroclust.priors import Learned, WeightPrior
 from pyroclust.sites import ASSIGNMENT, LATENT
+from pyroclust.structure import ENUMERATE_MODEL, ClusterSite
 
 
 class VaDE(LatentVariableModel):
@@ -85,6 +86,7 @@ class VaDE(LatentVariableModel):
         self.latent_dim = latent_dim
         self.decoder = decoder
         self.likelihood = likelihood
+        self.cluster_sites = (ClusterSite(ASSIGNMENT, n_components, ENUMERATE_MODEL),)
         self.weights = (weights if weights is not None else Learned()).build(n_components)
         if components is None:
             components = DiagonalGaussian(n_components, latent_dim)

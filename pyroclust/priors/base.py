@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from pyro.nn import PyroModule
 
+from pyroclust.sites import ASSIGNMENT, prior_site
+
 
 class WeightPrior(PyroModule):
     """Base class of priors over the mixture weights pi (the ``"weights"`` site).
@@ -24,9 +26,14 @@ class WeightPrior(PyroModule):
     """
 
     n_components: int | None = None
+    #: The cluster site whose weights this prior gives; it names the prior's sites
+    #: (:func:`pyroclust.sites.prior_site`), so several priors coexist in one model.
+    cluster: str = ASSIGNMENT
 
-    def build(self, n_components: int) -> WeightPrior:
-        """Create the parameters for ``n_components`` components (once); returns self."""
+    def build(self, n_components: int, cluster: str = ASSIGNMENT) -> WeightPrior:
+        """Create the parameters for ``n_components`` components (once) of the cluster site
+        ``cluster`` (which names this prior's sites); returns self."""
+        self.cluster = str(cluster)
         n_components = int(n_components)
         if n_components < 1:
             raise ValueError(f"n_components must be >= 1, got {n_components}")
@@ -40,6 +47,16 @@ class WeightPrior(PyroModule):
         self.n_components = n_components
         self.setup()
         return self
+
+    def site(self, base: str) -> str:
+        """The name of this prior's site ``base`` (``"weights"``, ``"sticks"``...)."""
+        return prior_site(base, self.cluster)
+
+    def _named(self, guide: WeightGuide | None) -> WeightGuide | None:
+        """``guide`` named for this prior's cluster site (for :meth:`make_guide`)."""
+        if guide is not None:
+            guide.cluster = self.cluster
+        return guide
 
     def setup(self) -> None:
         """Create parameters; ``self.n_components`` is set."""
@@ -72,8 +89,14 @@ class WeightGuide(PyroModule):
 
     ``forward()`` samples the same sites as the prior's latent ones, with the same names;
     :meth:`set_weights` starts the posterior around given weights; :meth:`mean` is the
-    posterior mean of pi.
+    posterior mean of pi. ``cluster`` (set by the prior's ``make_guide``) names its sites.
     """
+
+    cluster: str = ASSIGNMENT
+
+    def site(self, base: str) -> str:
+        """The name of this guide's site ``base``, matching its prior's."""
+        return prior_site(base, self.cluster)
 
     def forward(self) -> None:  # noqa: D102
         raise NotImplementedError

@@ -71,13 +71,13 @@ class Dirichlet(WeightPrior):
     def forward(self) -> torch.Tensor:  # noqa: D102
         self._check_built()
         # the fixed hyper-parameter, recorded so that posterior summaries show it
-        pyro.deterministic(CONCENTRATION, self.alpha, event_dim=1)
-        return pyro.sample(WEIGHTS, dist.Dirichlet(self.alpha))
+        pyro.deterministic(self.site(CONCENTRATION), self.alpha, event_dim=1)
+        return pyro.sample(self.site(WEIGHTS), dist.Dirichlet(self.alpha))
 
     def make_guide(self) -> DirichletGuide:
         """q(pi) = Dir(beta) with a learned positive beta, started at the prior."""
         self._check_built()
-        return DirichletGuide(self.alpha)
+        return self._named(DirichletGuide(self.alpha))
 
     def mean(self) -> torch.Tensor:
         """The prior mean alpha / sum(alpha)."""
@@ -102,7 +102,7 @@ class DirichletGuide(WeightGuide):
         self.concentration = PyroParam(alpha.detach().clone(), constraint=constraints.positive)
 
     def forward(self) -> torch.Tensor:  # noqa: D102
-        return pyro.sample(WEIGHTS, dist.Dirichlet(self.concentration))
+        return pyro.sample(self.site(WEIGHTS), dist.Dirichlet(self.concentration))
 
     def set_weights(self, pi: torch.Tensor, n_samples: int | None = None) -> None:
         """Centre q at ``pi`` as the conjugate posterior would: beta = alpha + pi * n.

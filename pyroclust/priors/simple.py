@@ -33,7 +33,7 @@ class Fixed(WeightPrior):
 
     def forward(self) -> torch.Tensor:  # noqa: D102
         self._check_built()
-        return pyro.deterministic(WEIGHTS, self.pi, event_dim=1)
+        return pyro.deterministic(self.site(WEIGHTS), self.pi, event_dim=1)
 
     def mean(self) -> torch.Tensor:  # noqa: D102
         return self.pi
@@ -59,7 +59,7 @@ class Learned(WeightPrior):
 
     def forward(self) -> torch.Tensor:  # noqa: D102
         self._check_built()
-        return pyro.deterministic(WEIGHTS, torch.softmax(self.logits, -1), event_dim=1)
+        return pyro.deterministic(self.site(WEIGHTS), torch.softmax(self.logits, -1), event_dim=1)
 
     def set_weights(self, pi: torch.Tensor) -> None:  # noqa: D102
         with torch.no_grad():

@@ -98,20 +98,20 @@ class StickBreaking(WeightPrior):
     def forward(self) -> torch.Tensor:  # noqa: D102
         self._check_built()
         # the fixed hyper-parameter, recorded so that posterior summaries show it
-        pyro.deterministic(CONCENTRATION, self.stick_b.new_tensor(self.alpha))
+        pyro.deterministic(self.site(CONCENTRATION), self.stick_b.new_tensor(self.alpha))
         if self.n_components == 1:
             pi = self.stick_b.new_ones(1)
         else:
-            v = pyro.sample(STICKS, dist.Beta(self.stick_a, self.stick_b).to_event(1))
+            v = pyro.sample(self.site(STICKS), dist.Beta(self.stick_a, self.stick_b).to_event(1))
             pi = stick_breaking_log_weights(v).exp()
-        return pyro.deterministic(WEIGHTS, pi, event_dim=1)
+        return pyro.deterministic(self.site(WEIGHTS), pi, event_dim=1)
 
     def make_guide(self) -> StickBreakingGuide | None:
         """Mean-field Beta posteriors over the sticks (None for a single component)."""
         self._check_built()
         if self.n_components == 1:
             return None
-        return StickBreakingGuide(self.n_components, self.alpha)
+        return self._named(StickBreakingGuide(self.n_components, self.alpha))
 
     def mean(self) -> torch.Tensor:
         r"""Prior mean of pi: :math:`E\pi_k = E v_k \prod_{j<k} E(1 - v_j)` (independent sticks)."""
@@ -148,7 +148,7 @@ class StickBreakingGuide(WeightGuide):
         self.b = PyroParam(torch.full((k,), self.alpha), constraint=constraints.positive)
 
     def forward(self) -> torch.Tensor:  # noqa: D102
-        return pyro.sample(STICKS, dist.Beta(self.a, self.b).to_event(1))
+        return pyro.sample(self.site(STICKS), dist.Beta(self.a, self.b).to_event(1))
 
     def set_weights(self, pi: torch.Tensor, n_samples: int | None = None) -> None:
         r"""Centre q at ``pi`` as the conjugate posterior would, with counts

@@ -111,17 +111,17 @@ class Zipf(WeightPrior):
     def forward(self) -> torch.Tensor:  # noqa: D102
         k = self._check_built()
         if self.prior is not None:
-            s = pyro.sample(EXPONENT, self.prior)
+            s = pyro.sample(self.site(EXPONENT), self.prior)
         else:
-            s = pyro.deterministic(EXPONENT, self.exponent)
-        return pyro.deterministic(WEIGHTS, zipf_log_weights(s, k).exp(), event_dim=1)
+            s = pyro.deterministic(self.site(EXPONENT), self.exponent)
+        return pyro.deterministic(self.site(WEIGHTS), zipf_log_weights(s, k).exp(), event_dim=1)
 
     def make_guide(self) -> ZipfExponentGuide | None:
         """q(s) = LogNormal when s has a prior; None otherwise (no latent site)."""
         k = self._check_built()
         if self.prior is None:
             return None
-        return ZipfExponentGuide(k, self.initial_exponent)
+        return self._named(ZipfExponentGuide(k, self.initial_exponent))
 
     def mean(self) -> torch.Tensor:
         """pi at the current s; with a prior over s, E[pi] under the prior (Monte Carlo,
@@ -152,7 +152,7 @@ class ZipfExponentGuide(WeightGuide):
         self.scale = PyroParam(torch.tensor(0.1), constraint=constraints.positive)
 
     def forward(self) -> torch.Tensor:  # noqa: D102
-        return pyro.sample(EXPONENT, dist.LogNormal(self.loc, self.scale))
+        return pyro.sample(self.site(EXPONENT), dist.LogNormal(self.loc, self.scale))
 
     def mean(self) -> torch.Tensor:
         r"""Posterior mean :math:`E_q[\pi]`, by 32-point Gauss-Hermite quadrature over log s."""
