@@ -5,7 +5,6 @@ from __future__ import annotations
 import pyro
 import torch
 from pyro.nn import PyroModule
-from torch import nn
 
 from pyroclust.likelihoods import Likelihood
 from pyroclust.sites import DATA_PLATE, LATENT
