@@ -24,13 +24,20 @@ from typing import Any
 import numpy as np
 from matplotlib import colormaps
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullLocator
 from numpy.typing import ArrayLike
 
 from pyroclust.exceptions import DataError
 
 PathLike = str | os.PathLike
 
-__all__ = ["plot_elbo", "plot_embedding", "plot_image_grid", "plot_samples_grid"]
+__all__ = [
+    "plot_elbo",
+    "plot_embedding",
+    "plot_image_grid",
+    "plot_k_sweep",
+    "plot_samples_grid",
+]
 
 
 def _save(fig: Figure, path: PathLike | None, dpi: int = 100) -> Figure:
@@ -302,4 +309,51 @@ def plot_samples_grid(
     ax.tick_params(axis="y", length=0, labelsize="small")
     ax.set_ylabel("cluster" + (" (weight)" if weights is not None else ""))
     ax.set_title("Samples per cluster")
+    return _save(fig, path)
+
+
+def plot_k_sweep(result: Any, path: PathLike | None = None) -> Figure:
+    """Elbow plot (inertia) and silhouette against the number of clusters, on a log k axis.
+
+    The figure is a :class:`matplotlib.figure.Figure` built without pyplot, so it neither
+    changes the global backend nor opens a window; display it in a notebook as the cell's last
+    value, or save it.
+
+    Parameters
+    ----------
+    result : KSweepResult
+        The output of :func:`pyroclust.posthoc.k_sweep` (read by its fields ``ks``,
+        ``inertia``, ``silhouette``, ``algorithm``, ``n_samples`` and ``best_k``).
+    path : str or path-like, optional
+        Where to save the figure; the format follows the file suffix (PNG when there is none).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Two panels: inertia and silhouette against k, the best silhouette marked.
+    """
+    fields = ("ks", "inertia", "silhouette", "algorithm", "n_samples", "best_k")
+    if not all(hasattr(result, name) for name in fields):
+        raise DataError(f"result must be a KSweepResult from k_sweep, got {type(result).__name__}.")
+    fig = Figure(figsize=(9.0, 3.6), layout="constrained")
+    ax_inertia, ax_sil = fig.subplots(1, 2)
+    panels = ((ax_inertia, result.inertia, "inertia"), (ax_sil, result.silhouette, "silhouette"))
+    for ax, values, name in panels:
+        ax.set_xlabel("number of clusters k")
+        ax.set_ylabel(name)
+        ax.grid(True, alpha=0.3)
+        if not result.ks:
+            ax.text(0.5, 0.5, "no k evaluated", ha="center", va="center", transform=ax.transAxes)
+            continue
+        ax.plot(result.ks, values, "o-")
+        ax.set_xscale("log")
+        ax.set_xticks(result.ks, labels=[str(k) for k in result.ks])
+        ax.xaxis.set_minor_locator(NullLocator())
+    ax_inertia.set_title("elbow: k-means inertia")
+    ax_sil.set_title("silhouette (higher is better)")
+    if np.any(np.isfinite(result.silhouette)):
+        best = result.best_k("silhouette")
+        ax_sil.axvline(best, color="grey", linestyle="--", label=f"best k = {best}")
+        ax_sil.legend(loc="best")
+    fig.suptitle(f"{result.algorithm} on {result.n_samples} samples")
     return _save(fig, path)

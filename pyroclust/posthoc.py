@@ -15,8 +15,11 @@ as ``representation`` and is then applied to the data first.
   DBSCAN, or any scikit-learn style clusterer object;
 * :func:`dbscan_eps` -- a documented heuristic for DBSCAN's ``eps`` (the knee of the k-distance
   curve);
-* :func:`k_sweep` and :func:`plot_k_sweep` -- internal scores of k-means over a grid of numbers of
-  clusters, and the elbow / silhouette plot.
+* :func:`k_sweep` -- internal scores of k-means over a grid of numbers of clusters (the elbow /
+  silhouette figure is :func:`pyroclust.plots.plot_k_sweep`, also importable from here).
+
+:class:`PostHocClustering` follows scikit-learn's estimator contract and passes
+``sklearn.utils.estimator_checks.check_estimator`` (see ``tests/test_sklearn_checks.py``).
 
 Examples
 --------
@@ -34,20 +37,17 @@ True
 from __future__ import annotations
 
 import copy
-import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from matplotlib.figure import Figure
-from matplotlib.ticker import NullLocator
 from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator, ClusterMixin, clone
 from sklearn.cluster import DBSCAN, KMeans, MiniBatchKMeans
 from sklearn.mixture import GaussianMixture
 from sklearn.neighbors import NearestNeighbors
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from pyroclust.exceptions import DataError
 from pyroclust.metrics import (
@@ -57,6 +57,7 @@ from pyroclust.metrics import (
     davies_bouldin,
     silhouette,
 )
+from pyroclust.plots import plot_k_sweep  # re-exported: the figure lives in plots.py
 
 __all__ = [
     "CLUSTERERS",
@@ -212,37 +213,60 @@ class PostHocClustering(ClusterMixin, BaseEstimator):
         self.representation = representation
         self.n_clusters = n_clusters
         self.random_state = random_state
-        self.options = options
+        self._options = options  # private: scikit-learn has no slot for **kwargs parameters
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The clusterer's extra keyword options, as given (read-only; use ``set_params``)."""
+        return self._options
 
     # scikit-learn's get_params ignores **kwargs; report and accept the options as parameters so
     # that clone(), grid searches and repr() see them.
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         """Parameters of this estimator, the clusterer ``options`` included."""
         params = super().get_params(deep=deep)
-        params.update(getattr(self, "options", {}))
+        params.update(getattr(self, "_options", {}))
         return params
 
     def set_params(self, **params: Any) -> PostHocClustering:
         """Set parameters; names that are not constructor arguments become clusterer options."""
         own = set(self._get_param_names())
         named = {k: v for k, v in params.items() if k.partition("__")[0] in own}
-        self.options = {**self.options, **{k: v for k, v in params.items() if k not in named}}
+        self._options = {**self._options, **{k: v for k, v in params.items() if k not in named}}
         super().set_params(**named)
         return self
 
     # ----------------------------------------------------------------------------------------
 
-    def _codes(self, X: ArrayLike) -> np.ndarray:
-        """Validated codes of shape (n_samples, n_features): X, or representation.transform(X)."""
-        if self.representation is None:
-            return _as_data_matrix(X, "X")
-        if not callable(getattr(self.representation, "transform", None)):
-            raise DataError(
-                "representation must have a transform(X) method returning codes of shape "
-                f"(n_samples, n_features); got an object of type "
-                f"{type(self.representation).__name__}."
-            )
-        return _as_data_matrix(_to_numpy(self.representation.transform(X)), "representation(X)")
+    def _representation(self) -> Any:
+        """The object whose ``transform`` gives the codes (None: ``X`` are the codes).
+
+        Subclasses that fit their own representation return it here.
+        """
+        return self.representation
+
+    def _codes(self, X: ArrayLike, *, reset: bool) -> np.ndarray:
+        """Validated codes of shape (n_samples, n_features): X, or representation.transform(X).
+
+        Validation is scikit-learn's (``validate_data``): 2-D, non-empty, numeric, finite,
+        dense, and with ``reset=False`` as wide as in ``fit`` (``n_features_in_`` is the width
+        of the codes). A ``ValueError`` becomes a :class:`DataError` whose message starts with
+        what to do; a ``TypeError`` (sparse data, non-numeric objects) is raised as it is.
+        """
+        representation = self._representation()
+        name = "X"
+        if representation is not None:
+            if not callable(getattr(representation, "transform", None)):
+                raise DataError(
+                    "representation must have a transform(X) method returning codes of shape "
+                    f"(n_samples, n_features); got an object of type "
+                    f"{type(representation).__name__}."
+                )
+            X, name = _to_numpy(representation.transform(X)), "representation(X)"
+        try:
+            return validate_data(self, X, reset=reset, dtype=np.float64)
+        except ValueError as err:
+            raise DataError(_explain_invalid(str(err), name)) from err
 
     def _build_clusterer(self, Z: np.ndarray) -> Any:
         options = dict(self.options)
@@ -298,7 +322,7 @@ class PostHocClustering(ClusterMixin, BaseEstimator):
             raise DataError(f"n_clusters must be an integer, got {self.n_clusters!r}.")
         if self.n_clusters < 1:
             raise DataError(f"n_clusters must be at least 1, got {self.n_clusters}.")
-        Z = self._codes(X)
+        Z = self._codes(X, reset=True)
         clusterer = self._build_clusterer(Z)
         if callable(getattr(clusterer, "fit_predict", None)):
             labels = clusterer.fit_predict(Z)
@@ -306,7 +330,6 @@ class PostHocClustering(ClusterMixin, BaseEstimator):
             labels = clusterer.fit(Z).labels_
         self.clusterer_ = clusterer
         self.labels_ = np.asarray(labels)
-        self.n_features_in_ = Z.shape[1]
         self.n_clusters_ = _count_clusters(clusterer, self.labels_)
         return self
 
@@ -325,12 +348,7 @@ class PostHocClustering(ClusterMixin, BaseEstimator):
             class.
         """
         check_is_fitted(self, "clusterer_")
-        Z = self._codes(X)
-        if Z.shape[1] != self.n_features_in_:
-            raise DataError(
-                f"the codes have {Z.shape[1]} features, but the clusterer was fitted on "
-                f"{self.n_features_in_}."
-            )
+        Z = self._codes(X, reset=False)
         c = self.clusterer_
         if callable(getattr(c, "predict", None)):
             return np.asarray(c.predict(Z))
@@ -356,6 +374,22 @@ class PostHocClustering(ClusterMixin, BaseEstimator):
         ndarray of shape (n_samples,)
         """
         return self.fit(X).labels_
+
+
+def _explain_invalid(message: str, name: str) -> str:
+    """scikit-learn's validation message, led by what was wrong in pyroclust's words."""
+    if "Expected 2D array" in message or "Expected a 2-dimensional" in message:
+        lead = (
+            f"{name} must be a 2-D array of shape (n_samples, n_features); reshape a single "
+            "feature with X.reshape(-1, 1). "
+        )
+    elif "0 sample(s)" in message or "0 feature(s)" in message:
+        lead = f"{name} is empty; at least one sample and one feature are needed. "
+    elif "NaN" in message or "infinity" in message:
+        lead = f"{name} contains NaN or infinite values; remove or impute them first. "
+    else:
+        lead = ""
+    return lead + message
 
 
 def _count_clusters(clusterer: Any, labels: np.ndarray) -> int:
@@ -658,50 +692,3 @@ def k_sweep(
         skipped=skipped,
         notes=notes,
     )
-
-
-def plot_k_sweep(result: KSweepResult, path: str | os.PathLike[str] | None = None) -> Figure:
-    """Elbow plot (inertia) and silhouette against the number of clusters, on a log k axis.
-
-    The figure is a :class:`matplotlib.figure.Figure` built without pyplot, so it neither
-    changes the global backend nor opens a window; display it in a notebook as the cell's last
-    value, or save it.
-
-    Parameters
-    ----------
-    result : KSweepResult
-        The output of :func:`k_sweep`.
-    path : str or path-like, optional
-        Where to save the figure; the format follows the file suffix (PNG when there is none).
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-        Two panels: inertia and silhouette against k, the best silhouette marked.
-    """
-    if not isinstance(result, KSweepResult):
-        raise DataError(f"result must be a KSweepResult from k_sweep, got {type(result).__name__}.")
-    fig = Figure(figsize=(9.0, 3.6), layout="constrained")
-    ax_inertia, ax_sil = fig.subplots(1, 2)
-    panels = ((ax_inertia, result.inertia, "inertia"), (ax_sil, result.silhouette, "silhouette"))
-    for ax, values, name in panels:
-        ax.set_xlabel("number of clusters k")
-        ax.set_ylabel(name)
-        ax.grid(True, alpha=0.3)
-        if not result.ks:
-            ax.text(0.5, 0.5, "no k evaluated", ha="center", va="center", transform=ax.transAxes)
-            continue
-        ax.plot(result.ks, values, "o-")
-        ax.set_xscale("log")
-        ax.set_xticks(result.ks, labels=[str(k) for k in result.ks])
-        ax.xaxis.set_minor_locator(NullLocator())
-    ax_inertia.set_title("elbow: k-means inertia")
-    ax_sil.set_title("silhouette (higher is better)")
-    if np.any(np.isfinite(result.silhouette)):
-        best = result.best_k("silhouette")
-        ax_sil.axvline(best, color="grey", linestyle="--", label=f"best k = {best}")
-        ax_sil.legend(loc="best")
-    fig.suptitle(f"{result.algorithm} on {result.n_samples} samples")
-    if path is not None:
-        fig.savefig(os.fspath(path), dpi=100)
-    return fig
