@@ -10,51 +10,15 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
 
-from pyroclust import predictive
+from pyroclust import predictive, structure
 from pyroclust.exceptions import CheckpointError, DataError
 from pyroclust.infer.checkpoint import load_checkpoint, save_checkpoint
 from pyroclust.infer.elbo import check_guide_covers_model, local_params, make_elbo, seed_everything
 from pyroclust.infer.init import GMMInit, RandomInit
 from pyroclust.infer.trainer import EarlyStopping, SVITrainer, resolve_device
+from pyroclust.validation import as_data_tensor
 
 ESTIMATOR_KIND = "clusterer"
-
-
-def as_data_tensor(X: Any, *, n_features: int | None = None, name: str = "X") -> torch.Tensor:
-    """Check ``X`` and return it as a float32 tensor of shape (n_samples, n_features).
-
-    Raises :class:`~pyroclust.exceptions.DataError` for non-numeric, empty, non-2-D or
-    non-finite data, or a number of features other than ``n_features``.
-    """
-    if isinstance(X, torch.Tensor):
-        t = X.detach()
-    else:
-        try:
-            arr = np.asarray(X)
-        except (TypeError, ValueError) as err:
-            raise DataError(f"{name} could not be read as a numeric array: {err}") from err
-        if arr.dtype.kind not in "biuf":
-            raise DataError(f"{name} must be numeric, got an array of dtype {arr.dtype}")
-        t = torch.from_numpy(np.ascontiguousarray(arr))
-    if t.is_complex():
-        raise DataError(f"{name} must be numeric, got dtype {t.dtype}")
-    if t.ndim != 2:
-        hint = " (use X.reshape(-1, 1) for one feature)" if t.ndim == 1 else ""
-        raise DataError(
-            f"{name} must be 2-D (n_samples, n_features), got shape {tuple(t.shape)}{hint}"
-        )
-    if t.shape[0] == 0:
-        raise DataError(f"{name} is empty (0 samples)")
-    if t.shape[1] == 0:
-        raise DataError(f"{name} has 0 features")
-    t = t.to(torch.float32)
-    bad = ~torch.isfinite(t)
-    if bad.any():
-        rows = torch.nonzero(bad.any(1)).flatten()[:5].tolist()
-        raise DataError(f"{name} contains NaN or infinite values (first rows: {rows})")
-    if n_features is not None and t.shape[1] != n_features:
-        raise DataError(f"{name} has {t.shape[1]} features, but the model expects {n_features}")
-    return t
 
 
 class Clusterer(ClusterMixin, TransformerMixin, BaseEstimator):
@@ -205,9 +169,14 @@ class Clusterer(ClusterMixin, TransformerMixin, BaseEstimator):
             self.labels_ = self.predict(x)
             self.weights_ = self._weights()
 
-    def _weights(self) -> np.ndarray:
-        gw = getattr(self.guide_, "weights", None)
-        source = gw if gw is not None else self.model_.weights
+    def _weights(self, site: str | None = None) -> np.ndarray:
+        """Point summary of the mixture weights of cluster site ``site`` (the first): the
+        posterior mean when the prior has latent sites, else the prior's value."""
+        name = structure.cluster_site(self.model_, site).name
+        prior = structure.weight_priors(self.model_).get(name)
+        if prior is None:
+            raise ValueError(f"cluster site {name!r} has no weight prior")
+        source = structure.weight_guides(self.guide_).get(name, prior)
         with local_params(), torch.no_grad():
             return source.mean().detach().cpu().double().numpy()
 
@@ -223,43 +192,66 @@ class Clusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         return self._validate(X, self.model_).to(device)
 
     # --------------------------------------------------------------- predicting
-    def predict_proba(self, X: Any) -> np.ndarray:
-        """p(y = k | x) for each row: ndarray of shape (n_samples, n_components).
+    def predict_proba(self, X: Any, *, site: str | None = None) -> np.ndarray:
+        """p(y = k | x) for each row, for the cluster site ``site`` (the model's first by
+        default): ndarray of shape (n_samples, n_components).
 
-        Exact given the guide's mean code, computed in log space (see
-        :func:`pyroclust.predictive.assignment_log_proba`).
+        Exact enumeration in log space where the model enumerates the site (given the
+        guide's mean code); the guide's q(y | x) where the guide holds it (see
+        :func:`pyroclust.predictive.cluster_log_proba`).
         """
-        return np.exp(self.predict_log_proba(X))
+        return np.exp(self.predict_log_proba(X, site=site))
 
-    def predict_log_proba(self, X: Any) -> np.ndarray:
-        """log p(y = k | x): ndarray of shape (n_samples, n_components)."""
+    def predict_log_proba(self, X: Any, *, site: str | None = None) -> np.ndarray:
+        """log p(y = k | x) for the cluster site ``site``: ndarray (n_samples, n_components)."""
         x = self._input(X)
-        lp = predictive.assignment_log_proba(self.model_, self.guide_, x)
+        lp = predictive.cluster_log_proba(self.model_, self.guide_, x, site=site)
         return lp.double().cpu().numpy()
 
-    def predict(self, X: Any) -> np.ndarray:
-        """Most probable cluster of each row: ndarray of shape (n_samples,)."""
-        return self.predict_log_proba(X).argmax(1)
+    def predict(self, X: Any, *, site: str | None = None) -> np.ndarray:
+        """Most probable cluster of each row for the cluster site ``site`` (the first by
+        default): ndarray of shape (n_samples,)."""
+        return self.predict_log_proba(X, site=site).argmax(1)
+
+    @property
+    def cluster_sites_(self) -> tuple[Any, ...]:
+        """The fitted model's cluster sites (:class:`~pyroclust.structure.ClusterSite`)."""
+        self._check_fitted()
+        return structure.cluster_sites(self.model_)
 
     def fit_predict(self, X: Any, y: Any = None, **kwargs: Any) -> np.ndarray:
         """Fit and return ``labels_`` (equal to ``fit(X).predict(X)``)."""
         return self.fit(X, **kwargs).labels_
 
     def transform(self, X: Any) -> np.ndarray:
-        """Latent means E_q[z | x]: ndarray of shape (n_samples, latent_dim)."""
+        """Latent means E_q[z | x] of every declared code, side by side in the model's
+        ``latent_sites`` order: ndarray of shape (n_samples, total code width) (for a
+        one-code model, (n_samples, latent_dim)). :meth:`codes` gives them by name."""
+        return np.concatenate(list(self.codes(X).values()), axis=1)
+
+    def codes(self, X: Any) -> dict[str, np.ndarray]:
+        """The guide's point value of each declared latent code, by site name: each an
+        ndarray of shape (n_samples, code_dim)."""
         x = self._input(X)
-        return predictive.latent_codes(self.guide_, x).double().cpu().numpy()
+        out = predictive.codes(self.model_, self.guide_, x)
+        return {name: value.double().cpu().numpy() for name, value in out.items()}
 
     def reconstruct(self, X: Any) -> np.ndarray:
-        """E[x | z = E_q[z | x]]: ndarray of shape (n_samples, n_features)."""
+        """E[x | codes of x], the model replayed at the guide's point values and read at the
+        likelihood's mean: ndarray of shape (n_samples, n_features)."""
         x = self._input(X)
         return predictive.reconstruct(self.model_, self.guide_, x).double().cpu().numpy()
 
-    def sample(self, n_samples: int = 1, *, component: int | None = None) -> np.ndarray:
-        """Generate ``n_samples`` items (the likelihood's mean), from cluster ``component``
-        when given: ndarray of shape (n_samples, n_features)."""
+    def sample(
+        self, n_samples: int = 1, *, component: int | None = None, site: str | None = None
+    ) -> np.ndarray:
+        """Generate ``n_samples`` items (the likelihood's mean), from cluster ``component`` of
+        the cluster site ``site`` (the first) when given; the weights are drawn from their
+        posterior: ndarray of shape (n_samples, n_features)."""
         self._check_fitted()
-        draws = predictive.sample(self.model_, int(n_samples), component=component)
+        draws = predictive.sample(
+            self.model_, int(n_samples), component=component, site=site, guide=self.guide_
+        )
         return draws["x"].double().cpu().numpy()
 
     @torch.no_grad()
@@ -267,12 +259,18 @@ class Clusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         """Mean ELBO per data point of ``X`` (higher is better), a lower bound on
         log p(x) averaged over rows."""
         x = self._input(X)
+        n = len(x)
         with local_params():
-            elbo = make_elbo(self.model_, x[:2], num_particles=num_particles)
+            elbo = make_elbo(
+                self.model_, x[:2], guide=self.guide_, data_size=n, num_particles=num_particles
+            )
             total = 0.0
+            # each chunk, scaled to the n rows, is an estimate of the whole ELBO with the
+            # global terms (the weights' KL) once; weighting by its share counts them once
             for xb in torch.split(x, 4096):
-                total += float(elbo.loss(self.model_, self.guide_, xb))
-        return -total / len(x)
+                loss = float(elbo.loss(self.model_, self.guide_, xb, data_size=n))
+                total += loss * len(xb) / n
+        return -total / n
 
     # --------------------------------------------------------------- persistence
     def save(self, path: str | os.PathLike) -> None:
@@ -328,8 +326,7 @@ class Clusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         est = cls(model, guide, device=device, progress=False)
         dev = resolve_device(device)
         model_, guide_ = copy.deepcopy(model), copy.deepcopy(guide)
-        if payload.get("guide_has_weights") and getattr(guide_, "weights", None) is None:
-            guide_.weights = model_.weights.make_guide()
+        structure.attach_weight_guides(model_, guide_)  # as fit does
         try:
             model_.load_state_dict(payload["model"])
             guide_.load_state_dict(payload["guide"])
@@ -342,7 +339,7 @@ class Clusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         est.elbo_ = est.history_[-1]["elbo"] if est.history_ else float("nan")
         est.n_iter_ = len(est.history_)
         est.n_features_in_ = int(payload["n_features_in"])
-        if getattr(model_, "n_components", None) is not None:
+        if structure.cluster_sites(model_) and structure.weight_priors(model_):
             est.weights_ = est._weights()
         return est
 

@@ -29,7 +29,6 @@ OBS = "obs"
 DATA_PLATE = "data"
 
 
-
 def prior_site(base: str, cluster: str = ASSIGNMENT) -> str:
     """The name of a weight prior's site ``base`` (``"weights"``, ``"sticks"``...) for the
     cluster site ``cluster``: ``base`` itself for ``"assignment"``, else ``f"{cluster}_{base}"``.
