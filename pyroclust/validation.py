@@ -165,12 +165,13 @@ def _check_shape(
     shape: tuple[int, ...], name: str, error: type[Exception], min_samples: int
 ) -> None:
     if len(shape) != 2:
+        var = name if name.isidentifier() else "x"
         if len(shape) == 0:
             hint = " (a scalar; pass a 2-D array)"
         elif len(shape) == 1:
-            hint = f" (use {name}.reshape(-1, 1) for one feature)"
+            hint = f" (use {var}.reshape(-1, 1) for one feature)"
         else:
-            hint = f" (flatten images with {name}.reshape(len({name}), -1))"
+            hint = f" (flatten images with {var}.reshape(len({var}), -1))"
         raise error(f"{name} must be 2-D (n_samples, n_features), got shape {shape}{hint}")
     if shape[0] == 0:
         raise error(f"{name} is empty (0 samples), shape {shape}")

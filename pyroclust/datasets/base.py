@@ -8,6 +8,7 @@ from typing import Literal
 import numpy as np
 
 from pyroclust.exceptions import DatasetError
+from pyroclust.validation import as_float_array
 
 Support = Literal["unit", "real"]
 
@@ -35,7 +36,8 @@ class Dataset:
     Raises
     ------
     DatasetError
-        If ``x`` is not a finite 2-D numeric array, ``y`` has the wrong length, or
+        If ``x`` is not a finite 2-D numeric array with at least one row and one column (see
+        :func:`pyroclust.validation.as_float_array`), ``y`` has the wrong length, or
         ``support="unit"`` is claimed for values outside [0, 1].
 
     Examples
@@ -52,22 +54,7 @@ class Dataset:
     support: Literal["unit", "real", "auto"] = "auto"
 
     def __post_init__(self) -> None:
-        x = np.asarray(self.x)
-        if x.dtype.kind not in "biuf":
-            raise DatasetError(
-                f"data set {self.name!r}: features must be numeric, got dtype {x.dtype}."
-            )
-        if x.ndim != 2:
-            raise DatasetError(
-                f"data set {self.name!r}: features must have shape (n_samples, n_features), "
-                f"got shape {x.shape}. Flatten images with x.reshape(len(x), -1)."
-            )
-        x = np.ascontiguousarray(x, dtype=np.float32)
-        if not np.isfinite(x).all():
-            raise DatasetError(
-                f"data set {self.name!r}: features contain NaN or infinite values; remove or "
-                "impute them before clustering."
-            )
+        x = as_float_array(self.x, name=f"data set {self.name!r}: features", error=DatasetError)
         self.x = x
         if self.y is not None:
             y = np.asarray(self.y)
@@ -81,6 +68,15 @@ class Dataset:
                     raise DatasetError(
                         f"data set {self.name!r}: labels must be integers, got non-integer values."
                     )
+                if np.abs(y).max() >= 2.0**63:
+                    raise DatasetError(
+                        f"data set {self.name!r}: labels must fit in int64, got values up to "
+                        f"{np.abs(y).max():.3g}."
+                    )
+            elif y.dtype.kind == "u" and y.size and y.max() > np.iinfo(np.int64).max:
+                raise DatasetError(
+                    f"data set {self.name!r}: labels must fit in int64, got values up to {y.max()}."
+                )
             elif y.dtype.kind not in "biu":
                 raise DatasetError(
                     f"data set {self.name!r}: labels must be integers, got dtype {y.dtype}."

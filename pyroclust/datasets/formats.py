@@ -7,16 +7,24 @@ expected when the contents are malformed.
 from __future__ import annotations
 
 import bz2
+import codecs
 import csv
 import gzip
 import os
+import re
+import warnings
 import zipfile
+import zlib
+from collections import defaultdict
 from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
+import pandas as pd
 
 from pyroclust.datasets.base import Dataset
 from pyroclust.exceptions import DatasetError
+from pyroclust.validation import as_float_array, one_line
 
 #: Suffixes :func:`read_user_file` understands.
 USER_SUFFIXES = (".npz", ".npy", ".csv")
@@ -178,26 +186,62 @@ def read_libsvm(path: str | os.PathLike[str], n_features: int) -> tuple[np.ndarr
     return x, y
 
 
+# --------------------------------------------------------------------------- users' own files
+
+#: ``header=`` values :func:`read_user_file` accepts for a CSV file.
+Header = Literal["auto"] | bool
+#: ``index_col=`` values: a column position or header name, ``False`` (none), ``None`` (auto).
+IndexCol = int | str | Literal[False] | None
+
+_NPZ_LABEL_LIKE = ("labels", "label", "target", "targets", "Y")
+_NA_TOKENS = frozenset(
+    ["#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN"]
+    + ["<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"]
+)  # pandas' default missing-value markers (pandas._libs.parsers.STR_NA_VALUES), "" aside
+_SNIFF_BYTES = 1 << 16
+
+
 def _as_features(x: np.ndarray, path: Path, key: str) -> tuple[np.ndarray, tuple[int, int] | None]:
-    """Flatten images, scale uint8 by 1/255, and return the image shape if there is one."""
+    """Flatten images, scale uint8 by 1/255, check the values, return the image shape if any."""
     if x.dtype.kind not in "biuf":
-        raise DatasetError(f"{path}: array {key!r} must be numeric, got dtype {x.dtype}.")
+        what = "complex numbers" if x.dtype.kind == "c" else f"dtype {x.dtype}"
+        raise DatasetError(f"{path}: array {key!r} must be numeric, got {what}.")
     if x.ndim < 2:
         raise DatasetError(
             f"{path}: array {key!r} must have shape (n_samples, n_features) or (n_samples, "
             f"height, width), got shape {x.shape}."
         )
+    if x.shape[0] == 0:
+        raise DatasetError(f"{path}: array {key!r} has no samples (shape {x.shape}).")
     image_shape = None
-    if x.ndim == 3:
-        image_shape = (int(x.shape[1]), int(x.shape[2]))
-    elif x.ndim == 4 and x.shape[-1] == 1:
+    if x.ndim == 3 or (x.ndim == 4 and x.shape[-1] == 1):
         image_shape = (int(x.shape[1]), int(x.shape[2]))
     flat = x.reshape(len(x), -1)
+    if flat.shape[1] == 0:
+        raise DatasetError(f"{path}: array {key!r} has 0 features (shape {x.shape}).")
     if x.dtype == np.uint8:
         features = flat.astype(np.float32)
         features /= np.float32(255)
         return features, image_shape
-    return flat.astype(np.float32), image_shape
+    name = str(path) if path.suffix.lower() == ".csv" else f"{path}: array {key!r}"
+    return as_float_array(flat, name=name, error=DatasetError), image_shape
+
+
+def _npz_member(archive: Any, path: Path, key: str) -> np.ndarray:
+    """One array of an open .npz archive; a corrupt or pickled member is a DatasetError."""
+    try:
+        return archive[key]
+    except ValueError as error:
+        if "allow_pickle" in str(error):
+            raise DatasetError(
+                f"{path}: array {key!r} holds Python objects, which are not loaded (loading "
+                "them could run code); save a numeric array."
+            ) from error
+        raise DatasetError(f"{path}: array {key!r} is corrupt: {one_line(error)}") from error
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error, KeyError) as error:
+        raise DatasetError(f"{path}: array {key!r} is corrupt: {one_line(error)}") from error
+    except MemoryError as error:
+        raise DatasetError(f"{path}: array {key!r} is too large to load.") from error
 
 
 def _read_npz(path: Path, split: str) -> tuple[np.ndarray, np.ndarray | None, str]:
@@ -205,16 +249,34 @@ def _read_npz(path: Path, split: str) -> tuple[np.ndarray, np.ndarray | None, st
     try:
         archive = np.load(path, allow_pickle=False)
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
-        raise DatasetError(f"{path} could not be read as an .npz archive: {error}") from error
+        raise DatasetError(
+            f"{path} could not be read as an .npz archive: {one_line(error)}"
+        ) from error
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise DatasetError(f"{path} holds a single .npy array, not an .npz archive; rename it.")
     with archive:
         keys = set(archive.files)
+        split_keys = sorted(keys & {"x_train", "x_test", "y_train", "y_test"})
+        if "x" in keys and split_keys:
+            raise DatasetError(
+                f"{path} has both 'x' and {split_keys}, so it is unclear which are the data; keep "
+                "one layout: 'x' (and 'y'), or 'x_train'/'y_train' and 'x_test'/'y_test'."
+            )
+        if "y" not in keys and not split_keys:
+            label_like = sorted(keys & set(_NPZ_LABEL_LIKE))
+            if label_like:
+                raise DatasetError(
+                    f"{path} has arrays {sorted(keys)}: labels must be stored as 'y' (not "
+                    f"{label_like[0]!r}), or remove {label_like[0]!r} to load the data unlabelled."
+                )
         if "x" in keys:
             if split != "all":
                 raise DatasetError(
                     f"{path} has one array 'x', so it has no {split!r} split; use split='all' "
                     "or store x_train/x_test."
                 )
-            return archive["x"], archive["y"] if "y" in keys else None, "x"
+            y = _npz_member(archive, path, "y") if "y" in keys else None
+            return _npz_member(archive, path, "x"), y, "x"
         parts = {"train": ["train"], "test": ["test"], "all": ["train", "test"]}[split]
         parts = [part for part in parts if f"x_{part}" in keys]
         if not parts:
@@ -222,66 +284,287 @@ def _read_npz(path: Path, split: str) -> tuple[np.ndarray, np.ndarray | None, st
                 f"{path} has arrays {sorted(keys)}; expected 'x' (and optionally 'y'), or "
                 f"'x_train'/'y_train' and 'x_test'/'y_test' (split={split!r})."
             )
-        xs = [archive[f"x_{part}"] for part in parts]
+        xs = [_npz_member(archive, path, f"x_{part}") for part in parts]
         has_y = [f"y_{part}" in keys for part in parts]
         if any(has_y) and not all(has_y):
             raise DatasetError(
                 f"{path} has labels for some splits but not others ({sorted(keys)}); give "
                 "y_train and y_test together or neither."
             )
-        ys = [archive[f"y_{part}"] for part in parts] if all(has_y) else None
+        ys = [_npz_member(archive, path, f"y_{part}") for part in parts] if all(has_y) else None
     for i, part in enumerate(parts):
-        if ys is not None and len(ys[i]) != len(xs[i]):
+        if xs[i].ndim == 0:
+            raise DatasetError(f"{path}: x_{part} is a scalar, not an array of samples.")
+        if ys is not None and (ys[i].ndim != 1 or len(ys[i]) != len(xs[i])):
             raise DatasetError(
-                f"{path}: y_{part} has {len(ys[i])} entries but x_{part} has {len(xs[i])} rows."
+                f"{path}: y_{part} has shape {ys[i].shape} but x_{part} has {len(xs[i])} rows; "
+                f"expected shape ({len(xs[i])},)."
             )
     if len({x.shape[1:] for x in xs}) != 1:
         raise DatasetError(
             f"{path}: x_train and x_test have different sample shapes {[x.shape[1:] for x in xs]}."
+        )
+    if len({x.dtype for x in xs}) != 1:
+        raise DatasetError(
+            f"{path}: x_train and x_test have different dtypes {[str(x.dtype) for x in xs]}; "
+            "save them with the same one (uint8 images are scaled by 1/255, other types are not)."
         )
     x = np.concatenate(xs) if len(xs) > 1 else xs[0]
     y = None if ys is None else (np.concatenate(ys) if len(ys) > 1 else ys[0])
     return x, y, "x_" + "/x_".join(parts)
 
 
-def _is_number(text: str) -> bool:
+def _read_npy(path: Path) -> np.ndarray:
+    try:
+        x = np.load(path, allow_pickle=False)
+    except ValueError as error:
+        if "allow_pickle" in str(error):
+            raise DatasetError(
+                f"{path} holds Python objects (pickled data), which are not loaded (loading them "
+                "could run code); save a numeric array with np.save."
+            ) from error
+        raise DatasetError(
+            f"{path} could not be read as an .npy array: {one_line(error)}"
+        ) from error
+    except (OSError, EOFError, zipfile.BadZipFile) as error:
+        raise DatasetError(
+            f"{path} could not be read as an .npy array: {one_line(error)}"
+        ) from error
+    except MemoryError as error:
+        raise DatasetError(f"{path} is too large to load (or its header is corrupt).") from error
+    if isinstance(x, np.lib.npyio.NpzFile):
+        x.close()
+        raise DatasetError(f"{path} is an .npz archive, not an .npy array; rename it to .npz.")
+    return x
+
+
+def _cell_kind(cell: str) -> str:
+    """``"num"`` (a number or a boolean), ``"missing"`` (empty or an NA marker) or ``"text"``."""
+    text = cell.strip()
+    if not text or text in _NA_TOKENS:
+        return "missing"
+    if text.lower() in ("true", "false"):
+        return "num"
+    if "_" in text:  # Python's float() accepts 1_000, pandas (and most tools) do not
+        return "text"
     try:
         float(text)
     except ValueError:
-        return False
-    return True
+        return "text"
+    return "num"
 
 
-def _read_csv(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
-    """Numeric CSV with an optional header; a column named ``label`` or ``y`` holds labels."""
-    try:
-        with open(path, newline="", encoding="utf-8") as handle:
-            rows = [row for row in csv.reader(handle) if any(cell.strip() for cell in row)]
-    except (UnicodeDecodeError, csv.Error) as error:
-        raise DatasetError(f"{path} is not a text CSV file: {error}") from error
-    if not rows:
+def _is_range_header(cells: list[str]) -> bool:
+    """Whether the cells are "0", "1", ...: the column names pandas writes for an unnamed frame."""
+    return [cell.strip() for cell in cells] == [str(i) for i in range(len(cells))]
+
+
+def _first_row(path: Path) -> list[str]:
+    """The cells of the first non-blank line, parsed by pandas; checks the file is text."""
+    with open(path, "rb") as handle:
+        head = handle.read(_SNIFF_BYTES)
+    if not head.strip():
         raise DatasetError(f"{path} is empty; expected comma-separated numeric rows.")
-    header = None
-    if not all(_is_number(cell) for cell in rows[0]):
-        header, rows = [cell.strip().lower() for cell in rows[0]], rows[1:]
-    if not rows:
-        raise DatasetError(f"{path} has a header but no data rows.")
-    widths = {len(row) for row in rows}
-    if len(widths) != 1 or (header is not None and widths != {len(header)}):
-        raise DatasetError(
-            f"{path}: rows have {sorted(widths)} columns"
-            + (f" but the header has {len(header)}" if header is not None else "")
-            + "; every row needs the same number of comma-separated values."
-        )
+    if b"\x00" in head:
+        raise DatasetError(f"{path} is not a text CSV file: it holds binary data (NUL bytes).")
     try:
-        table = np.array([[float(cell) for cell in row] for row in rows], dtype=np.float64)
-    except ValueError as error:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=len(head) < _SNIFF_BYTES)
+    except UnicodeDecodeError as error:
         raise DatasetError(
-            f"{path}: non-numeric value ({error}); every cell except the header must be a number."
+            f"{path} is not a text CSV file: {one_line(error)} (expected UTF-8 text)."
         ) from error
+    try:
+        first = pd.read_csv(
+            path, header=None, dtype=str, na_filter=False, nrows=1, encoding="utf-8"
+        )
+    except pd.errors.EmptyDataError as error:
+        raise DatasetError(f"{path} is empty; expected comma-separated numeric rows.") from error
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as error:
+        raise DatasetError(f"{path} is not a readable CSV file: {one_line(error)}") from error
+    return [str(cell) for cell in first.iloc[0].tolist()]
+
+
+def _has_header(path: Path, first: list[str], header: Header) -> bool:
+    """Decide whether the first row names the columns (see :func:`read_user_file`)."""
+    if header is not True and header is not False:
+        if header != "auto":
+            raise DatasetError(f"header must be 'auto', True or False, got {header!r}.")
+        kinds = [_cell_kind(cell) for cell in first]
+        shown = ",".join(first)
+        shown = shown if len(shown) <= 60 else shown[:57] + "..."
+        if all(kind == "num" for kind in kinds):
+            if len(first) >= 2 and _is_range_header(first):
+                raise DatasetError(
+                    f"{path}: the first row is {shown!r}, the column names pandas writes for "
+                    "a DataFrame without names, or data; pass header=True to skip it or "
+                    "header=False to keep it as data."
+                )
+            return False
+        pandas_index = first[0].strip() == "" and all(kind != "missing" for kind in kinds[1:])
+        if pandas_index and (
+            all(kind == "text" for kind in kinds[1:]) or _is_range_header(first[1:])
+        ):
+            return True
+        if all(kind == "text" for kind in kinds):
+            return True
+        if "text" not in kinds:
+            return False  # numbers and missing values: a data row (its gaps are reported later)
+        raise DatasetError(
+            f"{path}: the first row {shown!r} mixes column names with numbers or empty cells, "
+            "so it is unclear whether it is a header; pass header=True (it names the columns) "
+            "or header=False (it is data)."
+        )
+    return header
+
+
+def _resolve_index(
+    path: Path, names: list[str] | None, width: int, index_col: IndexCol
+) -> tuple[int | None, bool]:
+    """``(position, explicit)`` of the row-index column, ``(None, False)`` for none."""
+    if index_col is None:
+        if names is not None and re.fullmatch(r"(Unnamed: 0)?", names[0].strip()):
+            return 0, False  # an unnamed first column: checked against 0..n-1 after reading
+        return (0, False) if names is None and width >= 2 else (None, False)
+    if index_col is False:
+        return None, True
+    if isinstance(index_col, bool):
+        raise DatasetError("index_col must be a column position, a column name, False or None.")
+    if isinstance(index_col, (int, np.integer)):
+        if not 0 <= index_col < width:
+            raise DatasetError(
+                f"{path}: index_col={index_col} is out of range; the file has {width} columns "
+                f"(positions 0..{width - 1})."
+            )
+        return int(index_col), True
+    if isinstance(index_col, str):
+        if names is None:
+            raise DatasetError(
+                f"{path}: index_col={index_col!r} names a column, but the file has no header; "
+                "pass its position (e.g. index_col=0)."
+            )
+        matches = [i for i, name in enumerate(names) if name.strip() == index_col]
+        if len(matches) != 1:
+            raise DatasetError(
+                f"{path}: index_col={index_col!r} matches {len(matches)} columns of the header "
+                f"{[name.strip() for name in names]}; expected exactly one."
+            )
+        return matches[0], True
+    raise DatasetError(
+        f"index_col must be a column position, a column name, False or None, got {index_col!r}."
+    )
+
+
+def _column_name(j: int, names: list[str] | None) -> str:
+    named = names is not None and names[j].strip()
+    return f"column {j + 1} ({names[j].strip()!r})" if named else f"column {j + 1}"
+
+
+def _diagnose_csv(
+    path: Path, has_header: bool, width: int, names: list[str] | None, skip: set[int]
+) -> str | None:
+    """The first malformed line of a CSV pandas refused, in words; ``None`` if none is found."""
+    with open(path, newline="", encoding="utf-8", errors="replace") as handle:
+        reader = csv.reader(handle)
+        seen_first = False
+        try:
+            for row in reader:
+                if not any(cell.strip() for cell in row):
+                    continue
+                line = reader.line_num
+                if not seen_first:
+                    seen_first = True
+                    if has_header:
+                        continue
+                if len(row) != width:
+                    against = "the header has" if has_header else "the first row has"
+                    return (
+                        f"line {line} has {len(row)} values but {against} {width}; every row "
+                        "needs the same number of comma-separated values"
+                    )
+                for j, cell in enumerate(row):
+                    if j in skip:
+                        continue
+                    kind = _cell_kind(cell)
+                    where = f"line {line}, {_column_name(j, names)}"
+                    if kind == "missing":
+                        return (
+                            f"missing value ({cell.strip()!r}) at {where}; fill or drop it, "
+                            "every cell must be a number"
+                        )
+                    if kind == "text":
+                        hint = ""
+                        if not has_header and line == 1:
+                            hint = "; pass header=True if the first row names the columns"
+                        elif any(sep in cell for sep in ";\t|"):
+                            hint = "; the file must be comma-separated"
+                        return f"non-numeric value {cell.strip()[:40]!r} at {where}{hint}"
+        except csv.Error as error:
+            return f"line {reader.line_num}: {one_line(error)}"
+    return None
+
+
+def _read_csv(
+    path: Path, header: Header = "auto", index_col: IndexCol = None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """A numeric CSV read by pandas under the explicit header and index rules of
+    :func:`read_user_file`; a column named ``label`` or ``y`` holds labels."""
+    first = _first_row(path)
+    width = len(first)
+    has_header = _has_header(path, first, header)
+    names = first if has_header else None
+    index, explicit = _resolve_index(path, names, width, index_col)
+    dtypes: dict[int, Any] = defaultdict(lambda: np.float64)
+    if index is not None and (explicit or names is not None):
+        dtypes[index] = object
+    skip = {index} if index is not None and dtypes[index] is object else set()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            frame = pd.read_csv(
+                path,
+                header=0 if has_header else None,
+                names=list(range(width)),
+                index_col=False,
+                dtype=dtypes,
+                skip_blank_lines=True,
+                encoding="utf-8",
+            )
+        table = frame.drop(columns=list(skip)).to_numpy(dtype=np.float64)
+    except (ValueError, pd.errors.ParserError, pd.errors.ParserWarning, UnicodeDecodeError) as err:
+        problem = _diagnose_csv(path, has_header, width, names, skip)
+        raise DatasetError(
+            f"{path}: {problem}." if problem else f"{path} is not a numeric CSV: {one_line(err)}"
+        ) from err
+    if len(frame) == 0:
+        raise DatasetError(f"{path} has a header but no data rows.")
+    if np.isnan(table).any():
+        problem = _diagnose_csv(path, has_header, width, names, skip)
+        rows = np.flatnonzero(np.isnan(table).any(1))[:5].tolist()
+        raise DatasetError(
+            f"{path}: {problem}."
+            if problem
+            else f"{path} has missing values (first data rows: {rows}); fill or drop them."
+        )
+    kept = [j for j in range(width) if j not in skip]
+    if index is not None and not explicit:
+        numbers = pd.to_numeric(frame[index], errors="coerce").to_numpy(dtype=np.float64)
+        is_range = np.array_equal(numbers, np.arange(len(frame)))
+        if names is not None and not is_range:
+            raise DatasetError(
+                f"{path}: the first column has no name in the header, as the row index that "
+                "pandas' to_csv() or R's write.csv() writes, but its values are not 0..n-1; "
+                "pass index_col=0 to drop it, or name it to keep it as a feature."
+            )
+        if names is None and is_range and len(frame) >= 3:
+            raise DatasetError(
+                f"{path}: the first column holds exactly the row numbers 0..{len(frame) - 1}, "
+                "like the index pandas' to_csv(header=False) writes; pass index_col=0 to drop "
+                "it, or index_col=False to keep it as a feature."
+            )
     label_column = None
-    if header is not None:
-        matches = [i for i, name in enumerate(header) if name in _LABEL_COLUMNS]
+    if names is not None:
+        lowered = [names[j].strip().lower() for j in kept]
+        matches = [i for i, name in enumerate(lowered) if name in _LABEL_COLUMNS]
         if len(matches) > 1:
             raise DatasetError(f"{path}: more than one label column ('label' and 'y').")
         label_column = matches[0] if matches else None
@@ -289,11 +572,21 @@ def _read_csv(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
         return table, None
     y = table[:, label_column]
     if not np.all(y == np.round(y)):
-        raise DatasetError(f"{path}: the label column holds non-integer values.")
-    return np.delete(table, label_column, axis=1), y.astype(np.int64)
+        line = int(np.flatnonzero(y != np.round(y))[0])
+        raise DatasetError(
+            f"{path}: the label column {names[kept[label_column]].strip()!r} holds non-integer "
+            f"values (first at data row {line}); labels must be integers."
+        )
+    return np.delete(table, label_column, axis=1), y
 
 
-def read_user_file(path: str | os.PathLike[str], split: str = "all") -> Dataset:
+def read_user_file(
+    path: str | os.PathLike[str],
+    split: str = "all",
+    *,
+    header: Header = "auto",
+    index_col: IndexCol = None,
+) -> Dataset:
     """Load a user's own ``.npz``, ``.npy`` or ``.csv`` file.
 
     Parameters
@@ -301,21 +594,50 @@ def read_user_file(path: str | os.PathLike[str], split: str = "all") -> Dataset:
     path : str or path-like
         ``.npz`` with an array ``x`` of shape (n_samples, ...) and optionally ``y`` of shape
         (n_samples,), or with ``x_train``/``y_train``/``x_test``/``y_test`` (train then
-        test); ``.npy`` holding ``x`` only; ``.csv`` with numeric columns and an optional
-        header in which a column named ``label`` or ``y`` holds the labels.
+        test), never both layouts; ``.npy`` holding ``x`` only; ``.csv`` with comma-separated
+        numeric columns (read by pandas), an optional header, and optionally a column named
+        ``label`` or ``y`` (any case) holding integer labels.
     split : {"all", "train", "test"}
         Which part of an ``.npz`` with train and test arrays to return.
+    header : {"auto", True, False}
+        CSV only. Whether the first non-blank row names the columns. ``"auto"`` decides only
+        when the row is unambiguous: it is a header when every cell is text (not a number,
+        not empty), or when its first cell is empty and the others are names (the header
+        pandas' ``to_csv()`` writes with its row index); it is data when every cell is a
+        number, or numbers and empty cells (the gaps are then reported as missing values).
+        Any other mix, and a first row ``0,1,2,...`` (pandas' names for unnamed columns, or
+        data), are refused: pass ``True`` or ``False``.
+    index_col : int, str, False or None
+        CSV only. A column holding row names rather than a feature, given by position or
+        header name, to be dropped; ``False`` for none. ``None`` (the default) detects the
+        row index pandas' ``to_csv()`` writes: a first column with an empty (or
+        ``"Unnamed: 0"``) header cell is dropped when its values are exactly 0..n-1 and
+        refused otherwise, and a header-less file whose first column is exactly 0..n-1
+        (n >= 3) is refused; pass ``index_col=0`` or ``index_col=False`` to decide.
 
     Returns
     -------
     Dataset
         Images (arrays with more than two dimensions) are flattened, with ``image_shape``
-        set for (n_samples, height, width); uint8 values are divided by 255.
+        set for (n_samples, height, width); uint8 values are divided by 255. Every row of the
+        file is kept, in order, with its label.
 
     Raises
     ------
     DatasetError
-        If the file is missing, of an unknown type, or malformed.
+        If the file is missing, a directory, empty, of an unknown type, or malformed: a
+        binary or ragged CSV, a non-numeric or missing cell (the line and column are named),
+        an ambiguous header or index, an array that is empty, not numeric, or holds NaN,
+        infinity or values beyond float32's range. The message is one line.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "table.csv"
+    >>> _ = path.write_text(",a,b,label\\n0,0.5,1.0,1\\n1,0.25,0.0,0\\n")  # pandas' to_csv()
+    >>> ds = read_user_file(path)
+    >>> ds.x.tolist(), ds.y.tolist()
+    ([[0.5, 1.0], [0.25, 0.0]], [1, 0])
     """
     path = Path(path).expanduser()
     suffix = path.suffix.lower()
@@ -324,21 +646,28 @@ def read_user_file(path: str | os.PathLike[str], split: str = "all") -> Dataset:
             f"{path}: unsupported file type {suffix or '(none)'}; use one of "
             f"{', '.join(USER_SUFFIXES)}."
         )
-    if not path.is_file():
+    if path.is_dir():
+        raise DatasetError(f"{path} is a directory, not a {suffix} file.")
+    if not path.exists():
         raise DatasetError(f"data file {path} does not exist.")
+    if not path.is_file():
+        raise DatasetError(f"{path} is not a regular file.")
+    if suffix != ".csv" and (header != "auto" or index_col is not None):
+        raise DatasetError(f"{path}: header= and index_col= apply to .csv files only.")
     if suffix != ".npz" and split != "all":
         raise DatasetError(f"{path}: a {suffix} file has no train/test split; use split='all'.")
-    if suffix == ".npz":
-        x, y, key = _read_npz(path, split)
-    elif suffix == ".npy":
-        try:
-            x = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as error:
-            raise DatasetError(f"{path} could not be read as an .npy array: {error}") from error
-        y, key = None, "x"
-    else:
-        x, y = _read_csv(path)
-        key = "x"
+    if suffix != ".csv" and path.stat().st_size == 0:
+        raise DatasetError(f"{path} is empty (0 bytes); expected a {suffix} file saved by NumPy.")
+    try:
+        if suffix == ".npz":
+            x, y, key = _read_npz(path, split)
+        elif suffix == ".npy":
+            x, y, key = _read_npy(path), None, "x"
+        else:
+            x, y = _read_csv(path, header, index_col)
+            key = "x"
+    except PermissionError as error:
+        raise DatasetError(f"{path} cannot be read: permission denied.") from error
     features, image_shape = _as_features(np.asarray(x), path, key)
     if y is not None:
         y = np.asarray(y)

@@ -15,6 +15,8 @@ from pyroclust.datasets.base import Dataset
 from pyroclust.datasets.fetch import fetch_file
 from pyroclust.datasets.formats import (
     USER_SUFFIXES,
+    Header,
+    IndexCol,
     read_idx,
     read_libsvm,
     read_pendigits,
@@ -267,6 +269,8 @@ def load_dataset(
     *,
     download: bool = True,
     split: Split = "all",
+    header: Header = "auto",
+    index_col: IndexCol = None,
 ) -> Dataset:
     """Load a named data set or a user's file.
 
@@ -286,6 +290,15 @@ def load_dataset(
     split : {"all", "train", "test"}
         For data sets with an official train/test split (and ``.npz`` files with
         ``x_train``/``x_test``); ``"all"`` is train followed by test.
+    header : {"auto", True, False}
+        For a ``.csv`` file: whether its first row names the columns. ``"auto"`` decides only
+        unambiguous cases and refuses the others (see
+        :func:`~pyroclust.datasets.formats.read_user_file`).
+    index_col : int, str, False or None
+        For a ``.csv`` file: the column (position or header name) holding row names, dropped;
+        ``False`` for none; ``None`` detects (and drops) the 0..n-1 row index pandas'
+        ``to_csv()`` writes under an empty header cell, and refuses other unnamed first
+        columns.
 
     Returns
     -------
@@ -308,11 +321,13 @@ def load_dataset(
     text = os.fspath(name_or_path)
     found = None if isinstance(name_or_path, os.PathLike) else _find_loader(text)
     if found is not None:
-        _, loader = found
+        canonical, loader = found
+        if header != "auto" or index_col is not None:
+            raise DatasetError(f"{canonical}: header= and index_col= apply to .csv files only.")
         return loader(data_dir, download=download, split=split)
     path = Path(text).expanduser()
     if path.suffix.lower() in USER_SUFFIXES or path.exists() or os.sep in text or "/" in text:
-        return read_user_file(path, split=split)
+        return read_user_file(path, split=split, header=header, index_col=index_col)
     raise DatasetError(
         f"unknown data set {text!r}. Known names: {', '.join(available_datasets())}; or give "
         f"the path of a {', '.join(USER_SUFFIXES)} file."
