@@ -1,33 +1,41 @@
-"""Finding, verifying and downloading the files of named data sets.
+"""Finding, verifying and downloading the files of named data sets, with pooch.
 
 A file is looked for in ``data_dir/<name>/`` and then directly in ``data_dir``. Whatever is
 found is verified against its official checksum. A missing file is downloaded (when allowed)
-from its official source into a temporary file beside the target, verified while it streams,
-and only then renamed into place, so a failed or corrupt download never leaves a file behind.
+by :func:`pooch.retrieve`, which streams it into a temporary file beside the target, checks
+its hash and only then moves it into place, so a failed or corrupt download never leaves a
+file behind. Mirrors are tried in order until one gives the official file.
 """
 
 from __future__ import annotations
 
-import hashlib
-import http.client
+import ftplib
 import logging
 import os
-import tempfile
+import re
+import shutil
+import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO
+from typing import Any
+
+import pooch
 
 from pyroclust.datasets.sources import RemoteFile
 from pyroclust.exceptions import DatasetError
+from pyroclust.validation import one_line
 
 logger = logging.getLogger(__name__)
 
 #: Environment variable naming the default data directory.
 DATA_ENV_VAR = "PYROCLUST_DATA"
 
-_CHUNK = 1 << 20
 _TIMEOUT_S = 60.0
 _ALGORITHMS = ("sha256", "md5")
+
+#: A pooch downloader: ``downloader(url, output_file, pooch, check_only=False)``.
+Downloader = Callable[..., Any]
 
 
 def get_data_dir(data_dir: str | os.PathLike[str] | None = None) -> Path:
@@ -57,12 +65,6 @@ def _parse_checksum(checksum: str) -> tuple[str, str]:
     return algorithm, digest.lower()
 
 
-def _new_hash(algorithm: str) -> hashlib._Hash:
-    if algorithm == "md5":
-        return hashlib.md5(usedforsecurity=False)
-    return hashlib.new(algorithm)
-
-
 def file_checksum(path: str | os.PathLike[str], algorithm: str = "sha256") -> str:
     """Hex digest of a file.
 
@@ -78,11 +80,7 @@ def file_checksum(path: str | os.PathLike[str], algorithm: str = "sha256") -> st
     str
         The lower-case hexadecimal digest.
     """
-    digest = _new_hash(algorithm.lower())
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return pooch.file_hash(os.fspath(path), alg=algorithm.lower())
 
 
 def verify_checksum(path: str | os.PathLike[str], checksum: str) -> None:
@@ -111,34 +109,49 @@ def verify_checksum(path: str | os.PathLike[str], checksum: str) -> None:
         )
 
 
-def _open_url(url: str, timeout: float) -> IO[bytes]:
-    """Open ``url`` for reading; a seam so tests can keep off the network."""
-    return urllib.request.urlopen(url, timeout=timeout)  # official URLs only
+def _copy_local(url: str, output_file: str, pooch_: Any = None, check_only: bool = False) -> Any:
+    """A pooch downloader for ``file://`` URLs (a local mirror, or a test's "server")."""
+    source = Path(urllib.request.url2pathname(urllib.parse.urlsplit(url).path))
+    if check_only:
+        return source.is_file()
+    shutil.copyfile(source, output_file)
+    return None
+
+
+def _downloader(url: str) -> Downloader:
+    """The pooch downloader for ``url``'s scheme; a seam so tests can keep off the network."""
+    scheme = urllib.parse.urlsplit(url).scheme.lower()
+    if scheme == "file":
+        return _copy_local
+    if scheme in ("http", "https"):
+        return pooch.HTTPDownloader(progressbar=False, timeout=_TIMEOUT_S)
+    if scheme == "ftp":
+        return pooch.FTPDownloader(timeout=_TIMEOUT_S)
+    raise DatasetError(f"cannot download {url}: unsupported URL scheme {scheme or '(none)'!r}.")
+
+
+_POOCH_MISMATCH = re.compile(r"expected (?P<expected>\S+) but got (?P<got>[0-9a-fA-F]+)")
 
 
 def _download(url: str, target: Path, checksum: str) -> None:
-    """Stream ``url`` to a temporary file beside ``target``, verify it, rename it into place."""
+    """Download ``url`` to ``target`` with pooch, verified against ``checksum`` on the way."""
     algorithm, expected = _parse_checksum(checksum)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(
-        dir=target.parent, prefix=f".{target.name}.", suffix=".part"
-    )
-    tmp = Path(tmp_name)
     try:
-        digest = _new_hash(algorithm)
-        with os.fdopen(handle, "wb") as out, _open_url(url, _TIMEOUT_S) as response:
-            for chunk in iter(lambda: response.read(_CHUNK), b""):
-                digest.update(chunk)
-                out.write(chunk)
-        got = digest.hexdigest()
-        if got != expected:
-            raise DatasetError(
-                f"the file downloaded from {url} is corrupt or not the official file: its "
-                f"{algorithm} is {got}, expected {expected}."
-            )
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
+        pooch.retrieve(
+            url,
+            known_hash=f"{algorithm}:{expected}",
+            fname=target.name,
+            path=target.parent,
+            downloader=_downloader(url),
+        )
+    except ValueError as error:
+        match = _POOCH_MISMATCH.search(str(error))
+        if match is None:
+            raise DatasetError(f"{url} failed: {one_line(error)}") from error
+        raise DatasetError(
+            f"the file downloaded from {url} is corrupt or not the official file: its "
+            f"{algorithm} is {match['got'].lower()}, expected {expected}."
+        ) from error
 
 
 def fetch_file(
@@ -195,8 +208,8 @@ def fetch_file(
             _download(url, target, remote.checksum)
         except DatasetError as error:
             failures.append(str(error))
-        except (OSError, http.client.HTTPException) as error:  # URLError, timeouts, HTTP
-            failures.append(f"{url} failed: {error}")
+        except (OSError, EOFError, ftplib.Error) as error:  # requests' errors are OSErrors
+            failures.append(f"{url} failed: {one_line(error)}")
         else:
             return target
     raise DatasetError(

@@ -23,16 +23,21 @@ SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 def _offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Keep every test off the network and out of the user's real data directory.
 
-    Only ``file://`` URLs may be opened; any other URL fails as an unreachable host would.
+    Only ``file://`` URLs may be downloaded (pooch gets a local-copy downloader for them); any
+    other URL fails as an unreachable host would.
     """
-    real_open = fetch._open_url
+    real_downloader = fetch._downloader
 
-    def open_local_only(url: str, timeout: float):
+    def local_only(url: str):
         if not url.startswith("file:"):
-            raise urllib.error.URLError(f"network disabled in tests: {url}")
-        return real_open(url, timeout)
 
-    monkeypatch.setattr(fetch, "_open_url", open_local_only)
+            def refuse(url: str, output_file: str, pooch: object, check_only: bool = False):
+                raise urllib.error.URLError(f"network disabled in tests: {url}")
+
+            return refuse
+        return real_downloader(url)
+
+    monkeypatch.setattr(fetch, "_downloader", local_only)
     monkeypatch.setenv(fetch.DATA_ENV_VAR, os.fspath(tmp_path / "default-data-dir"))
 
 
