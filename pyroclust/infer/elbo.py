@@ -77,11 +77,13 @@ def make_elbo(
     ``args``/``kwargs`` are a small example call of model and guide (e.g. a mini-batch and
     ``data_size``). A model enumerated site that the guide also samples is an error.
     """
-    model_trace, guide_trace = _traces(model, guide, *args, **kwargs)
-    enum = bool(_enumerated(model_trace))
-    if guide_trace is not None:
+    # the model traced alone: replayed against the guide, it would copy the guide's flags
+    model_enum = _enumerated(_traces(model, None, *args, **kwargs)[0])
+    enum = bool(model_enum)
+    if guide is not None:
+        guide_trace = _traces(model, guide, *args, **kwargs)[1]
         guide_enum = _enumerated(guide_trace)
-        both = sorted(set(_enumerated(model_trace)) & set(guide_trace.nodes))
+        both = sorted(set(model_enum) & set(guide_trace.nodes))
         if both:
             raise ValueError(
                 f"site(s) {both} are enumerated in the model and also sampled by the guide; "
