@@ -28,7 +28,7 @@ from matplotlib.figure import Figure
 from pyro import poutine
 from pyro.infer import Predictive
 
-from pyroclust import predictive
+from pyroclust import predictive, structure
 from pyroclust.infer.elbo import local_params
 from pyroclust.regularizers import apply_mask, prune_mask
 from pyroclust.sites import WEIGHTS
@@ -89,13 +89,24 @@ def _as_input(model: Any, x: Any) -> torch.Tensor:
     return torch.as_tensor(np.asarray(x) if not torch.is_tensor(x) else x).to(device, torch.float32)
 
 
-def _draw_sites(
-    model: Any, guide: Any, num_samples: int, random_state: int | None
-) -> dict[str, torch.Tensor]:
-    prior = getattr(model, "weights", None)
-    if prior is None:
+def _prior_and_guide(model: Any, guide: Any, site: str | None) -> tuple[Any, Any]:
+    """The weight prior of cluster site ``site`` (the first) and its variational family."""
+    priors = structure.weight_priors(model)
+    if not priors:
         raise ValueError(f"{type(model).__name__} has no weight prior (model.weights)")
-    q = getattr(guide, "weights", None) if guide is not None else None
+    name = structure.cluster_site(model, site).name if structure.cluster_sites(model) else None
+    if name is None or name not in priors:
+        if site is not None:
+            raise ValueError(f"cluster site {site!r} of {type(model).__name__} has no prior")
+        name = next(iter(priors))
+    families = structure.weight_guides(guide) if guide is not None else {}
+    return priors[name], families.get(name)
+
+
+def _draw_sites(
+    model: Any, guide: Any, num_samples: int, random_state: int | None, site: str | None = None
+) -> dict[str, torch.Tensor]:
+    prior, q = _prior_and_guide(model, guide, site)
     with local_params(), torch.no_grad(), torch.random.fork_rng(devices=[]):
         if random_state is not None:
             torch.manual_seed(int(random_state))
@@ -112,8 +123,10 @@ def _draw_sites(
                 "no weights guide; use guide.weights = model.weights.make_guide() and train it"
             )
         pred = Predictive(prior, guide=q, num_samples=num_samples, return_sites=sites)
-        draws = pred()
-    mask = prune_mask(model)
+        # the container uses the base names ("weights", "sticks"...) whatever the cluster site
+        prefix = f"{prior.cluster}_" if prior.site(WEIGHTS) != WEIGHTS else ""
+        draws = {name.removeprefix(prefix): value for name, value in pred().items()}
+    mask = prune_mask(model) if getattr(model, "weights", None) is prior else None
     if WEIGHTS in draws and mask is not None:
         draws[WEIGHTS] = apply_mask(draws[WEIGHTS], mask)
     # Predictive stacks num_samples runs: a point-estimate prior gives num_samples copies
@@ -121,7 +134,12 @@ def _draw_sites(
 
 
 def weights_posterior(
-    model: Any, guide: Any = None, num_samples: int = 1000, random_state: int | None = None
+    model: Any,
+    guide: Any = None,
+    num_samples: int = 1000,
+    random_state: int | None = None,
+    *,
+    site: str | None = None,
 ) -> Any:
     """Draws from the posterior over the mixture weights, as an ArviZ container.
 
@@ -140,6 +158,10 @@ def weights_posterior(
     num_samples : int
     random_state : int, optional
         Seeds the draws (the global torch random state is left untouched).
+    site : str, optional
+        The cluster site whose weights to draw, for a model with several (each has its own
+        prior); the first by default. The container names the prior's sites by their base
+        names (``"weights"``, ``"sticks"``...) whatever the cluster site.
 
     Returns
     -------
@@ -161,7 +183,7 @@ def weights_posterior(
     num_samples = int(num_samples)
     if num_samples < 1:
         raise ValueError(f"num_samples must be >= 1, got {num_samples}")
-    draws = _draw_sites(model, guide, num_samples, random_state)
+    draws = _draw_sites(model, guide, num_samples, random_state, site)
     posterior, coords, dims = {}, {}, {}
     for name, value in draws.items():
         arr = value.detach().cpu().double().numpy()[None]  # one chain

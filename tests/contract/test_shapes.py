@@ -302,3 +302,19 @@ def test_discrete_guide_site_without_enumeration_is_refused() -> None:
         make_elbo(model, x, guide=guide)
     elbo = make_elbo(model, x, guide=guide, allow_score_function=True)
     assert isinstance(elbo, Trace_ELBO)
+
+
+def test_weights_posterior_of_each_site_of_two_layers() -> None:
+    """Each cluster site's prior has its own posterior, under the base names."""
+    from pyroclust.inspect import posterior_dataset, weights_posterior
+
+    model, guide = TwoLayers(N_FEATURES), TwoLayersGuide(N_FEATURES)
+    structure.attach_weight_guides(model, guide)
+    with torch.no_grad():
+        guide.weight_guides["y1"].concentration = torch.tensor([1e4, 2e4, 7e4])
+    post1 = posterior_dataset(weights_posterior(model, guide, 200, 0, site="y1"))
+    assert post1["weights"].shape == (1, 200, 3)
+    assert np.allclose(post1["weights"].values.mean((0, 1)), [0.1, 0.2, 0.7], atol=0.01)
+    post2 = posterior_dataset(weights_posterior(model, guide, 5, 0, site="y2"))
+    assert post2["weights"].shape == (1, 5, 2)  # learned: a point mass
+    assert np.allclose(post2["weights"].values, model.weights2.mean().numpy())
