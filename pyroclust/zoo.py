@@ -166,13 +166,11 @@ def build_autoencoder(
 N_COMPONENTS = Option(
     "n_components",
     positive_int,
-    "number of clusters (the command line's default: the number of classes of labelled data)",
+    "number of clusters (default: the number of classes of labelled data, else 10)",
     "K",
 )
 LATENT_DIM = Option("latent_dim", positive_int, "latent dimension", "D")
-HIDDEN = Option(
-    "hidden", layer_widths, "encoder layer widths, decoder mirrored (the paper's)", "W1,W2,.."
-)
+HIDDEN = Option("hidden", layer_widths, "encoder layer widths, decoder mirrored", "W1,W2,..")
 WEIGHTS = Option(
     "weights",
     weight_spec,

@@ -14,6 +14,7 @@ from scipy.optimize import linear_sum_assignment
 from sklearn import metrics as skm
 
 from pyroclust import zoo
+from pyroclust.cli.representations import main
 from pyroclust.datasets import load_dataset
 from pyroclust.exceptions import DataError
 from pyroclust.representations import (
@@ -21,7 +22,6 @@ from pyroclust.representations import (
     RepresentationClusterer,
     add_noise,
     format_table,
-    main,
     representation_study,
 )
 

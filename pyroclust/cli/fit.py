@@ -1,0 +1,364 @@
+"""``pyroclust fit MODEL``: fit an architecture of the zoo, print its scores, write the run.
+
+One sub-parser per registry entry (:data:`pyroclust.zoo.ZOO`): ``pyroclust fit --help`` lists
+the architectures with their descriptions, ``pyroclust fit NAME --help`` shows the options of
+that architecture, generated from its entry's :class:`~pyroclust.options.Option` records. The
+tuned recipe and the default initialisation are the entry's too; nothing here names an
+architecture.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import inspect
+import json
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pyroclust import zoo
+from pyroclust.cli.common import (
+    CONFIG_FILE,
+    DEVICES,
+    MODEL_CHECKPOINT,
+    PROG,
+    TRAIN_CHECKPOINT,
+    UsageError,
+    arg_type,
+    check_device,
+    jsonable,
+    load_data,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    print_table,
+    write_labels,
+)
+
+#: Options of every ``fit`` that are saved in ``config.json`` and reused by ``--resume``; the
+#: architecture's own options (its entry's ``options``) are saved beside them.
+FIT_OPTIONS = (
+    "data",
+    "data_dir",
+    "epochs",
+    "batch_size",
+    "lr",
+    "pretrain_epochs",
+    "seed",
+    "device",
+)
+#: Keys of the score table and of metrics.json, in print order.
+SCORE_KEYS = (
+    "model",
+    "data",
+    "n_samples",
+    "n_components",
+    "acc",
+    "nmi",
+    "ari",
+    "silhouette",
+    "davies_bouldin",
+    "calinski_harabasz",
+    "n_clusters_used",
+    "elbo",
+    "seconds",
+)
+
+DESCRIPTION = (
+    "Fit a deep generative clustering model, print its scores, and write the\n"
+    "checkpoint, labels, metrics and plots to --out."
+)
+EPILOG = """\
+examples:
+  pyroclust fit vade                                   # VaDE on the embedded digits
+  pyroclust fit vade --data mnist --data-dir ~/data --n-components 10 --epochs 50
+  pyroclust fit vade --data my_data.npz --weights dirichlet:1.0 --out runs/mine
+  pyroclust fit vade --out runs/mine --resume          # continue an interrupted run
+  pyroclust fit vae --beta 0 --latent-dim 2            # a representation, no clusters
+  pyroclust fit NAME --help                            # the options of one architecture
+
+MODEL is a key of the zoo (pyroclust.zoo.ZOO). --data is a named data set or the path of a
+.npz (arrays x and optionally y), .npy or .csv file (a column 'label' or 'y' holds labels). The
+likelihood follows the data: Bernoulli when every value lies in [0, 1], Gaussian otherwise.
+Options left out use the architecture's tuned recipe, else the estimator's defaults.
+
+--out (default runs/MODEL-DATA-TIMESTAMP) receives: config.json (the options, reused by
+--resume), train.ckpt (the SVI run, written every epoch), model.ckpt (the fitted estimator, for
+'pyroclust predict' and 'pyroclust inspect'), metrics.json, labels.csv (index,label) and the
+plots elbo.png, embedding.png (latent codes in 2-D: PCA when latent_dim > 2, coloured by
+cluster) and, for image data, samples.png (samples of each cluster).
+"""
+
+
+# ----------------------------------------------------------------------------- parser
+def _init_takes(entry: zoo.Architecture, name: str) -> bool:
+    return name in inspect.signature(entry.init).parameters
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+def add_model_arguments(parser: argparse.ArgumentParser, entry: zoo.Architecture) -> None:
+    """The options of ``pyroclust fit NAME`` for the registry entry ``entry``."""
+    data = parser.add_argument_group("data")
+    data.add_argument("--data", metavar="NAME|PATH", help="data set name or file (default: digits)")
+    data.add_argument("--data-dir", metavar="DIR", help="where named data sets live")
+    if entry.options:
+        model = parser.add_argument_group(f"{entry.name} options")
+        for option in entry.options:
+            text = option.help
+            default = entry.default(option.name) if entry.accepts(option.name) else None
+            if "default" not in text and default not in (None, inspect.Parameter.empty):
+                text += f" (default: {_shown(default)})"
+            model.add_argument(
+                option.flag, dest=option.name, metavar=option.metavar,
+                type=arg_type(option.parse), help=text,
+            )  # fmt: skip
+    train = parser.add_argument_group("training")
+    train.add_argument("--epochs", metavar="N", type=non_negative_int, help="SVI epochs")
+    train.add_argument("--batch-size", metavar="B", type=positive_int, help="mini-batch size")
+    train.add_argument("--lr", metavar="LR", type=positive_float, help="Adam learning rate")
+    if _init_takes(entry, "pretrain_epochs"):
+        train.add_argument(
+            "--pretrain-epochs",
+            metavar="N",
+            type=non_negative_int,
+            help="autoencoder pretraining epochs of the initialisation",
+        )
+    train.add_argument("--seed", metavar="S", type=int, help="random seed (default: 0)")
+    train.add_argument("--device", choices=DEVICES, help="where to train (default: auto)")
+    run_ = parser.add_argument_group("run")
+    run_.add_argument("--out", metavar="DIR", help="output folder (default: runs/MODEL-DATA-TIME)")
+    run_.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the interrupted run in --out (its saved options are reused)",
+    )
+    run_.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``pyroclust fit``: one sub-parser per architecture of the zoo."""
+    parser.description = DESCRIPTION
+    parser.epilog = EPILOG
+    models = parser.add_subparsers(
+        dest="model", metavar="MODEL", required=True, title="architectures (pyroclust.zoo.ZOO)"
+    )
+    for name, entry in zoo.ZOO.items():
+        child = models.add_parser(
+            name,
+            help=entry.description,
+            description=f"{entry.description}.\n{entry.paper}" if entry.paper else None,
+            epilog=EPILOG,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        add_model_arguments(child, entry)
+
+
+# ----------------------------------------------------------------------------- fitting
+def _option_names(entry: zoo.Architecture) -> list[str]:
+    return [*FIT_OPTIONS, *(option.name for option in entry.options)]
+
+
+def fit_config(args: argparse.Namespace) -> dict[str, Any]:
+    """The options of this fit: the command line, completed by a resumed run's config.json."""
+    entry = zoo.ZOO[args.model]
+    config = {key: getattr(args, key, None) for key in _option_names(entry)}
+    if not args.resume:
+        return config
+    if not args.out:
+        raise UsageError("--resume needs --out DIR, the folder of the run to continue")
+    saved_path = Path(args.out) / CONFIG_FILE
+    if not saved_path.is_file():
+        raise UsageError(f"cannot resume: {saved_path} does not exist (no run was started there)")
+    try:
+        saved = json.loads(saved_path.read_text())
+    except (OSError, ValueError) as err:
+        raise UsageError(f"cannot resume: {saved_path} is not readable JSON ({err})") from err
+    if saved.get("model") != args.model:
+        raise UsageError(
+            f"cannot resume: {args.out} holds a {saved.get('model')!r} run, not {args.model!r}"
+        )
+    for key in config:
+        if config[key] is None:
+            config[key] = saved.get(key)
+    return config
+
+
+def builder_options(entry: zoo.Architecture, config: Mapping[str, Any], ds: Any) -> dict:
+    """Keyword options of the entry's builder: the data's likelihood, number of classes and
+    image shape where the builder takes them, then the options given."""
+    kwargs: dict[str, Any] = {}
+    if entry.accepts("likelihood"):
+        kwargs["likelihood"] = "bernoulli" if ds.support == "unit" else "gaussian"
+    if entry.accepts("n_components") and ds.n_classes:
+        kwargs["n_components"] = ds.n_classes
+    if entry.accepts("image_shape") and ds.image_shape is not None and ds.support == "unit":
+        kwargs["image_shape"] = list(ds.image_shape)  # augmented training of the encoder
+    for option in entry.options:
+        if config.get(option.name) is not None:
+            kwargs[option.name] = config[option.name]
+    return kwargs
+
+
+def training_options(entry: zoo.Architecture, config: Mapping[str, Any], ds: Any) -> dict[str, Any]:
+    """Keyword options of :class:`~pyroclust.estimator.Clusterer`: the entry's recipe for this
+    data and its initialisation (the recipe's, else the entry's default), then the options
+    given (``--pretrain-epochs`` sets the initialisation's ``pretrain_epochs``)."""
+    options = zoo.default_training(entry.name, ds.n_samples, ds.image_shape)
+    for key in ("epochs", "batch_size", "lr"):
+        if config.get(key) is not None:
+            options[key] = config[key]
+    init = options.get("init")
+    pretrain = config.get("pretrain_epochs")
+    if pretrain is not None:
+        fields = (
+            {f.name for f in dataclasses.fields(init)} if dataclasses.is_dataclass(init) else ()
+        )
+        if "pretrain_epochs" in fields:
+            init = dataclasses.replace(init, pretrain_epochs=pretrain)
+        else:
+            init = entry.default_init(pretrain_epochs=pretrain)
+    options["init"] = init if init is not None else entry.default_init()
+    return options
+
+
+def make_estimator(
+    architecture: str, config: Mapping[str, Any], ds: Any, out: Path, *, progress: bool = True
+) -> Any:
+    """The (unfitted) estimator of a ``fit`` run, its networks seeded by ``config["seed"]``."""
+    from pyroclust.estimator import Clusterer
+    from pyroclust.infer.elbo import seed_everything
+
+    entry = zoo.ZOO[architecture]
+    kwargs = builder_options(entry, config, ds)
+    seed = 0 if config.get("seed") is None else int(config["seed"])
+    seed_everything(seed)  # the networks' initial weights too, so a run is repeatable
+    model, guide = zoo.make(architecture, ds.n_features, **kwargs)
+    options = training_options(entry, config, ds)
+    return Clusterer(
+        model,
+        guide,
+        device=check_device(config.get("device")),
+        random_state=seed,
+        progress=progress,
+        checkpoint=out / TRAIN_CHECKPOINT,
+        **options,
+    )
+
+
+def _default_out(architecture: str, data_name: str) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in data_name) or "data"
+    return Path("runs") / f"{architecture}-{safe}-{stamp}"
+
+
+def write_fit_plots(est: Any, ds: Any, codes: np.ndarray, labels: Any, out: Path) -> list[Path]:
+    """elbo.png, embedding.png and, for images, samples.png (per cluster when there are)."""
+    from pyroclust import plots
+
+    written = [out / "elbo.png", out / "embedding.png"]
+    plots.plot_elbo(est.history_, written[0])
+    colour = labels if labels is not None else (ds.y if ds.y is not None else np.zeros(len(codes)))
+    plots.plot_embedding(codes, colour, written[1], method="pca")
+    if ds.image_shape is not None:
+        path = out / "samples.png"
+        k = getattr(est.model_, "n_components", None)
+        if k is not None:
+            per_cluster = [est.sample(8, component=c) for c in range(int(k))]
+            plots.plot_samples_grid(per_cluster, ds.image_shape, path, weights=est.weights_)
+        else:
+            plots.plot_image_grid(est.sample(64), ds.image_shape, path, title="Samples")
+        written.append(path)
+    return written
+
+
+def weights_summary(est: Any, seed: int, num_samples: int = 500) -> dict[str, Any]:
+    """Posterior of the mixture weights for metrics.json: per component the mean, sd and
+    94% HDI (a point mass for point-estimate priors), plus the expected clusters in use."""
+    from pyroclust import inspect as pinspect
+
+    idata = est.weights_posterior(num_samples=num_samples, random_state=seed)
+    table = pinspect.summary(idata)
+    rows = {
+        name: {col: float(value) for col, value in row.items() if col != "n_draws"}
+        for name, row in table.iterrows()
+    }
+    return {
+        "num_samples": num_samples,
+        "expected_n_clusters_above_1%": float(
+            est.expected_n_clusters(threshold=0.01, num_samples=num_samples, random_state=seed)
+        ),
+        "posterior": rows,
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    """Fit a model to a data set and write checkpoint, labels, metrics and plots."""
+    from pyroclust.metrics import clustering_scores
+
+    started = time.perf_counter()
+    config = fit_config(args)
+    ds = load_data(config["data"] or "digits", config["data_dir"])
+    out = Path(args.out) if args.out else _default_out(args.model, ds.name)
+    out.mkdir(parents=True, exist_ok=True)
+    est = make_estimator(args.model, config, ds, out, progress=not args.no_progress)
+    (out / CONFIG_FILE).write_text(json.dumps(jsonable({"model": args.model, **config}), indent=2))
+    resuming = bool(args.resume and (out / TRAIN_CHECKPOINT).is_file())
+    print(
+        f"{PROG}: {'resuming' if resuming else 'fitting'} {args.model} on {ds.name} "
+        f"({ds.n_samples} x {ds.n_features}, {ds.support} support) -> {out}",
+        file=sys.stderr,
+    )
+    try:
+        est.fit(ds.x, resume=resuming)
+    except KeyboardInterrupt:
+        ckpt = out / TRAIN_CHECKPOINT
+        if ckpt.is_file():
+            print(
+                f"\n{PROG}: interrupted; the run is checkpointed in {ckpt}. Continue it with:\n"
+                f"  {PROG} fit {args.model} --out {out} --resume",
+                file=sys.stderr,
+            )
+        else:
+            print(
+                f"\n{PROG}: interrupted before the first epoch finished; no checkpoint was "
+                f"written yet. Start again with: {PROG} fit {args.model} --out {out}",
+                file=sys.stderr,
+            )
+        return 130
+    est.save(out / MODEL_CHECKPOINT)
+
+    codes = est.transform(ds.x)
+    labels = getattr(est, "labels_", None)
+    n_components = getattr(est.model_, "n_components", None)
+    metrics: dict[str, Any] = {
+        "model": args.model,
+        "data": ds.name,
+        "n_samples": ds.n_samples,
+        "n_features": ds.n_features,
+        "n_components": None if n_components is None else int(n_components),
+        "latent_dim": int(codes.shape[1]),
+    }
+    if labels is not None:
+        metrics.update(clustering_scores(codes, labels, ds.y))
+        write_labels(out / "labels.csv", labels)
+        metrics["weights"] = [float(w) for w in est.weights_]
+        metrics["weights_summary"] = weights_summary(est, seed=int(config.get("seed") or 0))
+    metrics["elbo"] = float(est.elbo_)
+    metrics["epochs"] = int(est.n_iter_)
+    write_fit_plots(est, ds, codes, labels, out)
+    metrics["seconds"] = time.perf_counter() - started
+    (out / "metrics.json").write_text(json.dumps(jsonable(metrics), indent=2) + "\n")
+
+    print_table({key: metrics.get(key) for key in SCORE_KEYS if key in metrics})
+    print(f"results in {out}/ (metrics.json, {MODEL_CHECKPOINT}, labels.csv, *.png)")
+    return 0
