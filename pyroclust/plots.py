@@ -1,4 +1,5 @@
-"""Figures of a clustering run: the ELBO curve, a 2-D embedding of the codes, and image grids.
+"""Every figure of pyroclust: the ELBO curve, embeddings of the codes, image grids, the k-means
+sweep, and the representation study's t-SNE panels and Voronoi diagrams.
 
 Every function builds a :class:`matplotlib.figure.Figure` directly (no pyplot), so nothing here
 changes the global backend, opens a window, or leaves a figure registered with pyplot; display
@@ -34,9 +35,11 @@ PathLike = str | os.PathLike
 __all__ = [
     "plot_elbo",
     "plot_embedding",
+    "plot_embedding_panels",
     "plot_image_grid",
     "plot_k_sweep",
     "plot_samples_grid",
+    "plot_voronoi",
 ]
 
 
@@ -357,3 +360,171 @@ def plot_k_sweep(result: Any, path: PathLike | None = None) -> Figure:
         ax_sil.legend(loc="best")
     fig.suptitle(f"{result.algorithm} on {result.n_samples} samples")
     return _save(fig, path)
+
+
+def _label_colours(labels: ArrayLike) -> tuple[np.ndarray, Any, int]:
+    """Integer codes 0..n-1 of arbitrary labels, a qualitative colour map, and n."""
+    codes = np.unique(np.asarray(labels), return_inverse=True)[1].ravel()
+    n = int(codes.max()) + 1 if len(codes) else 1
+    return codes, colormaps["tab10" if n <= 10 else "tab20"], n
+
+
+def plot_embedding_panels(
+    embeddings: Mapping[str, ArrayLike],
+    colourings: Mapping[str, ArrayLike | Mapping[str, ArrayLike]],
+    path: PathLike | None = None,
+    *,
+    title: str | None = None,
+    dpi: int = 90,
+) -> Figure:
+    """Scatter panels of several 2-D or 3-D embeddings of the same points, in a grid.
+
+    One column per embedding, one row per colouring: e.g. columns "original",
+    "reconstructed", "latent" (t-SNE of three representations) and rows "true class" (one
+    label vector shared by the columns) and "k-means cluster" (one label vector per column).
+
+    Parameters
+    ----------
+    embeddings : dict of array-like
+        Column name -> points of shape (n_points, 2) or (n_points, 3); all of one width.
+    colourings : dict
+        Row title -> labels of shape (n_points,), or a dict column name -> labels.
+    path : path, optional
+        Where to save the figure.
+    title : str, optional
+    dpi : int
+        Resolution of the saved file.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        ``len(colourings) * len(embeddings)`` axes (3-D axes for 3-D points).
+    """
+    names = list(embeddings)
+    if not names or not colourings:
+        raise DataError("embeddings and colourings must each have at least one entry")
+    points = {name: np.asarray(embeddings[name], dtype=float) for name in names}
+    dims = points[names[0]].shape[1]
+    if dims not in (2, 3) or any(p.ndim != 2 or p.shape[1] != dims for p in points.values()):
+        raise DataError("every embedding must have shape (n_points, 2) or (n_points, 3)")
+    rows = list(colourings.items())
+    fig = Figure(figsize=(4.2 * len(names), 3.8 * len(rows)), layout="constrained")
+    kw = {"projection": "3d"} if dims == 3 else {}
+    for r, (what, labels) in enumerate(rows):
+        for c, name in enumerate(names):
+            ax = fig.add_subplot(len(rows), len(names), r * len(names) + c + 1, **kw)
+            lab = labels[name] if isinstance(labels, Mapping) else labels
+            colour, cmap, n = _label_colours(lab)
+            ax.scatter(
+                *points[name].T[:dims],
+                c=colour,
+                cmap=cmap,
+                vmin=0,
+                vmax=max(n - 1, 1),
+                s=3,
+                linewidths=0,
+            )
+            ax.set_title(f"{name}: {what}", fontsize=9)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if dims == 3:
+                ax.set_zticks([])
+    if title:
+        fig.suptitle(title)
+    return _save(fig, path, dpi=dpi)
+
+
+def plot_voronoi(
+    train: Mapping[str, ArrayLike],
+    test: Mapping[str, ArrayLike],
+    n_clusters: int,
+    path: PathLike | None = None,
+    *,
+    colour_by: ArrayLike | None = None,
+    n_init: int = 10,
+    max_train: int = 10_000,
+    random_state: int | None = 0,
+    dpi: int = 90,
+) -> Figure:
+    """k-means regions (a Voronoi diagram) on a 2-D PCA projection of each representation.
+
+    For each entry, PCA is fitted on (a seeded subsample of at most ``max_train`` rows of) the
+    training points, k-means with ``n_clusters`` is fitted on their projection, its regions are
+    shaded, and the projected test points are drawn on top with the centres as crosses.
+
+    Parameters
+    ----------
+    train, test : dict of array-like
+        Representation name -> points of shape (n_train, d) and (n_test, d) (same d per name).
+    n_clusters : int
+        k of k-means (at most the number of training points).
+    path : path, optional
+        Where to save the figure.
+    colour_by : array-like of shape (n_test,), optional
+        Labels colouring the test points (e.g. true classes); by default their k-means region.
+    n_init, max_train, random_state
+        k-means restarts, training subsample size, seed.
+    dpi : int
+        Resolution of the saved file.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axes per representation.
+    """
+    from sklearn.cluster import KMeans
+    from sklearn.decomposition import PCA
+
+    names = list(train)
+    if not names or set(names) != set(test):
+        raise DataError("train and test must name the same, non-empty set of representations")
+    fig = Figure(figsize=(4.4 * len(names), 4.2), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(names)))
+    rng = np.random.default_rng(random_state)
+    for ax, name in zip(axes, names):
+        tr = np.asarray(train[name])
+        tr = tr[rng.permutation(len(tr))[: min(len(tr), max_train)]]
+        pca = PCA(n_components=2, random_state=random_state).fit(tr)
+        tr2 = pca.transform(tr)
+        te2 = pca.transform(np.asarray(test[name]))
+        k = min(int(n_clusters), len(tr2))
+        km = KMeans(n_clusters=k, n_init=n_init, random_state=random_state).fit(tr2)
+        both = np.vstack([tr2, te2])
+        lo, hi = both.min(0), both.max(0)
+        pad = 0.05 * (hi - lo + 1e-9)
+        gx, gy = np.meshgrid(
+            np.linspace(lo[0] - pad[0], hi[0] + pad[0], 300),
+            np.linspace(lo[1] - pad[1], hi[1] + pad[1], 300),
+        )
+        regions = km.predict(np.column_stack([gx.ravel(), gy.ravel()])).reshape(gx.shape)
+        ax.imshow(
+            regions,
+            origin="lower",
+            cmap=colormaps["tab10" if k <= 10 else "tab20"],
+            vmin=0,
+            vmax=max(k - 1, 1),
+            alpha=0.25,
+            extent=(gx.min(), gx.max(), gy.min(), gy.max()),
+            aspect="auto",
+            interpolation="nearest",
+        )
+        colour, cmap, n = _label_colours(km.predict(te2) if colour_by is None else colour_by)
+        ax.scatter(
+            te2[:, 0],
+            te2[:, 1],
+            c=colour,
+            cmap=cmap,
+            vmin=0,
+            vmax=max(n - 1, 1),
+            s=3,
+            linewidths=0,
+        )
+        ax.scatter(*km.cluster_centers_.T, marker="x", c="black", s=40)
+        ax.set_title(f"{name}: k-means regions (PCA 2-D)", fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(
+        "k-means Voronoi regions; points are test items coloured by "
+        + ("cluster" if colour_by is None else "true class")
+    )
+    return _save(fig, path, dpi=dpi)

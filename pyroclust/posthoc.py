@@ -238,35 +238,40 @@ class PostHocClustering(ClusterMixin, BaseEstimator):
 
     # ----------------------------------------------------------------------------------------
 
-    def _representation(self) -> Any:
-        """The object whose ``transform`` gives the codes (None: ``X`` are the codes).
-
-        Subclasses that fit their own representation return it here.
-        """
-        return self.representation
-
     def _codes(self, X: ArrayLike, *, reset: bool) -> np.ndarray:
         """Validated codes of shape (n_samples, n_features): X, or representation.transform(X).
 
-        Validation is scikit-learn's (``validate_data``): 2-D, non-empty, numeric, finite,
-        dense, and with ``reset=False`` as wide as in ``fit`` (``n_features_in_`` is the width
-        of the codes). A ``ValueError`` becomes a :class:`DataError` whose message starts with
-        what to do; a ``TypeError`` (sparse data, non-numeric objects) is raised as it is.
+        ``n_features_in_`` is the width of the codes (see :func:`validate_input`). Subclasses
+        that fit their own representation override this method.
         """
-        representation = self._representation()
-        name = "X"
-        if representation is not None:
-            if not callable(getattr(representation, "transform", None)):
-                raise DataError(
-                    "representation must have a transform(X) method returning codes of shape "
-                    f"(n_samples, n_features); got an object of type "
-                    f"{type(representation).__name__}."
-                )
-            X, name = _to_numpy(representation.transform(X)), "representation(X)"
-        try:
-            return validate_data(self, X, reset=reset, dtype=np.float64)
-        except ValueError as err:
-            raise DataError(_explain_invalid(str(err), name)) from err
+        if self.representation is None:
+            return validate_input(self, X, reset=reset)
+        if not callable(getattr(self.representation, "transform", None)):
+            raise DataError(
+                "representation must have a transform(X) method returning codes of shape "
+                f"(n_samples, n_features); got an object of type "
+                f"{type(self.representation).__name__}."
+            )
+        codes = _to_numpy(self.representation.transform(X))
+        return validate_input(self, codes, reset=reset, name="representation(X)")
+
+    def _check_n_clusters(self) -> None:
+        if isinstance(self.n_clusters, bool) or not isinstance(self.n_clusters, (int, np.integer)):
+            raise DataError(f"n_clusters must be an integer, got {self.n_clusters!r}.")
+        if self.n_clusters < 1:
+            raise DataError(f"n_clusters must be at least 1, got {self.n_clusters}.")
+
+    def _fit_codes(self, Z: np.ndarray) -> None:
+        """Fit the clusterer on validated codes ``Z``; set ``clusterer_``, ``labels_``,
+        ``n_clusters_``."""
+        clusterer = self._build_clusterer(Z)
+        if callable(getattr(clusterer, "fit_predict", None)):
+            labels = clusterer.fit_predict(Z)
+        else:
+            labels = clusterer.fit(Z).labels_
+        self.clusterer_ = clusterer
+        self.labels_ = np.asarray(labels)
+        self.n_clusters_ = _count_clusters(clusterer, self.labels_)
 
     def _build_clusterer(self, Z: np.ndarray) -> Any:
         options = dict(self.options)
@@ -318,19 +323,8 @@ class PostHocClustering(ClusterMixin, BaseEstimator):
             On non-2-D, empty or non-finite codes, an invalid ``n_clusters``, an unknown
             clusterer name or invalid options.
         """
-        if isinstance(self.n_clusters, bool) or not isinstance(self.n_clusters, (int, np.integer)):
-            raise DataError(f"n_clusters must be an integer, got {self.n_clusters!r}.")
-        if self.n_clusters < 1:
-            raise DataError(f"n_clusters must be at least 1, got {self.n_clusters}.")
-        Z = self._codes(X, reset=True)
-        clusterer = self._build_clusterer(Z)
-        if callable(getattr(clusterer, "fit_predict", None)):
-            labels = clusterer.fit_predict(Z)
-        else:
-            labels = clusterer.fit(Z).labels_
-        self.clusterer_ = clusterer
-        self.labels_ = np.asarray(labels)
-        self.n_clusters_ = _count_clusters(clusterer, self.labels_)
+        self._check_n_clusters()
+        self._fit_codes(self._codes(X, reset=True))
         return self
 
     def predict(self, X: ArrayLike) -> np.ndarray:
@@ -374,6 +368,22 @@ class PostHocClustering(ClusterMixin, BaseEstimator):
         ndarray of shape (n_samples,)
         """
         return self.fit(X).labels_
+
+
+def validate_input(estimator: BaseEstimator, X: Any, *, reset: bool, name: str = "X") -> np.ndarray:
+    """``X`` checked by scikit-learn's ``validate_data``, as float64 of shape (n_samples,
+    n_features).
+
+    2-D, non-empty, numeric, finite and dense; ``reset=True`` (in ``fit``) records
+    ``n_features_in_`` on ``estimator``, ``reset=False`` checks ``X`` against it. A
+    ``ValueError`` becomes a :class:`~pyroclust.exceptions.DataError` whose message starts with
+    what to do, followed by scikit-learn's; a ``TypeError`` (sparse data, non-numeric objects)
+    is raised as scikit-learn raises it.
+    """
+    try:
+        return validate_data(estimator, X, reset=reset, dtype=np.float64)
+    except ValueError as err:
+        raise DataError(_explain_invalid(str(err), name)) from err
 
 
 def _explain_invalid(message: str, name: str) -> str:
