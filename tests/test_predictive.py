@@ -168,3 +168,19 @@ def test_utilities_leave_the_users_param_store_alone(small) -> None:
     predictive.sample(model, 2)
     assert set(pyro.get_param_store().keys()) == {"users_own"}
     assert float(pyro.param("users_own").detach()) == 3.0
+
+
+def test_point_value_of_cluster_sites_is_the_mode_not_nan() -> None:
+    """The guide's point summary of a categorical site is its mode (Categorical.mean is NaN):
+    an index for Categorical, a one-hot vector for one-hot and relaxed one-hot sites."""
+    import pyro.distributions as dist
+
+    from pyroclust.predictive import point_value
+
+    logits = torch.tensor([[0.1, 2.0, -1.0], [3.0, 0.0, 0.5]])
+    assert point_value(dist.Categorical(logits=logits)).tolist() == [1, 0]
+    relaxed = dist.RelaxedOneHotCategorical(torch.tensor(0.5), logits=logits)
+    assert point_value(relaxed).tolist() == [[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]]
+    assert point_value(dist.OneHotCategorical(logits=logits)).tolist() == [[0, 1, 0], [1, 0, 0]]
+    normal = dist.Normal(torch.tensor([1.5]), 1.0).to_event(1)
+    assert point_value(normal).tolist() == [1.5]
