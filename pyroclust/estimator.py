@@ -11,11 +11,12 @@ import torch
 from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
 
 from pyroclust import predictive, structure
-from pyroclust.exceptions import CheckpointError, DataError
+from pyroclust.exceptions import CheckpointError, DataError, NonFiniteLossError
 from pyroclust.infer.checkpoint import load_checkpoint, save_checkpoint
 from pyroclust.infer.elbo import check_guide_covers_model, local_params, make_elbo, seed_everything
-from pyroclust.infer.init import GMMInit, RandomInit
-from pyroclust.infer.trainer import EarlyStopping, SVITrainer, resolve_device
+from pyroclust.infer.init import default_init
+from pyroclust.infer.session import FitSession, run_init
+from pyroclust.infer.trainer import EarlyStopping, resolve_device
 from pyroclust.validation import as_data_tensor
 
 ESTIMATOR_KIND = "clusterer"
@@ -34,26 +35,41 @@ class Clusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         A model/guide pair of the zoo, e.g. :class:`~pyroclust.models.VaDE` and
         :class:`~pyroclust.guides.VaDEGuide` (see :func:`pyroclust.zoo.make`).
     epochs, batch_size, lr, lr_schedule, clip_norm, jit
-        Passed to :class:`~pyroclust.infer.SVITrainer`.
+        Passed to :class:`~pyroclust.infer.SVITrainer` for the SVI stage.
     init : callable, optional
-        Initialisation strategy (:mod:`pyroclust.infer.init`); ``GMMInit()`` (the paper's
-        autoencoder pretraining + GMM) when None.
+        Initialisation strategy (:mod:`pyroclust.infer.init`). When None,
+        :func:`~pyroclust.infer.init.default_init`: ``GMMInit()`` (the VaDE paper's
+        autoencoder pretraining + GMM) for a model with VaDE's cluster structure (one
+        cluster site enumerated in the model, components and a weight prior that can be
+        started at a mixture), else ``RandomInit()``.
     early_stopping : EarlyStopping, int or bool, optional
         An int is a patience in epochs; True is ``EarlyStopping()``.
     device : "auto", "cpu" or "cuda"
     random_state : int, optional
         Makes a fit repeatable on CPU.
     progress : bool
-        Progress bars with the running ELBO.
+        Progress bars with the running mean loss of each stage.
     checkpoint : path, optional
-        Checkpoint file of the SVI run; ``fit(X, resume=True)`` continues from it.
+        The one checkpoint file of the whole fit (a :class:`~pyroclust.infer.FitSession`):
+        written after every epoch of every training stage (pretraining, alignment, SVI) and
+        after every other initialisation step; ``fit(X, resume=True)`` continues from it.
+    callbacks : sequence of callables ``(trainer, epoch) -> None``
+        Called after every epoch of the SVI stage (e.g. a temperature schedule).
+    loss : pyro.infer.ELBO or callable, optional
+        The objective of the SVI stage: a Pyro ELBO, or a callable
+        ``(model, guide, x, data_size=n) -> scalar tensor`` (see
+        :class:`~pyroclust.infer.SVITrainer`); when None, the ELBO model and guide need
+        (:func:`~pyroclust.infer.make_elbo`).
+    num_particles : int
+        Particles of the automatic ELBO.
 
     Attributes
     ----------
     model_, guide_ : the trained model and guide
     labels_ : ndarray of shape (n_samples,), cluster of each training row
     weights_ : ndarray of shape (n_components,), mixture weights (posterior mean if latent)
-    history_ : list of dict, the trainer's per-epoch ELBO
+    history_ : list of dict, the SVI stage's per-epoch ELBO
+    stage_history_ : list of dict, the rows of every training stage, each with its ``stage``
     elbo_ : float, the ELBO per data point of the last epoch
     n_features_in_ : int
 
@@ -83,6 +99,9 @@ class Clusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         random_state: int | None = None,
         progress: bool = True,
         checkpoint: str | os.PathLike | None = None,
+        callbacks: Any = (),
+        loss: Any = None,
+        num_particles: int = 1,
     ) -> None:
         self.model = model
         self.guide = guide
@@ -98,6 +117,9 @@ class Clusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         self.random_state = random_state
         self.progress = progress
         self.checkpoint = checkpoint
+        self.callbacks = callbacks
+        self.loss = loss
+        self.num_particles = num_particles
 
     # --------------------------------------------------------------- fitting
     def _validate(self, X: Any, model: Any) -> torch.Tensor:
@@ -108,8 +130,18 @@ class Clusterer(ClusterMixin, TransformerMixin, BaseEstimator):
     def fit(self, X: Any, y: Any = None, *, resume: bool = False) -> Clusterer:
         """Fit to ``X`` of shape (n_samples, n_features); ``y`` is ignored. Returns self.
 
-        With ``resume=True`` and an existing ``checkpoint`` file, initialisation is skipped
-        and the SVI run continues from the checkpoint.
+        The fit runs as the stages of a :class:`~pyroclust.infer.FitSession`: the
+        initialisation strategy's (``"pretrain"``, ``"start"``, ``"align"`` for the built-in
+        ones; ``"init"`` for any other callable), then ``"svi"``. With ``resume=True`` and an
+        existing ``checkpoint`` file, the fit continues where the checkpoint left it: the
+        stages done are skipped, the one in progress continues, and on CPU the result is
+        bit-identical to an uninterrupted fit.
+
+        Raises
+        ------
+        NonFiniteLossError
+            When a stage diverges; the last good parameters are kept (and checkpointed), and
+            the estimator is usable (``predict``, ``save``) at them.
         """
         device = resolve_device(self.device)
         x = self._validate(X, self.model).to(device)
@@ -120,10 +152,8 @@ class Clusterer(ClusterMixin, TransformerMixin, BaseEstimator):
             )
         seed_everything(self.random_state)
         model, guide = copy.deepcopy(self.model).to(device), copy.deepcopy(self.guide).to(device)
-        if getattr(guide, "weights", "absent") is None:
-            guide.weights = model.weights.make_guide()
-            if guide.weights is not None:
-                guide.weights.to(device)
+        structure.attach_weight_guides(model, guide)  # q over every weight prior's sites
+        guide.to(device)
         with local_params():
             check_guide_covers_model(model, guide, x[: self.batch_size], data_size=len(x))
         es = self.early_stopping
@@ -131,43 +161,77 @@ class Clusterer(ClusterMixin, TransformerMixin, BaseEstimator):
             es = EarlyStopping() if es else None
         elif isinstance(es, int):
             es = EarlyStopping(patience=es)
-        trainer = SVITrainer(
+        session = FitSession(
             model,
             guide,
-            epochs=self.epochs,
-            batch_size=self.batch_size,
-            lr=self.lr,
-            lr_schedule=self.lr_schedule,
-            clip_norm=self.clip_norm,
-            jit=self.jit,
-            early_stopping=es,
-            device=device,
+            checkpoint=self.checkpoint,
+            resume=resume,
             random_state=self.random_state,
             progress=self.progress,
-            checkpoint=self.checkpoint,
+            device=device,
         )
-        resuming = bool(resume and self.checkpoint and os.path.exists(self.checkpoint))
-        if not resuming:
-            # models without a cluster site (VAE, autoencoder) start from their random values
-            init = self.init
-            if init is None:
-                init = GMMInit() if k is not None else RandomInit()
-            with local_params():
-                init(model, guide, x, random_state=self.random_state, progress=self.progress)
-        # expose the partial state even if training stops on a non-finite loss
-        self.model_, self.guide_, self.trainer_ = model, guide, trainer
+        # expose the partial state even if a stage stops on a non-finite loss
+        self.model_, self.guide_, self.trainer_ = model, guide, None
         self.n_features_in_ = x.shape[1]
-        trainer.fit(x, resume=resuming)
-        self._finish(x)
+        init = self.init if self.init is not None else default_init(model, guide)
+        try:
+            with local_params():
+                run_init(
+                    init,
+                    model,
+                    guide,
+                    x,
+                    session,
+                    random_state=self.random_state,
+                    progress=self.progress,
+                )
+            self.trainer_ = session.train(
+                "svi",
+                x,
+                loss=self.loss,
+                num_particles=self.num_particles,
+                epochs=self.epochs,
+                batch_size=self.batch_size,
+                lr=self.lr,
+                lr_schedule=self.lr_schedule,
+                clip_norm=self.clip_norm,
+                jit=self.jit,
+                early_stopping=es,
+                callbacks=list(self.callbacks or ()),
+            )
+            session.finish()
+        except NonFiniteLossError:
+            # the last good parameters are in place: leave a usable (savable) estimator
+            self.trainer_ = session.trainers.get("svi")
+            self._finish(x, session, strict=False)
+            raise
+        self._finish(x, session)
         return self
 
-    def _finish(self, x: torch.Tensor) -> None:
-        self.history_ = list(self.trainer_.history)
+    def _finish(
+        self, x: torch.Tensor, session: FitSession | None = None, *, strict: bool = True
+    ) -> None:
+        """Set the learned attributes from the fit's stages. With ``strict=False`` (after a
+        stopped fit) the labels and weights are set only when they can be computed."""
+        trainer = self.trainer_
+        self.history_ = [] if trainer is None else list(trainer.history)
+        self.stage_history_ = (
+            []
+            if session is None
+            else [
+                {"stage": name, **row} for name, t in session.trainers.items() for row in t.history
+            ]
+        )
         self.elbo_ = self.history_[-1]["elbo"] if self.history_ else float("nan")
-        self.n_iter_ = self.trainer_.epoch
-        if getattr(self.model_, "n_components", None) is not None:  # a mixture: has clusters
-            self.labels_ = self.predict(x)
-            self.weights_ = self._weights()
+        self.n_iter_ = 0 if trainer is None else trainer.epoch
+        if structure.cluster_sites(self.model_):  # a mixture: has clusters
+            try:
+                self.labels_ = self.predict(x)
+                if structure.weight_priors(self.model_):
+                    self.weights_ = self._weights()
+            except Exception:
+                if strict:
+                    raise
 
     def _weights(self, site: str | None = None) -> np.ndarray:
         """Point summary of the mixture weights of cluster site ``site`` (the first): the
@@ -344,13 +408,18 @@ class Clusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         return est
 
     # --------------------------------------------------------------- posterior over weights
-    def weights_posterior(self, num_samples: int = 1000, random_state: int | None = None) -> Any:
-        """Draws from the posterior over the mixture weights as an ArviZ container (see
-        :func:`pyroclust.inspect.weights_posterior`; a point mass for point-estimate priors)."""
+    def weights_posterior(
+        self, num_samples: int = 1000, random_state: int | None = None, *, site: str | None = None
+    ) -> Any:
+        """Draws from the posterior over the mixture weights of cluster site ``site`` (the
+        first) as an ArviZ container (see :func:`pyroclust.inspect.weights_posterior`; a point
+        mass for point-estimate priors)."""
         from pyroclust import inspect
 
         self._check_fitted()
-        return inspect.weights_posterior(self.model_, self.guide_, num_samples, random_state)
+        return inspect.weights_posterior(
+            self.model_, self.guide_, num_samples, random_state, site=site
+        )
 
     def expected_n_clusters(
         self,

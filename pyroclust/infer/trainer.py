@@ -1,12 +1,19 @@
-"""One SVI trainer for every model of the zoo."""
+"""One SVI trainer for every model of the zoo, and for every training stage of a fit.
+
+Pretraining, pseudo-label alignment and free SVI all run through :class:`SVITrainer`: one
+place for devices, mini-batches, progress bars, non-finite checks, checkpoints and resuming.
+The objective is a Pyro ELBO or any loss callable ``(model, guide, *batch, data_size=n)``.
+"""
 
 from __future__ import annotations
 
 import copy
+import inspect
 import math
 import os
+import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +28,12 @@ from pyroclust.infer.elbo import local_params, make_elbo, seed_everything
 from pyroclust.infer.schedules import Constant
 
 TRAINER_KIND = "svi-trainer"
+DEFAULT_STAGE = "svi"
+
+#: A loss callable: ``loss(model, guide, *batch, data_size=n) -> scalar tensor``, the loss of
+#: the whole data set estimated from the batch (as Pyro scales a subsampled plate), so that
+#: ``loss / n`` is the mean loss per data point.
+LossFn = Callable[..., torch.Tensor]
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -48,6 +61,68 @@ def _is_jit(elbo: Any) -> bool:
     return type(elbo).__name__.startswith("Jit")
 
 
+def _make_elbo_takes_guide() -> bool:
+    try:
+        return "guide" in inspect.signature(make_elbo).parameters
+    except (TypeError, ValueError):  # pragma: no cover - a builtin or a mock
+        return False
+
+
+def auto_elbo(
+    model: Callable[..., Any],
+    guide: Callable[..., Any],
+    *args: Any,
+    jit: bool = False,
+    num_particles: int = 1,
+    **kwargs: Any,
+) -> ELBO:
+    """:func:`~pyroclust.infer.elbo.make_elbo` for this model and guide (the guide is passed
+    when ``make_elbo`` reads it), traced at the example call ``args``/``kwargs``."""
+    if _make_elbo_takes_guide():
+        kwargs["guide"] = guide
+    return make_elbo(model, *args, jit=jit, num_particles=num_particles, **kwargs)
+
+
+def as_batches(data: torch.Tensor | Sequence[torch.Tensor]) -> tuple[torch.Tensor, ...]:
+    """``data`` as a tuple of row-aligned tensors (one tensor is a tuple of one).
+
+    Raises ``ValueError`` when the tensors do not have the same number of rows.
+    """
+    if isinstance(data, torch.Tensor):
+        return (data,)
+    if not isinstance(data, Sequence) or isinstance(data, str) or len(data) == 0:
+        raise TypeError(
+            f"data must be a tensor or a tuple of row-aligned tensors, got {type(data).__name__}"
+        )
+    parts = tuple(torch.as_tensor(t) for t in data)
+    lengths = {len(t) for t in parts}
+    if len(lengths) != 1:
+        shapes = ", ".join(str(tuple(t.shape)) for t in parts)
+        raise ValueError(f"the tensors of data must have the same number of rows, got {shapes}")
+    return parts
+
+
+_INVALID = re.compile(r"Expected (?:parameter|value argument) (\w+)?.*?of distribution (\w+)")
+
+
+def _non_finite_value_error(err: ValueError, params: Sequence[torch.Tensor]) -> str | None:
+    """What went non-finite, when ``err`` (raised while computing the loss) comes from it:
+    the parameters hold NaN or infinity, or Pyro's distribution validation found NaN or
+    infinite values; None for any other ``ValueError`` (a bug, bad data)."""
+    if params and not bool(torch.stack([torch.isfinite(p).all() for p in params]).all()):
+        return "parameters"
+    text = str(err)
+    if "found invalid values" not in text:
+        return None
+    if not re.search(r"\b(nan|inf)\b", text.split("found invalid values", 1)[1]):
+        return None
+    match = _INVALID.search(text)
+    if match is None:
+        return "values in the loss"
+    name = match.group(1) or "value"
+    return f"{name} of a {match.group(2)} distribution in the loss"
+
+
 class _ParamSnapshot:
     """A copy of parameters kept in preallocated buffers (one fused copy per save)."""
 
@@ -65,18 +140,27 @@ class _ParamSnapshot:
 
 
 class SVITrainer:
-    """Stochastic variational inference over mini-batches, for any model/guide pair.
+    """Stochastic optimisation over mini-batches, for any model/guide pair and any loss.
 
-    The data stay on the device; each epoch visits every row once in a random order. The loss
-    is ``elbo.differentiable_loss(model, guide, batch, data_size=n)`` optimised with a torch
-    optimiser, so any ``pyro.infer.ELBO`` works; by default the ELBO follows from the model
-    (:func:`~pyroclust.infer.elbo.make_elbo`: ``TraceEnum_ELBO`` when a site is enumerated).
+    The data stay on the device; each epoch visits every row once in a random order. Each
+    step minimises the loss of one batch with a torch optimiser:
+
+    - a ``pyro.infer.ELBO`` (``loss=TraceEnum_ELBO(...)``) is used through its
+      ``differentiable_loss(model, guide, *batch, data_size=n)``;
+    - any callable ``loss(model, guide, *batch, data_size=n) -> scalar tensor`` works too
+      (autoencoder pretraining, an ELBO with the cluster site observed, a regularised
+      objective). It returns the loss of the whole data set estimated from the batch, as
+      Pyro's ELBOs do under a subsampled plate, so ``loss / n`` is the mean per data point;
+    - by default the ELBO follows from the model (:func:`~pyroclust.infer.elbo.make_elbo`:
+      ``TraceEnum_ELBO`` when a site is enumerated).
+
+    The data are one tensor of shape (n_samples, ...) or a tuple of row-aligned tensors
+    (e.g. ``(x, labels)``), batched together.
 
     Parameters
     ----------
-    model, guide : callables
-        A Pyro model and guide taking ``(x, data_size=...)``; their ``nn.Module`` parameters
-        are trained.
+    model, guide : nn.Module
+        A Pyro model and guide; their parameters are trained (or only ``params``).
     epochs : int
         Number of passes over the data.
     batch_size : int
@@ -88,31 +172,52 @@ class SVITrainer:
         ``torch.optim.Adam`` by default.
     clip_norm : float, optional
         Clip the gradient norm.
+    loss : pyro.infer.ELBO or callable, optional
+        The objective (see above); the automatic ELBO when None.
     elbo : pyro.infer.ELBO, optional
-        Overrides the automatic choice.
+        The older name of ``loss`` for an ELBO.
+    num_particles : int
+        Particles of the automatic ELBO.
     jit : bool
         Use the JIT-compiled ELBO (``JitTraceEnum_ELBO``) in the automatic choice: it removes
         Pyro's per-step tracing overhead (about 10 ms a step on CPU, see
         ``benchmarks/speed.py``). Each batch size compiles once. Compilation draws random
         numbers, so a resumed JIT run is not bit-identical to an uninterrupted one.
+    params : iterable of tensors or modules, optional
+        Train only these (e.g. encoder and decoder in pretraining); all of model and guide
+        when None.
+    stage : str
+        The name of this training stage (``"pretrain"``, ``"align"``, ``"svi"``), shown in
+        the progress bar, in errors and stored in checkpoints.
     early_stopping : EarlyStopping, optional
     device : "auto", "cpu", "cuda" or torch.device
     random_state : int, optional
         Seeds Pyro's sampling and the shuffling, so a run is repeatable on CPU.
     progress : bool
-        Show a progress bar with the running ELBO.
-    checkpoint : path, optional
-        Write a checkpoint there every ``checkpoint_every`` epochs and at the end;
-        :meth:`fit` with ``resume=True`` continues the same run from it.
+        Show a progress bar with the running mean loss per data point of the epoch.
+    checkpoint : path or callable ``(trainer) -> None``, optional
+        Write a checkpoint there every ``checkpoint_every`` epochs, at the end, and when a
+        non-finite loss stops the run; :meth:`fit` with ``resume=True`` continues the same
+        run from it. A callable writes it itself (a :class:`~pyroclust.infer.FitSession`
+        keeps every stage of a fit in one file this way).
     callbacks : sequence of callables ``(trainer, epoch) -> None``
         Called after every epoch (e.g. temperature annealing).
 
     Attributes
     ----------
     history : list of dict
-        One row per epoch: ``epoch``, ``elbo`` (mean ELBO per data point), ``lr``, ``seconds``.
+        One row per epoch: ``epoch``, ``elbo`` (minus the mean loss per data point: the ELBO
+        per data point for an ELBO), ``lr``, ``seconds``.
     epoch, step : int
         Epochs and optimiser steps completed.
+    stopped_early : bool
+
+    Raises
+    ------
+    NonFiniteLossError
+        From :meth:`fit`, when the loss or the gradient is not finite, or when Pyro's
+        validation finds NaN inside the loss (diverging parameters): the last good
+        parameters are put back (and checkpointed) first.
     """
 
     def __init__(
@@ -126,13 +231,17 @@ class SVITrainer:
         lr_schedule: Callable[[int], float] | None = None,
         optimizer: Callable[..., torch.optim.Optimizer] | None = None,
         clip_norm: float | None = None,
+        loss: ELBO | LossFn | None = None,
         elbo: ELBO | None = None,
+        num_particles: int = 1,
         jit: bool = False,
+        params: Iterable[torch.Tensor | nn.Module] | None = None,
+        stage: str = DEFAULT_STAGE,
         early_stopping: EarlyStopping | None = None,
         device: str | torch.device = "auto",
         random_state: int | None = None,
         progress: bool = True,
-        checkpoint: str | os.PathLike | None = None,
+        checkpoint: str | os.PathLike | Callable[[SVITrainer], None] | None = None,
         checkpoint_every: int = 1,
         callbacks: Sequence[Callable[[SVITrainer, int], None]] = (),
     ) -> None:
@@ -142,6 +251,16 @@ class SVITrainer:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if not lr > 0:
             raise ValueError(f"lr must be positive, got {lr}")
+        if int(num_particles) < 1:
+            raise ValueError(f"num_particles must be >= 1, got {num_particles}")
+        if loss is not None and elbo is not None:
+            raise ValueError("pass the objective as loss= or as elbo=, not both")
+        loss = elbo if loss is None else loss
+        if loss is not None and not isinstance(loss, ELBO) and not callable(loss):
+            raise TypeError(
+                "loss must be a pyro.infer.ELBO or a callable (model, guide, *batch, "
+                f"data_size=n) -> tensor, got {type(loss).__name__}"
+            )
         self.model = model
         self.guide = guide
         self.epochs = int(epochs)
@@ -150,8 +269,12 @@ class SVITrainer:
         self.lr_schedule = lr_schedule or Constant()
         self.optimizer_factory = optimizer or torch.optim.Adam
         self.clip_norm = clip_norm
-        self.elbo = elbo
+        self.loss = loss
+        self.elbo: ELBO | None = loss if isinstance(loss, ELBO) else None
+        self.num_particles = int(num_particles)
         self.jit = jit
+        self.params = None if params is None else list(params)
+        self.stage = str(stage)
         self.early_stopping = early_stopping
         self.device = resolve_device(device)
         self.random_state = random_state
@@ -168,32 +291,63 @@ class SVITrainer:
         self._shuffle = torch.Generator()
         self._best: tuple[float, dict[str, Any]] | None = None
         self._bad_epochs = 0
+        self._elbos: dict[int, Any] = {}
 
     # ------------------------------------------------------------------ state
     def parameters(self) -> list[nn.Parameter]:
-        """The trainable parameters of model and guide (each once)."""
-        seen: dict[int, nn.Parameter] = {}
-        for module in (self.model, self.guide):
-            for p in module.parameters():
+        """The parameters trained: ``params`` when given, else those of model and guide
+        (each once, only those that require gradients)."""
+        seen: dict[int, torch.Tensor] = {}
+        sources = [self.model, self.guide] if self.params is None else self.params
+        for source in sources:
+            tensors = source.parameters() if isinstance(source, nn.Module) else [source]
+            for p in tensors:
                 if p.requires_grad:
                     seen.setdefault(id(p), p)
         return list(seen.values())
 
-    def _setup(self, x: torch.Tensor) -> None:
+    def _all_parameters(self) -> list[torch.Tensor]:
+        seen: dict[int, torch.Tensor] = {}
+        for module in (self.model, self.guide):
+            for p in module.parameters():
+                seen.setdefault(id(p), p)
+        return list(seen.values())
+
+    @property
+    def loss_fn(self) -> LossFn | None:
+        """The loss callable, or None when the objective is an ELBO."""
+        return None if self.loss is None or isinstance(self.loss, ELBO) else self.loss
+
+    def _setup(self, data: tuple[torch.Tensor, ...]) -> None:
         self.model.to(self.device)
         self.guide.to(self.device)
-        probe = x[: min(len(x), self.batch_size)]
-        if self.elbo is None:
-            self.elbo = make_elbo(self.model, probe, data_size=len(x), jit=self.jit)
+        n = len(data[0])
+        probe = tuple(t[: min(n, self.batch_size)] for t in data)
+        if self.loss is None and self.elbo is None:
+            self.elbo = auto_elbo(
+                self.model,
+                self.guide,
+                *probe,
+                data_size=n,
+                jit=self.jit,
+                num_particles=self.num_particles,
+            )
         # A JIT-compiled ELBO is traced for one batch shape (Pyro keys its cache on the number
         # of arguments, not their shapes) and binds the param store it first ran in: each fit
         # compiles fresh copies of it, one per batch size (the last batch may be smaller).
-        # run model and guide once so lazily created parameters exist before the optimiser
-        self._elbo_for(len(probe)).differentiable_loss(
-            self.model, self.guide, probe, data_size=len(x)
-        )
+        # run the loss once so lazily created parameters exist before the optimiser (not
+        # needed when a loss callable comes with the parameters it trains)
+        if self.loss_fn is None or self.params is None:
+            self._batch_loss(probe, n)
         self._optim = self.optimizer_factory(self.parameters(), lr=self.lr)
         self._sched = torch.optim.lr_scheduler.LambdaLR(self._optim, self.lr_schedule)
+
+    def _batch_loss(self, batch: tuple[torch.Tensor, ...], n: int) -> torch.Tensor:
+        fn = self.loss_fn
+        if fn is not None:
+            return fn(self.model, self.guide, *batch, data_size=n)
+        elbo = self._elbo_for(len(batch[0]))
+        return elbo.differentiable_loss(self.model, self.guide, *batch, data_size=n)
 
     def _elbo_for(self, batch_size: int) -> Any:
         """The ELBO for batches of this size: one compiled copy per size under JIT."""
@@ -210,12 +364,14 @@ class SVITrainer:
         """Everything needed to continue the run: parameters, optimiser, RNG, history."""
         assert self._optim is not None and self._sched is not None
         state = {
+            "stage": self.stage,
             "model": self.model.state_dict(),
             "guide": self.guide.state_dict(),
             "optimizer": self._optim.state_dict(),
             "scheduler": {"last_epoch": self._sched.last_epoch},
             "epoch": self.epoch,
             "step": self.step,
+            "stopped_early": self.stopped_early,
             "history": [dict(row) for row in self.history],
             "rng_torch": torch.get_rng_state(),
             "rng_shuffle": self._shuffle.get_state(),
@@ -244,6 +400,7 @@ class SVITrainer:
             group["lr"] = base_lr * self.lr_schedule(self._sched.last_epoch)
         self.epoch = int(state["epoch"])
         self.step = int(state["step"])
+        self.stopped_early = bool(state.get("stopped_early", False))
         self.history = [dict(row) for row in state["history"]]
         torch.set_rng_state(state["rng_torch"])
         self._shuffle.set_state(state["rng_shuffle"])
@@ -256,8 +413,9 @@ class SVITrainer:
             self._best = (float(state["best_elbo"]), best if best else self._params_copy())
 
     def save(self, path: str | os.PathLike | None = None) -> None:
-        """Write a checkpoint of the run (to ``path`` or the ``checkpoint`` given)."""
-        path = path or self.checkpoint
+        """Write a checkpoint of the run (to ``path`` or the ``checkpoint`` path given)."""
+        if path is None and isinstance(self.checkpoint, str | os.PathLike):
+            path = self.checkpoint
         if path is None:
             raise ValueError("no checkpoint path given")
         save_checkpoint(
@@ -266,9 +424,18 @@ class SVITrainer:
             {
                 "model_class": type(self.model).__qualname__,
                 "guide_class": type(self.guide).__qualname__,
+                "stage": self.stage,
                 "state": self.state_dict(),
             },
         )
+
+    def _write_checkpoint(self) -> None:
+        if self.checkpoint is None:
+            return
+        if isinstance(self.checkpoint, str | os.PathLike):
+            self.save()
+        else:
+            self.checkpoint(self)
 
     def _params_copy(self) -> dict[str, Any]:
         return {
@@ -277,48 +444,72 @@ class SVITrainer:
         }
 
     # ------------------------------------------------------------------ training
-    def fit(self, x: torch.Tensor, *, resume: bool = False) -> SVITrainer:
-        """Train on ``x`` of shape (n_samples, n_features); returns self.
+    def fit(
+        self,
+        data: torch.Tensor | Sequence[torch.Tensor],
+        *,
+        resume: bool = False,
+        state: dict[str, Any] | None = None,
+    ) -> SVITrainer:
+        """Train on ``data`` (a tensor of shape (n_samples, n_features), or a tuple of
+        row-aligned tensors); returns self.
 
         With ``resume=True`` and an existing ``checkpoint`` file, the run continues from it
         (parameters, optimiser, schedule, random state and history), so an interrupted fit
-        ends where the uninterrupted one would have. Runs in a private Pyro param store
+        ends where the uninterrupted one would have. ``state`` (what :meth:`state_dict`
+        returned) continues from a state held elsewhere. Runs in a private Pyro param store
         (:func:`~pyroclust.infer.elbo.local_params`).
         """
         with local_params():
-            return self._fit(x, resume=resume)
+            return self._fit(as_batches(data), resume=resume, state=state)
 
-    def _fit(self, x: torch.Tensor, *, resume: bool) -> SVITrainer:
-        x = x.to(self.device)
-        n = len(x)
+    def _load_resume_file(self) -> dict[str, Any]:
+        payload = load_checkpoint(self.checkpoint, TRAINER_KIND)
+        for key, obj in (("model_class", self.model), ("guide_class", self.guide)):
+            if payload.get(key) != type(obj).__qualname__:
+                raise CheckpointError(
+                    f"the checkpoint was written for {payload.get(key)!r}, "
+                    f"not {type(obj).__qualname__!r}"
+                )
+        stage = payload.get("stage", DEFAULT_STAGE)
+        if stage != self.stage:
+            raise CheckpointError(
+                f"the checkpoint holds the {stage!r} stage, not {self.stage!r}; resume the "
+                "same stage or start afresh"
+            )
+        return payload["state"]
+
+    def _fit(
+        self, data: tuple[torch.Tensor, ...], *, resume: bool, state: dict[str, Any] | None
+    ) -> SVITrainer:
+        data = tuple(t.to(self.device) for t in data)
+        n = len(data[0])
         if n == 0:
             raise ValueError("cannot train on empty data")
-        self._elbos: dict[int, Any] = {}  # compiled ELBOs are bound to one fit's param store
+        self._elbos = {}  # compiled ELBOs are bound to one fit's param store
         if self._optim is None:
             seed_everything(self.random_state)
             if self.random_state is not None:
                 self._shuffle.manual_seed(int(self.random_state))
             else:
                 self._shuffle.seed()
-            self._setup(x)
-        if resume and self.checkpoint is not None and os.path.exists(self.checkpoint):
-            payload = load_checkpoint(self.checkpoint, TRAINER_KIND)
-            for key, obj in (("model_class", self.model), ("guide_class", self.guide)):
-                if payload.get(key) != type(obj).__qualname__:
-                    raise CheckpointError(
-                        f"the checkpoint was written for {payload.get(key)!r}, "
-                        f"not {type(obj).__qualname__!r}"
-                    )
-            self.load_state_dict(payload["state"])
+            self._setup(data)
+        path_checkpoint = isinstance(self.checkpoint, str | os.PathLike)
+        if state is None and resume and path_checkpoint and os.path.exists(self.checkpoint):
+            state = self._load_resume_file()
+        if state is not None:
+            self.load_state_dict(state)
 
         steps_per_epoch = math.ceil(n / self.batch_size)
         params = self.parameters()
         snapshot = _ParamSnapshot(params)
+        label = "loss" if self.loss_fn is not None else "elbo"
+        sign = 1.0 if self.loss_fn is not None else -1.0
         bar = tqdm(
             total=self.epochs * steps_per_epoch,
             initial=min(self.epoch, self.epochs) * steps_per_epoch,
             disable=not self.progress,
-            desc=f"{type(self.model).__name__}",
+            desc=f"{type(self.model).__name__} {self.stage}",
             unit="step",
             dynamic_ncols=True,
         )
@@ -328,33 +519,38 @@ class SVITrainer:
                 t0 = time.perf_counter()
                 order = torch.randperm(n, generator=self._shuffle).to(self.device)
                 total = 0.0
+                seen = 0
                 for i in range(steps_per_epoch):
                     idx = order[i * self.batch_size : (i + 1) * self.batch_size]
-                    batch = x[idx]
-                    elbo = self._elbo_for(len(idx))
-                    loss = elbo.differentiable_loss(self.model, self.guide, batch, data_size=n)
+                    batch = tuple(t[idx] for t in data)
                     self._optim.zero_grad(set_to_none=True)
-                    loss.backward()
+                    try:
+                        loss = self._batch_loss(batch, n)
+                        loss.backward()
+                    except ValueError as err:
+                        what = _non_finite_value_error(err, self._all_parameters())
+                        if what is None:
+                            raise
+                        self._stop(snapshot, f"non-finite {what}", i, steps_per_epoch, err)
                     norm = nn.utils.clip_grad_norm_(params, max_norm)
-                    loss_value, norm_value = torch.stack([loss.detach(), norm]).tolist()
+                    loss_value, norm_value = torch.stack(
+                        [loss.detach().reshape(()), norm.to(loss.device)]
+                    ).tolist()
                     if not (math.isfinite(loss_value) and math.isfinite(norm_value)):
-                        snapshot.restore()
-                        what = "loss" if not math.isfinite(loss_value) else "gradient"
-                        raise NonFiniteLossError(
-                            f"non-finite {what} ({loss_value if what == 'loss' else norm_value})"
-                            f" at epoch {self.epoch + 1}, step {i + 1} of {steps_per_epoch} "
-                            f"(global step {self.step + 1}); the last good parameters were "
-                            "kept. Try a lower lr, clip_norm, or check the data.",
-                            epoch=self.epoch + 1,
-                            step=self.step + 1,
+                        bad = (
+                            f"loss ({loss_value})"
+                            if not math.isfinite(loss_value)
+                            else f"gradient ({norm_value})"
                         )
+                        self._stop(snapshot, f"non-finite {bad}", i, steps_per_epoch)
                     snapshot.save()
                     self._optim.step()
                     self.step += 1
                     total += loss_value * len(idx) / n
+                    seen += len(idx)
                     bar.update(1)
                     bar.set_postfix(
-                        epoch=self.epoch + 1, elbo=f"{-loss_value / n:.4g}", refresh=False
+                        epoch=self.epoch + 1, **{label: f"{sign * total / seen:.4g}"}, refresh=False
                     )
                 lr = self._optim.param_groups[0]["lr"]
                 self._sched.step()
@@ -372,9 +568,11 @@ class SVITrainer:
                 for callback in self.callbacks:
                     callback(self, self.epoch)
                 if self.checkpoint is not None and (
-                    self.epoch % self.checkpoint_every == 0 or self.epoch == self.epochs
+                    self.epoch % self.checkpoint_every == 0
+                    or self.epoch == self.epochs
+                    or self.stopped_early
                 ):
-                    self.save()
+                    self._write_checkpoint()
         finally:
             bar.close()
         es = self.early_stopping
@@ -382,6 +580,44 @@ class SVITrainer:
             self.model.load_state_dict(self._best[1]["model"])
             self.guide.load_state_dict(self._best[1]["guide"])
         return self
+
+    def _stop(
+        self,
+        snapshot: _ParamSnapshot,
+        what: str,
+        i: int,
+        steps_per_epoch: int,
+        cause: BaseException | None = None,
+    ) -> None:
+        """Put back the last good parameters, checkpoint them, raise NonFiniteLossError."""
+        snapshot.restore()
+        assert self._optim is not None
+        self._optim.zero_grad(set_to_none=True)
+        moments = [
+            v
+            for s in self._optim.state.values()
+            for v in s.values()
+            if torch.is_tensor(v) and v.is_floating_point()
+        ]
+        if moments and not bool(torch.stack([torch.isfinite(v).all() for v in moments]).all()):
+            self._optim.state.clear()  # the optimiser's moments went non-finite too: reset them
+        saved = ""
+        if self.checkpoint is not None:
+            self._write_checkpoint()
+            saved = " and saved" + (
+                f" to {os.fspath(self.checkpoint)}"
+                if isinstance(self.checkpoint, str | os.PathLike)
+                else ""
+            )
+        err = NonFiniteLossError(
+            f"{self.stage} stage: {what} at epoch {self.epoch + 1}, step {i + 1} of "
+            f"{steps_per_epoch} (global step {self.step + 1}); the last good parameters were "
+            f"kept{saved}. Try a lower lr, clip_norm, or check the data.",
+            epoch=self.epoch + 1,
+            step=self.step + 1,
+        )
+        err.stage = self.stage
+        raise err from cause
 
     def _early_stopping(self, elbo: float) -> None:
         es = self.early_stopping

@@ -1,0 +1,188 @@
+"""The N2D start: a Gaussian mixture (or HDBSCAN) on a t-SNE or UMAP embedding."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from pyroclust.infer.init.base import LatentClusterStart, moments_from_labels
+
+#: Fewer rows than this are not embedded: k-means on the features labels them instead.
+MIN_EMBEDDED_ROWS = 5
+
+
+@dataclass
+class ManifoldInit(LatentClusterStart):
+    """Autoencoder pretraining, then a full-covariance Gaussian mixture on a 2-D t-SNE or
+    UMAP embedding; the components start at the moments of the latent means in each cluster.
+
+    This is the N2D recipe (McConville et al., 2021, "N2D: (Not Too) Deep Clustering via
+    Clustering the Local Manifold of an Autoencoded Embedding") used as VaDE's starting
+    point: a mixture fitted directly to the codes often merges two classes and splits a
+    third, which SVI does not undo; a neighbourhood embedding separates them first.
+
+    Parameters
+    ----------
+    space : "data" or "codes"
+        Embed the data themselves (best on aligned images such as the digits and MNIST) or
+        the autoencoder's latent means (cheaper in high dimension).
+    embedding : "tsne" or "umap"
+        scikit-learn's t-SNE (exact enough and quick below about 10,000 points) or UMAP
+        (``umap-learn``; McInnes et al., 2018), which embeds all 70,000 MNIST images in
+        about a minute on two cores, as N2D does.
+    perplexity : float
+        t-SNE perplexity.
+    n_neighbors : int
+        UMAP's neighbourhood size (``min_dist`` is 0, which packs clusters tightly).
+    max_samples : int or None
+        Larger data sets embed a random subset of this size (None: all points); the other
+        points take the majority cluster of their 10 nearest embedded neighbours (in
+        ``space``).
+    n_init : int
+        Restarts of the mixture on the embedding.
+    method : "gmm" or "hdbscan"
+        How the embedding is clustered. ``"gmm"``: a mixture with exactly ``n_components``
+        clusters. ``"hdbscan"``: HDBSCAN (scikit-learn), which finds its own number of
+        clusters of any size, the right start when ``n_components`` is an upper bound and
+        the cluster sizes are heavy-tailed (a fixed-K mixture splits the big clusters). Its
+        noise points join the cluster of their nearest clustered neighbours; beyond
+        ``n_components`` clusters the smallest are dissolved the same way; components left
+        over start at the overall moments with the weight of one point.
+    min_cluster_size : int, optional
+        HDBSCAN's smallest cluster (default: 15 per 10,000 embedded points, at least 5).
+    align_epochs : int
+        Epochs of SVI with the cluster site observed at the embedding's labels
+        (:func:`~pyroclust.infer.init.fit_conditioned`) before free SVI. The labels come
+        from the embedding, not from the codes, so a mixture on the codes alone does not
+        reproduce them; these epochs move the codes until it does (0: skip). ``align_lr``
+        is their learning rate (default ``lr``).
+
+    Notes
+    -----
+    Data without structure to embed start without an embedding, so that no input crashes
+    t-SNE or UMAP: when every row of the embedded features is the same (constant data), all
+    rows form one cluster (the other components start at the overall moments with the
+    weight of one point, see :func:`~pyroclust.infer.init.moments_from_labels`); with fewer
+    than ``MIN_EMBEDDED_ROWS`` (5) rows, k-means on the features labels them, with at most
+    as many clusters as distinct rows.
+    """
+
+    space: str = "data"
+    embedding: str = "tsne"
+    perplexity: float = 30.0
+    n_neighbors: int = 20
+    max_samples: int | None = 10_000
+    n_init: int = 5
+    method: str = "gmm"
+    min_cluster_size: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.space not in ("data", "codes"):
+            raise ValueError(f"space must be 'data' or 'codes', not {self.space!r}")
+        if self.embedding not in ("tsne", "umap"):
+            raise ValueError(f"embedding must be 'tsne' or 'umap', not {self.embedding!r}")
+        if self.method not in ("gmm", "hdbscan"):
+            raise ValueError(f"method must be 'gmm' or 'hdbscan', not {self.method!r}")
+
+    def cluster(self, codes, n_components, random_state, data=None):  # noqa: D102
+        return self.start(codes, n_components, random_state, data=data)[:3]
+
+    def start(self, codes, n_components, random_state, data=None):  # noqa: D102
+        labels = self.cluster_labels(codes, n_components, random_state, data=data)
+        return (*moments_from_labels(codes, labels, n_components), labels)
+
+    def embed(self, features: np.ndarray, random_state: int | None) -> np.ndarray:
+        """The 2-D embedding of ``features`` (rows) this strategy clusters."""
+        if self.embedding == "umap":
+            with warnings.catch_warnings():  # umap-learn warns that TensorFlow is absent
+                warnings.simplefilter("ignore", ImportWarning)
+                from umap import UMAP
+
+            n_neighbors = max(2, min(self.n_neighbors, len(features) - 1))
+            reducer = UMAP(
+                n_components=2,
+                n_neighbors=n_neighbors,
+                min_dist=0.0,
+                random_state=random_state,
+                n_jobs=1 if random_state is not None else -1,  # a seed makes UMAP serial
+            )
+            return np.asarray(reducer.fit_transform(features))
+        from sklearn.manifold import TSNE
+
+        perplexity = min(self.perplexity, (len(features) - 1) / 3)
+        return TSNE(2, perplexity=perplexity, init="pca", random_state=random_state).fit_transform(
+            features
+        )
+
+    def cluster_labels(
+        self,
+        codes: np.ndarray,
+        n_components: int,
+        random_state: int | None,
+        data: torch.Tensor | np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Hard labels in ``range(n_components)`` for every row, from the embedding."""
+        from sklearn.mixture import GaussianMixture
+        from sklearn.neighbors import KNeighborsClassifier
+
+        if self.space == "codes" or data is None:
+            features = codes
+        else:
+            features = data.detach().cpu().numpy() if torch.is_tensor(data) else np.asarray(data)
+        n = len(features)
+        if n < MIN_EMBEDDED_ROWS or not np.ptp(features, axis=0).any():
+            return self._labels_without_embedding(features, n_components, random_state)
+        rng = np.random.default_rng(random_state)
+        subset = (
+            np.sort(rng.choice(n, self.max_samples, replace=False))
+            if self.max_samples is not None and n > self.max_samples
+            else np.arange(n)
+        )
+        embedding = self.embed(features[subset], random_state)
+        if self.method == "hdbscan":
+            labels = self._density_labels(embedding, n_components)
+        else:
+            labels = GaussianMixture(
+                n_components, covariance_type="full", n_init=self.n_init, random_state=random_state
+            ).fit_predict(embedding)
+        if len(subset) < n:
+            knn = KNeighborsClassifier(10).fit(features[subset], labels)
+            labels = knn.predict(features)
+        return np.asarray(labels)
+
+    @staticmethod
+    def _labels_without_embedding(
+        features: np.ndarray, n_components: int, random_state: int | None
+    ) -> np.ndarray:
+        """Labels of data too small or too uniform to embed: one cluster for identical rows,
+        else k-means with at most as many clusters as distinct rows."""
+        n_distinct = len(np.unique(features, axis=0))
+        k = min(int(n_components), n_distinct)
+        if k <= 1:
+            return np.zeros(len(features), dtype=int)
+        from sklearn.cluster import KMeans
+
+        return KMeans(k, n_init=10, random_state=random_state).fit_predict(features)
+
+    def _density_labels(self, embedding: np.ndarray, n_components: int) -> np.ndarray:
+        """HDBSCAN clusters of the embedding, at most ``n_components``, every point labelled."""
+        from sklearn.cluster import HDBSCAN
+        from sklearn.neighbors import KNeighborsClassifier
+
+        size = self.min_cluster_size or max(5, round(15 * len(embedding) / 10_000))
+        labels = HDBSCAN(min_cluster_size=int(size), copy=True).fit_predict(embedding)
+        counts = np.bincount(labels[labels >= 0]) if (labels >= 0).any() else np.zeros(0)
+        if len(counts) == 0:  # no structure found: one cluster
+            return np.zeros(len(embedding), dtype=int)
+        keep = np.argsort(-counts, kind="stable")[:n_components]  # largest first
+        relabel = np.full(len(counts), -1)
+        relabel[keep] = np.arange(len(keep))
+        labels = np.where(labels >= 0, relabel[np.maximum(labels, 0)], -1)
+        noise = labels < 0
+        if noise.any():
+            knn = KNeighborsClassifier(10).fit(embedding[~noise], labels[~noise])
+            labels[noise] = knn.predict(embedding[noise])
+        return labels
