@@ -10,8 +10,9 @@ model and read the ``"obs"`` distribution's mean, so no model needs a ``decode``
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -86,6 +87,23 @@ def guide_means(guide: Callable[..., Any]) -> Callable[..., Any]:
     return mean_guide
 
 
+@contextlib.contextmanager
+def evaluating(*modules: Any) -> Iterator[None]:
+    """Put the ``nn.Module`` among ``modules`` in evaluation mode (BatchNorm uses its running
+    statistics, Dropout and training-time augmentation are off), restoring each module's own
+    mode on exit. Every utility here predicts in this mode."""
+    saved = []
+    for module in modules:
+        if isinstance(module, torch.nn.Module):
+            saved.extend((m, m.training) for m in module.modules())
+            module.eval()
+    try:
+        yield
+    finally:
+        for m, mode in saved:
+            m.training = mode
+
+
 def _batches(x: torch.Tensor, batch_size: int) -> list[torch.Tensor]:
     return list(torch.split(x, batch_size)) if len(x) else []
 
@@ -99,7 +117,7 @@ def codes(
     their most probable value."""
     names = latent_sites(model)
     out: dict[str, list[torch.Tensor]] = {name: [] for name in names}
-    with local_params():
+    with local_params(), evaluating(model, guide):
         for xb in _batches(x, batch_size):
             trace = poutine.trace(guide_means(guide)).get_trace(xb)
             for name in names:
@@ -116,7 +134,7 @@ def latent_codes(
     """The guide's mean of the code ``site`` (``"z"``) for each row of ``x``: shape
     (n_samples, latent_dim)."""
     out = []
-    with local_params():
+    with local_params(), evaluating(guide):
         for xb in _batches(x, batch_size):
             trace = poutine.trace(guide_means(guide)).get_trace(xb)
             out.append(trace.nodes[site]["value"])
@@ -218,7 +236,7 @@ def cluster_log_proba(
     decl = cluster_site(model, site)
     draws = max(0, int(num_samples))
     out = []
-    with local_params():
+    with local_params(), evaluating(model, guide):
         for xb in _batches(x, batch_size):
             if decl.inference == ENUMERATE_MODEL:
                 lp = _model_enumerated_log_proba(
@@ -271,7 +289,7 @@ def reconstruct(
     probable value given the codes (``infer_discrete`` at temperature 0).
     """
     out = []
-    with local_params():
+    with local_params(), evaluating(model, guide):
         for xb in _batches(x, batch_size):
             guide_trace = poutine.trace(guide_means(guide)).get_trace(xb)
             replayed = poutine.replay(model, trace=guide_trace)
@@ -344,7 +362,7 @@ def sample(
         if decl.relaxed:
             value = torch.nn.functional.one_hot(value, decl.n_components).float()
         fn = poutine.condition(model, {decl.name: value})
-    with local_params():
+    with local_params(), evaluating(model, guide):
         weights_trace = _weights_posterior_trace(guide)
         if weights_trace is not None:
             fn = poutine.replay(fn, trace=weights_trace)
@@ -367,6 +385,7 @@ __all__ = [
     "assignment_log_proba",
     "cluster_log_proba",
     "codes",
+    "evaluating",
     "guide_means",
     "latent_codes",
     "point_value",

@@ -184,3 +184,19 @@ def test_point_value_of_cluster_sites_is_the_mode_not_nan() -> None:
     assert point_value(dist.OneHotCategorical(logits=logits)).tolist() == [[0, 1, 0], [1, 0, 0]]
     normal = dist.Normal(torch.tensor([1.5]), 1.0).to_event(1)
     assert point_value(normal).tolist() == [1.5]
+
+
+def test_prediction_runs_in_evaluation_mode(tiny_vade) -> None:
+    """Dropout (and BatchNorm) are off while predicting, and each module's mode is restored."""
+    from torch import nn
+
+    from pyroclust.predictive import codes, reconstruct
+
+    model, guide = tiny_vade()
+    guide.encoder = nn.Sequential(nn.Dropout(0.5), guide.encoder)
+    x = torch.rand(8, 12)
+    model.train(), guide.train()
+    first, second = codes(model, guide, x)["z"], codes(model, guide, x)["z"]
+    assert torch.equal(first, second)
+    assert torch.equal(reconstruct(model, guide, x), reconstruct(model, guide, x))
+    assert guide.training and guide.encoder[0].training and model.training
