@@ -252,3 +252,63 @@ def test_python_dash_m_pyroclust():
     )
     assert done.returncode == 0
     assert done.stdout.startswith("pyroclust ")
+
+
+def test_fit_help_lists_the_architectures_with_their_descriptions(capsys):
+    from pyroclust import zoo
+
+    assert cli.main(["fit", "--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    for name, entry in zoo.ZOO.items():
+        assert name in out and " ".join(entry.description.split()) in out
+
+
+def test_each_architecture_offers_only_its_own_options(capsys):
+    assert cli.main(["fit", "vae", "--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "--beta" in out and "--latent-dim" in out and "(default: 500,500,2000)" in out
+    assert "--n-components" not in out and "--weights" not in out
+    assert "--pretrain-epochs" not in out  # a VAE starts from its random values
+    assert cli.main(["fit", "vade", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "--n-components" in out and "--weights" in out and "--pretrain-epochs" in out
+    assert "--beta" not in out
+    assert cli.main(["fit", "vae", "--n-components", "3"]) == 2
+    assert "unrecognized arguments: --n-components" in capsys.readouterr().err
+
+
+def test_a_new_registry_entry_gets_its_subcommand(monkeypatch, capsys):
+    from pyroclust import zoo
+    from pyroclust.options import Option, positive_int
+
+    entry = zoo.Architecture(
+        name="tiny",
+        build=zoo.build_autoencoder,
+        description="a tiny autoencoder",
+        options=(Option("latent_dim", positive_int, "code width", "D"),),
+    )
+    monkeypatch.setitem(zoo.ZOO, "tiny", entry)
+    assert cli.main(["fit", "--help"]) == 0
+    assert "a tiny autoencoder" in capsys.readouterr().out
+    assert cli.main(["fit", "tiny", "--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "code width (default: 10)" in out and "--hidden" not in out
+    assert cli.main(["fit", "tiny", "--latent-dim", "0"]) == 2
+    assert "expected an integer > 0" in capsys.readouterr().err
+
+
+def test_fit_of_a_representation_model(tmp_path, capsys):
+    """A VAE fits through the same command: no clusters, no labels, its own --beta."""
+    x = np.random.default_rng(0).random((40, 6)).astype(np.float32)
+    np.savez(tmp_path / "unit.npz", x=x)
+    out = tmp_path / "run"
+    argv = ["fit", "vae", "--data", str(tmp_path / "unit.npz"), "--out", str(out)]
+    argv += ["--hidden", "8", "--latent-dim", "2", "--beta", "0.5", "--epochs", "1"]
+    assert cli.main([*argv, "--no-progress"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["n_components"] is None and "acc" not in metrics
+    config = json.loads((out / "config.json").read_text())
+    assert config["beta"] == 0.5 and "n_components" not in config
+    from pyroclust.estimator import Clusterer
+
+    assert Clusterer.load(out / "model.ckpt").model_.zoo_spec["beta"] == 0.5

@@ -93,3 +93,33 @@ def test_plot_samples_grid_rows_per_cluster(tmp_path):
     assert [t.get_text() for t in fig2.axes[0].get_yticklabels()] == ["a", "b"]
     with pytest.raises(DataError, match="weights"):
         plots.plot_samples_grid(samples, (8, 8), weights=[1.0])
+
+
+@pytest.mark.parametrize("dims", [2, 3])
+def test_plot_embedding_panels_grid(tmp_path, dims):
+    rng = np.random.default_rng(0)
+    emb = {name: rng.normal(size=(30, dims)) for name in ("a", "b", "c")}
+    truth = np.repeat([0, 1, 2], 10)
+    clusters = {name: rng.integers(0, 4, 30) for name in emb}
+    fig = plots.plot_embedding_panels(
+        emb, {"true class": truth, "cluster": clusters}, tmp_path / "panels.png", title="t"
+    )
+    assert_png(tmp_path / "panels.png")
+    assert len(fig.axes) == 6
+    assert fig.axes[4].get_title() == "b: cluster"
+    with pytest.raises(DataError, match="shape"):
+        plots.plot_embedding_panels({"a": np.zeros((3, 4))}, {"x": np.zeros(3)})
+
+
+def test_plot_voronoi_regions(tmp_path):
+    rng = np.random.default_rng(0)
+    train = {"x": rng.normal(size=(60, 4)), "z": rng.normal(size=(60, 2))}
+    test = {"x": rng.normal(size=(20, 4)), "z": rng.normal(size=(20, 2))}
+    fig = plots.plot_voronoi(train, test, 3, tmp_path / "voronoi.png", n_init=1)
+    assert_png(tmp_path / "voronoi.png")
+    assert len(fig.axes) == 2
+    assert fig.axes[0].images[0].get_array().max() == 2  # three regions
+    fig = plots.plot_voronoi(train, test, 3, colour_by=np.arange(20) % 2, n_init=1)
+    assert "true class" in fig.get_suptitle()
+    with pytest.raises(DataError, match="same"):
+        plots.plot_voronoi(train, {"x": test["x"]}, 3)

@@ -237,3 +237,46 @@ def test_cli_subcommand_when_registered(tmp_path, capsys):
     ]
     assert cli.main(argv) == 0
     assert "| original |" in capsys.readouterr().out
+
+
+def test_representation_clusterer_builds_a_registry_model_for_the_data():
+    """Constructed without arguments: a VAE of the zoo, built in fit for the data's width,
+    with the likelihood the data call for."""
+    rc = RepresentationClusterer()
+    assert rc.model == "vae" and rc.guide is None
+    X = np.random.default_rng(0).normal(size=(60, 5)) * 3.0  # real-valued: a Gaussian
+    rc.set_params(
+        model_options={"latent_dim": 2, "hidden": (8,)},
+        n_clusters=3,
+        epochs=1,
+        progress=False,
+        random_state=0,
+    )
+    labels = rc.fit_predict(X)
+    assert labels.shape == (60,) and rc.n_features_in_ == 5 and rc.transform(X).shape == (60, 2)
+    spec = rc.estimator_.model_.zoo_spec
+    assert spec["architecture"] == "vae" and spec["likelihood"] == "gaussian"
+    assert rc.reconstruct(X).shape == (60, 5)
+    with pytest.raises(DataError, match="cluster site"):
+        RepresentationClusterer("vade", epochs=1, progress=False).fit(X)
+    with pytest.raises(DataError, match="guide"):
+        RepresentationClusterer(rc.estimator_.model_).fit(X)
+
+
+def test_the_study_runs_on_any_fitted_estimator():
+    """study_representations needs only transform and reconstruct: here a fitted VaDE."""
+    from pyroclust.estimator import Clusterer
+    from pyroclust.infer.init import RandomInit
+    from pyroclust.representations import study_representations
+
+    ds = load_dataset("digits")
+    model, guide = zoo.make("vade", 64, n_components=3, latent_dim=2, hidden=[16])
+    est = Clusterer(model, guide, epochs=1, init=RandomInit(), progress=False, random_state=0)
+    est.fit(ds.x[:150])
+    study = study_representations(
+        est, ds.x[:150], ds.x[150:210], ds.y[150:210], n_clusters=3, n_init=1, noise_std=0.1
+    )
+    assert study.estimator is est and study.representations["latent"].shape == (60, 2)
+    assert set(study.table["latent"]) == {"dbi", "silhouette", "chs", "acc", "nmi", "ari"}
+    assert study.settings["n_train"] == 150 and np.isnan(study.fit_seconds)
+    assert 0.0 <= study.representations["original"].min()  # [0, 1] data: the noise is clipped

@@ -125,3 +125,64 @@ def test_image_shape_gives_an_augmenting_guide_and_stays_in_the_spec() -> None:
     assert model.zoo_spec["image_shape"] == [8, 8]
     _, plain = zoo.make("vade", 64, n_components=3, hidden=(8,))
     assert plain.augment is None
+
+
+# ------------------------------------------------------------------------------------------
+# registry entries
+# ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("architecture", sorted(zoo.ZOO))
+def test_every_entry_describes_itself(architecture: str) -> None:
+    entry = zoo.ZOO[architecture]
+    assert entry.name == architecture and entry.description and entry.paper
+    assert "\n" not in entry.description
+    for option in entry.options:  # the CLI offers only options the builder takes
+        assert entry.accepts(option.name), option.name
+    assert entry.training(100, None) == zoo.default_training(architecture, 100)
+    assert callable(entry.default_init())
+
+
+def test_the_default_initialisation_is_the_entrys() -> None:
+    from pyroclust.infer.init import GMMInit, RandomInit
+
+    assert isinstance(zoo.ZOO["vade"].default_init(pretrain_epochs=3), GMMInit)
+    assert zoo.ZOO["vade"].default_init(pretrain_epochs=3).pretrain_epochs == 3
+    assert isinstance(zoo.ZOO["vae"].default_init(pretrain_epochs=3), RandomInit)  # ignored
+
+
+def test_a_new_architecture_is_one_entry(monkeypatch) -> None:
+    def build_tiny(n_features: int, latent_dim: int = 2, *, likelihood: str = "bernoulli"):
+        return zoo.build_vae(n_features, latent_dim, likelihood=likelihood, hidden=(4,))
+
+    def recipe(n_samples, image_shape=None):
+        return {"epochs": 3}
+
+    entry = zoo.Architecture(
+        name="tiny",
+        build=build_tiny,
+        description="a tiny VAE",
+        paper="nobody, 2026",
+        options=(zoo.LATENT_DIM,),
+        training=recipe,
+    )
+    monkeypatch.setitem(zoo.ZOO, "tiny", entry)
+    model, _ = zoo.make("Tiny", n_features=12, latent_dim=3)
+    assert model.zoo_spec == {"architecture": "tiny", "n_features": 12, "latent_dim": 3}
+    assert zoo.default_training("tiny", 10) == {"epochs": 3}
+    assert not zoo.has_cluster_site("tiny") and zoo.has_cluster_site("vade")
+    assert list(inspect.signature(entry).parameters) == ["n_features", "latent_dim", "likelihood"]
+
+
+def test_no_code_branches_on_an_architecture_name() -> None:
+    """Defaults live in the entries: no ``architecture == "vade"`` anywhere in the package."""
+    import ast
+    from pathlib import Path
+
+    import pyroclust
+
+    names = set(zoo.ZOO)
+    for path in Path(pyroclust.__file__).parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Compare):
+                operands = [node.left, *node.comparators]
+                constants = {o.value for o in operands if isinstance(o, ast.Constant)}
+                assert not constants & names, f"{path}:{node.lineno} compares with a name"

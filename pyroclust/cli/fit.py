@@ -73,7 +73,7 @@ DESCRIPTION = (
     "Fit a deep generative clustering model, print its scores, and write the\n"
     "checkpoint, labels, metrics and plots to --out."
 )
-EPILOG = """\
+EXAMPLES = """\
 examples:
   pyroclust fit vade                                   # VaDE on the embedded digits
   pyroclust fit vade --data mnist --data-dir ~/data --n-components 10 --epochs 50
@@ -81,7 +81,14 @@ examples:
   pyroclust fit vade --out runs/mine --resume          # continue an interrupted run
   pyroclust fit vae --beta 0 --latent-dim 2            # a representation, no clusters
   pyroclust fit NAME --help                            # the options of one architecture
-
+"""
+MODEL_EXAMPLES = """\
+examples:
+  pyroclust fit {name}                                  # on the embedded digits
+  pyroclust fit {name} --data mnist --data-dir ~/data --epochs 50 --out runs/{name}
+  pyroclust fit {name} --out runs/{name} --resume       # continue an interrupted run
+"""
+NOTES = """
 MODEL is a key of the zoo (pyroclust.zoo.ZOO). --data is a named data set or the path of a
 .npz (arrays x and optionally y), .npy or .csv file (a column 'label' or 'y' holds labels). The
 likelihood follows the data: Bernoulli when every value lies in [0, 1], Gaussian otherwise.
@@ -148,7 +155,7 @@ def add_model_arguments(parser: argparse.ArgumentParser, entry: zoo.Architecture
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``pyroclust fit``: one sub-parser per architecture of the zoo."""
     parser.description = DESCRIPTION
-    parser.epilog = EPILOG
+    parser.epilog = EXAMPLES + NOTES
     models = parser.add_subparsers(
         dest="model", metavar="MODEL", required=True, title="architectures (pyroclust.zoo.ZOO)"
     )
@@ -157,7 +164,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             name,
             help=entry.description,
             description=f"{entry.description}.\n{entry.paper}" if entry.paper else None,
-            epilog=EPILOG,
+            epilog=MODEL_EXAMPLES.format(name=name) + NOTES,
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         add_model_arguments(child, entry)
