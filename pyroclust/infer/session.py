@@ -224,7 +224,7 @@ class FitSession:
         options.setdefault("progress", self.progress)
         options.setdefault("checkpoint_every", self.checkpoint_every)
         if self.checkpoint is not None:
-            options["checkpoint"] = self._write_training
+            options["checkpoint"] = _StageWriter(self)
         trainer = SVITrainer(self.model, self.guide, stage=name, **options)
         self.trainers[name] = trainer
         if record is not None and not last:  # done before a later stage ran: skip it
@@ -370,6 +370,17 @@ class FitSession:
         if records and records[-1]["kind"] == "train" and payload.get("current") is None:
             raise CheckpointError(f"{str(path)!r} lacks the state of its last training stage")
         return payload
+
+
+class _StageWriter:
+    """The checkpoint callable a session gives its trainers (``path`` names the file)."""
+
+    def __init__(self, session: FitSession) -> None:
+        self.session = session
+        self.path = session.checkpoint
+
+    def __call__(self, trainer: SVITrainer) -> None:
+        self.session._write_training(trainer)
 
 
 def run_init(

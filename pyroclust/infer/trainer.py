@@ -199,7 +199,8 @@ class SVITrainer:
         Write a checkpoint there every ``checkpoint_every`` epochs, at the end, and when a
         non-finite loss stops the run; :meth:`fit` with ``resume=True`` continues the same
         run from it. A callable writes it itself (a :class:`~pyroclust.infer.FitSession`
-        keeps every stage of a fit in one file this way).
+        keeps every stage of a fit in one file this way); its ``path`` attribute, if any, is
+        named in messages.
     callbacks : sequence of callables ``(trainer, epoch) -> None``
         Called after every epoch (e.g. temperature annealing).
 
@@ -604,11 +605,12 @@ class SVITrainer:
         saved = ""
         if self.checkpoint is not None:
             self._write_checkpoint()
-            saved = " and saved" + (
-                f" to {os.fspath(self.checkpoint)}"
+            path = (
+                self.checkpoint
                 if isinstance(self.checkpoint, str | os.PathLike)
-                else ""
+                else getattr(self.checkpoint, "path", None)
             )
+            saved = " and saved" + ("" if path is None else f" to {os.fspath(path)}")
         err = NonFiniteLossError(
             f"{self.stage} stage: {what} at epoch {self.epoch + 1}, step {i + 1} of "
             f"{steps_per_epoch} (global step {self.step + 1}); the last good parameters were "
