@@ -393,7 +393,7 @@ def _has_header(path: Path, first: list[str], header: Header) -> bool:
         shown = ",".join(first)
         shown = shown if len(shown) <= 60 else shown[:57] + "..."
         if all(kind == "num" for kind in kinds):
-            if len(first) >= 2 and _is_range_header(first):
+            if _is_range_header(first):
                 raise DatasetError(
                     f"{path}: the first row is {shown!r}, the column names pandas writes for "
                     "a DataFrame without names, or data; pass header=True to skip it or "
@@ -424,7 +424,7 @@ def _resolve_index(
     if index_col is None:
         if names is not None and re.fullmatch(r"(Unnamed: 0)?", names[0].strip()):
             return 0, False  # an unnamed first column: checked against 0..n-1 after reading
-        return (0, False) if names is None and width >= 2 else (None, False)
+        return (0, False) if names is None else (None, False)
     if index_col is False:
         return None, True
     if isinstance(index_col, bool):
@@ -555,7 +555,7 @@ def _read_csv(
                 "pandas' to_csv() or R's write.csv() writes, but its values are not 0..n-1; "
                 "pass index_col=0 to drop it, or name it to keep it as a feature."
             )
-        if names is None and is_range and len(frame) >= 3:
+        if names is None and is_range and len(frame) >= 2:
             raise DatasetError(
                 f"{path}: the first column holds exactly the row numbers 0..{len(frame) - 1}, "
                 "like the index pandas' to_csv(header=False) writes; pass index_col=0 to drop "
@@ -613,7 +613,8 @@ def read_user_file(
         row index pandas' ``to_csv()`` writes: a first column with an empty (or
         ``"Unnamed: 0"``) header cell is dropped when its values are exactly 0..n-1 and
         refused otherwise, and a header-less file whose first column is exactly 0..n-1
-        (n >= 3) is refused; pass ``index_col=0`` or ``index_col=False`` to decide.
+        (n >= 2) is refused; pass ``index_col=0`` or ``index_col=False`` to decide. (A
+        header-less single row cannot tell an index from a feature; it is read as data.)
 
     Returns
     -------
