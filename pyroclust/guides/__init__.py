@@ -1,7 +1,8 @@
 """Variational families q(.), one file per architecture, named as in :mod:`pyroclust.models`."""
 
 from pyroclust.guides.autoencoder import AutoencoderGuide
+from pyroclust.guides.gmvae import GMVAEGuide
 from pyroclust.guides.vade import VaDEGuide
 from pyroclust.guides.vae import VAEGuide
 
-__all__ = ["AutoencoderGuide", "VAEGuide", "VaDEGuide"]
+__all__ = ["AutoencoderGuide", "GMVAEGuide", "VAEGuide", "VaDEGuide"]

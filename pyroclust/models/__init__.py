@@ -2,7 +2,8 @@
 
 from pyroclust.models.autoencoder import Autoencoder
 from pyroclust.models.base import LatentVariableModel
+from pyroclust.models.gmvae import GMVAE
 from pyroclust.models.vade import VaDE
 from pyroclust.models.vae import VAE
 
-__all__ = ["VAE", "Autoencoder", "LatentVariableModel", "VaDE"]
+__all__ = ["GMVAE", "VAE", "Autoencoder", "LatentVariableModel", "VaDE"]
