@@ -106,15 +106,12 @@ class Option:
         One line for ``--help``; the builder's default is appended by the command line.
     metavar : str
         The value's name in ``--help`` (``"K"``).
-    group : str
-        The ``--help`` section (``"model"``).
     """
 
     name: str
     parse: Callable[[str], Any]
     help: str
     metavar: str = "VALUE"
-    group: str = "model"
 
     @property
     def flag(self) -> str:

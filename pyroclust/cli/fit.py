@@ -126,9 +126,12 @@ def add_model_arguments(parser: argparse.ArgumentParser, entry: zoo.Architecture
             if "default" not in text and default not in (None, inspect.Parameter.empty):
                 text += f" (default: {_shown(default)})"
             model.add_argument(
-                option.flag, dest=option.name, metavar=option.metavar,
-                type=arg_type(option.parse), help=text,
-            )  # fmt: skip
+                option.flag,
+                dest=option.name,
+                metavar=option.metavar,
+                type=arg_type(option.parse),
+                help=text,
+            )
     train = parser.add_argument_group("training")
     train.add_argument("--epochs", metavar="N", type=non_negative_int, help="SVI epochs")
     train.add_argument("--batch-size", metavar="B", type=positive_int, help="mini-batch size")
@@ -200,7 +203,7 @@ def fit_config(args: argparse.Namespace) -> dict[str, Any]:
     return config
 
 
-def builder_options(entry: zoo.Architecture, config: Mapping[str, Any], ds: Any) -> dict:
+def builder_options(entry: zoo.Architecture, config: Mapping[str, Any], ds: Any) -> dict[str, Any]:
     """Keyword options of the entry's builder: the data's likelihood, number of classes and
     image shape where the builder takes them, then the options given."""
     kwargs: dict[str, Any] = {}
