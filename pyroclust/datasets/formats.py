@@ -199,6 +199,7 @@ _NA_TOKENS = frozenset(
     + ["<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"]
 )  # pandas' default missing-value markers (pandas._libs.parsers.STR_NA_VALUES), "" aside
 _SNIFF_BYTES = 1 << 16
+_NPY_MAGIC = b"\x93NUMPY"
 
 
 def _as_features(x: np.ndarray, path: Path, key: str) -> tuple[np.ndarray, tuple[int, int] | None]:
@@ -246,14 +247,25 @@ def _npz_member(archive: Any, path: Path, key: str) -> np.ndarray:
 
 def _read_npz(path: Path, split: str) -> tuple[np.ndarray, np.ndarray | None, str]:
     """Return ``(x, y, key)`` from an .npz file in either layout."""
-    try:
-        archive = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
-        raise DatasetError(
-            f"{path} could not be read as an .npz archive: {one_line(error)}"
-        ) from error
-    if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise DatasetError(f"{path} holds a single .npy array, not an .npz archive; rename it.")
+    with open(path, "rb") as handle:  # closed even when NumPy fails half-way
+        magic = handle.read(len(_NPY_MAGIC))
+        handle.seek(0)
+        if magic == _NPY_MAGIC:
+            raise DatasetError(f"{path} holds a single .npy array, not an .npz archive; rename it.")
+        try:
+            archive = np.load(handle, allow_pickle=False)
+        except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
+            raise DatasetError(
+                f"{path} could not be read as an .npz archive: {one_line(error)}"
+            ) from error
+        if not isinstance(archive, np.lib.npyio.NpzFile):
+            raise DatasetError(f"{path} is not an .npz archive (a zip file saved by np.savez).")
+        return _read_npz_archive(archive, path, split)
+
+
+def _read_npz_archive(
+    archive: Any, path: Path, split: str
+) -> tuple[np.ndarray, np.ndarray | None, str]:
     with archive:
         keys = set(archive.files)
         split_keys = sorted(keys & {"x_train", "x_test", "y_train", "y_test"})
@@ -315,27 +327,41 @@ def _read_npz(path: Path, split: str) -> tuple[np.ndarray, np.ndarray | None, st
 
 
 def _read_npy(path: Path) -> np.ndarray:
-    try:
-        x = np.load(path, allow_pickle=False)
-    except ValueError as error:
-        if "allow_pickle" in str(error):
+    with open(path, "rb") as handle:  # closed even when NumPy fails half-way
+        magic = handle.read(len(_NPY_MAGIC))
+        handle.seek(0)
+        if magic.startswith(b"PK"):
+            raise DatasetError(f"{path} is an .npz archive, not an .npy array; rename it to .npz.")
+        if magic != _NPY_MAGIC:
+            pickled = magic[:1] == b"\x80"
             raise DatasetError(
-                f"{path} holds Python objects (pickled data), which are not loaded (loading them "
-                "could run code); save a numeric array with np.save."
+                f"{path} is not an .npy file"
+                + (
+                    " but pickled Python data, which is not loaded (loading it could run code)"
+                    if pickled
+                    else " (it does not start with NumPy's magic bytes)"
+                )
+                + "; save a numeric array with np.save."
+            )
+        try:
+            return np.load(handle, allow_pickle=False)
+        except ValueError as error:
+            if "allow_pickle" in str(error):
+                raise DatasetError(
+                    f"{path} holds Python objects (dtype object), which are not loaded (loading "
+                    "them could run code); save a numeric array."
+                ) from error
+            raise DatasetError(
+                f"{path} could not be read as an .npy array: {one_line(error)}"
             ) from error
-        raise DatasetError(
-            f"{path} could not be read as an .npy array: {one_line(error)}"
-        ) from error
-    except (OSError, EOFError, zipfile.BadZipFile) as error:
-        raise DatasetError(
-            f"{path} could not be read as an .npy array: {one_line(error)}"
-        ) from error
-    except MemoryError as error:
-        raise DatasetError(f"{path} is too large to load (or its header is corrupt).") from error
-    if isinstance(x, np.lib.npyio.NpzFile):
-        x.close()
-        raise DatasetError(f"{path} is an .npz archive, not an .npy array; rename it to .npz.")
-    return x
+        except (OSError, EOFError) as error:
+            raise DatasetError(
+                f"{path} could not be read as an .npy array: {one_line(error)}"
+            ) from error
+        except MemoryError as error:
+            raise DatasetError(
+                f"{path} is too large to load (or its header is corrupt)."
+            ) from error
 
 
 def _cell_kind(cell: str) -> str:
