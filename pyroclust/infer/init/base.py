@@ -104,6 +104,27 @@ def moments_from_labels(
     return counts / counts.sum(), loc, var
 
 
+def labels_of_few_rows(
+    features: np.ndarray, n_components: int, random_state: int | None = None
+) -> np.ndarray:
+    """Labels for data with too few distinct rows to fit a mixture or an embedding: one
+    cluster when every row is the same (constant data, a single row), else k-means with at
+    most as many clusters as distinct rows."""
+    n_distinct = len(np.unique(features, axis=0))
+    k = min(int(n_components), n_distinct)
+    if k <= 1:
+        return np.zeros(len(features), dtype=int)
+    from sklearn.cluster import KMeans
+
+    return KMeans(k, n_init=10, random_state=random_state).fit_predict(features)
+
+
+def too_few_distinct_rows(features: np.ndarray, n_components: int) -> bool:
+    """Whether ``features`` has fewer distinct rows than ``n_components`` (or than 2), so
+    that a mixture or k-means with that many clusters is degenerate."""
+    return len(np.unique(features, axis=0)) < max(2, int(n_components))
+
+
 @dataclass
 class LatentClusterStart:
     """Pretrain, cluster the codes, start the mixture there, align (see the module).
@@ -156,7 +177,15 @@ class LatentClusterStart:
         """(pi, loc, var, labels): the mixture to start from and the hard clustering it
         stands for. ``labels=None`` (here) means the mixture's own most probable component
         of each code; a strategy that clusters elsewhere than on the codes returns its
-        labels, numbered as its clusters."""
+        labels, numbered as its clusters.
+
+        Codes with fewer distinct rows than components (constant data, a single row) are
+        not given to :meth:`cluster`: they start as one cluster, or as k-means with as many
+        clusters as distinct rows (:func:`labels_of_few_rows`); the other components start
+        at the overall moments with the weight of one point."""
+        if too_few_distinct_rows(codes, n_components):
+            labels = labels_of_few_rows(codes, n_components, random_state)
+            return (*moments_from_labels(codes, labels, n_components), labels)
         return (*self.cluster(codes, n_components, random_state, data=data), None)
 
     def start_mixture(

@@ -8,7 +8,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from pyroclust.infer.init.base import LatentClusterStart, moments_from_labels
+from pyroclust.infer.init.base import (
+    LatentClusterStart,
+    labels_of_few_rows,
+    moments_from_labels,
+    too_few_distinct_rows,
+)
 
 #: Fewer rows than this are not embedded: k-means on the features labels them instead.
 MIN_EMBEDDED_ROWS = 5
@@ -66,8 +71,8 @@ class ManifoldInit(LatentClusterStart):
     t-SNE or UMAP: when every row of the embedded features is the same (constant data), all
     rows form one cluster (the other components start at the overall moments with the
     weight of one point, see :func:`~pyroclust.infer.init.moments_from_labels`); with fewer
-    than ``MIN_EMBEDDED_ROWS`` (5) rows, k-means on the features labels them, with at most
-    as many clusters as distinct rows.
+    than ``MIN_EMBEDDED_ROWS`` (5) rows, or fewer distinct rows than components, k-means on
+    the features labels them, with at most as many clusters as distinct rows.
     """
 
     space: str = "data"
@@ -133,8 +138,8 @@ class ManifoldInit(LatentClusterStart):
         else:
             features = data.detach().cpu().numpy() if torch.is_tensor(data) else np.asarray(data)
         n = len(features)
-        if n < MIN_EMBEDDED_ROWS or not np.ptp(features, axis=0).any():
-            return self._labels_without_embedding(features, n_components, random_state)
+        if n < MIN_EMBEDDED_ROWS or too_few_distinct_rows(features, n_components):
+            return labels_of_few_rows(features, n_components, random_state)
         rng = np.random.default_rng(random_state)
         subset = (
             np.sort(rng.choice(n, self.max_samples, replace=False))
@@ -152,20 +157,6 @@ class ManifoldInit(LatentClusterStart):
             knn = KNeighborsClassifier(10).fit(features[subset], labels)
             labels = knn.predict(features)
         return np.asarray(labels)
-
-    @staticmethod
-    def _labels_without_embedding(
-        features: np.ndarray, n_components: int, random_state: int | None
-    ) -> np.ndarray:
-        """Labels of data too small or too uniform to embed: one cluster for identical rows,
-        else k-means with at most as many clusters as distinct rows."""
-        n_distinct = len(np.unique(features, axis=0))
-        k = min(int(n_components), n_distinct)
-        if k <= 1:
-            return np.zeros(len(features), dtype=int)
-        from sklearn.cluster import KMeans
-
-        return KMeans(k, n_init=10, random_state=random_state).fit_predict(features)
 
     def _density_labels(self, embedding: np.ndarray, n_components: int) -> np.ndarray:
         """HDBSCAN clusters of the embedding, at most ``n_components``, every point labelled."""
