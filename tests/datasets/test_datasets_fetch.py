@@ -153,3 +153,31 @@ def test_fetch_file_returns_the_verified_path(tmp_path, served):
     path = fetch_file(remote, "pendigits", tmp_path / "data")
     assert path == tmp_path / "data" / "pendigits" / "pendigits.tra"
     assert fetch_file(remote, "pendigits", tmp_path / "data", download=False) == path
+
+
+def test_downloads_go_through_pooch(tmp_path, served, monkeypatch):
+    import pooch
+
+    calls = []
+    real_retrieve = pooch.retrieve
+
+    def spy(url, known_hash, **kwargs):
+        calls.append((url, known_hash))
+        return real_retrieve(url, known_hash, **kwargs)
+
+    monkeypatch.setattr(pooch, "retrieve", spy)
+    remote = SOURCES["pendigits"]["pendigits.tra"]
+    fetch_file(remote, "pendigits", tmp_path / "data")
+    assert calls == [(served.as_uri(), remote.checksum)]
+    fetch_file(remote, "pendigits", tmp_path / "data")  # found and verified: no download
+    assert len(calls) == 1
+
+
+def test_unsupported_url_scheme_is_a_dataset_error(tmp_path, monkeypatch):
+    from pyroclust.datasets import fetch
+
+    monkeypatch.undo()  # the real downloader choice, which never opens anything here
+    remote = RemoteFile("f.bin", ("gopher://example.org/f.bin",), "sha256:" + "0" * 64)
+    with pytest.raises(DatasetError, match="unsupported URL scheme 'gopher'"):
+        fetch.fetch_file(remote, "x", tmp_path)
+    assert _files_under(tmp_path) == []
