@@ -101,23 +101,46 @@ class TemperatureAnnealing:
     epochs : int
         E, the length of the annealing (0: ``end`` from the first call).
     kind : {"exponential", "linear"}
+    strict : bool
+        Raise when the trainer's model and guide have no ``temperature`` buffer; with
+        ``strict=False`` do nothing then, so that one training recipe serves a relaxed and an
+        enumerated model.
 
     Raises
     ------
     ValueError
-        When called on a trainer whose model and guide have no ``temperature`` buffer.
+        When called (``strict=True``) on a trainer whose model and guide have no
+        ``temperature`` buffer.
 
     Examples
     --------
     >>> schedule = TemperatureAnnealing(1.0, 0.5, 100)
     >>> round(schedule.value(50), 4), schedule.value(100), schedule.value(300)
     (0.7071, 0.5, 0.5)
+    >>> TemperatureAnnealing.from_spec("1:0.5:100") == schedule
+    True
     """
 
     start: float = 1.0
     end: float = 0.5
     epochs: int = 100
     kind: str = "exponential"
+    strict: bool = True
+
+    @classmethod
+    def from_spec(cls, text: str, **options: object) -> TemperatureAnnealing:
+        """The schedule ``START:END:EPOCHS`` (the command line's form), e.g. ``"1:0.5:100"``;
+        ``options`` are the other fields (``kind``, ``strict``)."""
+        parts = str(text).split(":")
+        try:
+            if len(parts) != 3:
+                raise ValueError
+            start, end, epochs = float(parts[0]), float(parts[1]), int(parts[2])
+        except ValueError:
+            raise ValueError(
+                f"expected a temperature schedule START:END:EPOCHS (e.g. 1:0.5:100), got {text!r}"
+            ) from None
+        return cls(start, end, epochs, **options)  # type: ignore[arg-type]
 
     def __post_init__(self) -> None:
         for name in ("start", "end"):
@@ -143,7 +166,7 @@ class TemperatureAnnealing:
         found = set_temperature(
             value, getattr(trainer, "model", None), getattr(trainer, "guide", None)
         )
-        if not found:
+        if not found and self.strict:
             raise ValueError(
                 "TemperatureAnnealing found no 'temperature' buffer in the trainer's model or "
                 "guide: it is for relaxed (Gumbel-Softmax) cluster sites"

@@ -68,7 +68,9 @@ class StableRelaxedOneHotCategorical(dist.RelaxedOneHotCategorical):
 
     Examples
     --------
-    >>> d = StableRelaxedOneHotCategorical(torch.tensor(0.3), logits=80 * torch.randn(1000))
+    >>> g = torch.Generator().manual_seed(0)
+    >>> logits = 80 * torch.randn(1000, generator=g)
+    >>> d = StableRelaxedOneHotCategorical(torch.tensor(0.3), logits=logits)
     >>> y = d.rsample()
     >>> bool((y == 0).any()), bool(torch.isfinite(d.log_prob(y)))
     (True, True)

@@ -397,8 +397,12 @@ def test_temperature_annealing_refuses_models_without_temperature() -> None:
     model, guide = make_pair("enumerate")
     with pytest.raises(ValueError, match="no 'temperature' buffer"):
         TemperatureAnnealing()(SimpleNamespace(model=model, guide=guide), 1)
+    TemperatureAnnealing(strict=False)(SimpleNamespace(model=model, guide=guide), 1)
     with pytest.raises(ValueError, match="> 0"):
         TemperatureAnnealing(start=0.0)
+    assert TemperatureAnnealing.from_spec("2:0.25:30") == TemperatureAnnealing(2.0, 0.25, 30)
+    with pytest.raises(ValueError, match="START:END:EPOCHS"):
+        TemperatureAnnealing.from_spec("1:0.5")
 
 
 @pytest.mark.parametrize("cluster", ["relaxed", "enumerate"])
