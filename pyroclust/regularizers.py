@@ -175,9 +175,10 @@ def prune(estimator_or_model: Any, threshold: float, *, guide: Any = None) -> to
     latent sites; otherwise the prior's point value). Components below ``threshold`` get
     pi_k = 0 from then on and the others are renormalised: a forward hook on ``model.weights``
     masks the pi the model uses, so training goes on without them and ``predict_proba`` gives
-    them (almost) nothing. ``Categorical(pi)`` floors a zero probability at the float epsilon
-    (about 1.2e-7 in float32), so a pruned component could still win a point only if its
-    density there exceeded every kept one's by a factor of about 10^7; use the returned mask
+    them (almost) nothing. The model's ``Categorical`` floors a zero weight at the smallest
+    normal float (:func:`~pyroclust.priors.weight_logits`, about 1.2e-38 in float32), so a
+    pruned component could still win a point only if its density there exceeded every kept
+    one's by a factor of about 10^38; use the returned mask
     (``predict_proba(X)[:, keep]``) where an exact exclusion matters. Pruning only removes
     components: one pruned earlier stays pruned. The largest component is always kept. The
     ``"weights"`` site itself still records the unmasked draw; the functions of

@@ -13,7 +13,7 @@ from torch import nn
 from pyroclust.components import ComponentFamily, DiagonalGaussian
 from pyroclust.likelihoods import Likelihood
 from pyroclust.models.base import LatentVariableModel, data_plate
-from pyroclust.priors import Learned, WeightPrior
+from pyroclust.priors import Learned, WeightPrior, weight_logits
 from pyroclust.sites import ASSIGNMENT, LATENT
 from pyroclust.structure import ENUMERATE_MODEL, ClusterSite
 
@@ -122,7 +122,11 @@ class VaDE(LatentVariableModel):
             if not reg.local:
                 reg(weights=pi)
         with data_plate(batch, data_size, pi.device):
-            y = pyro.sample(ASSIGNMENT, dist.Categorical(pi), infer={"enumerate": "parallel"})
+            y = pyro.sample(
+                ASSIGNMENT,
+                dist.Categorical(logits=weight_logits(pi)),
+                infer={"enumerate": "parallel"},
+            )
             z = pyro.sample(LATENT, self.components(y))
             for reg in self.regularizers:
                 if reg.local:

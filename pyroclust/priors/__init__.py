@@ -15,7 +15,7 @@ prior                     pi                                    latent sites (gu
 ========================= ===================================== ==============================
 """
 
-from pyroclust.priors.base import WeightGuide, WeightPrior
+from pyroclust.priors.base import WeightGuide, WeightPrior, weight_logits
 from pyroclust.priors.dirichlet import Dirichlet, DirichletGuide
 from pyroclust.priors.simple import Fixed, Learned, Uniform
 from pyroclust.priors.stick_breaking import StickBreaking, StickBreakingGuide
@@ -33,4 +33,5 @@ __all__ = [
     "WeightPrior",
     "Zipf",
     "ZipfExponentGuide",
+    "weight_logits",
 ]

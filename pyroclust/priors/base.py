@@ -8,6 +8,17 @@ from pyro.nn import PyroModule
 from pyroclust.sites import ASSIGNMENT, prior_site
 
 
+def weight_logits(pi: torch.Tensor) -> torch.Tensor:
+    """Logits of the mixture weights ``pi`` for ``Categorical(logits=...)``.
+
+    ``Categorical(probs=pi)`` clamps each probability at the float epsilon (log weight
+    >= -15.9 in float32), which gives a Zipf tail at K = 10^4 the wrong mass and no gradient;
+    here the floor is the smallest normal float (log weight >= -87.3 in float32), below which
+    the gradient is zero rather than NaN (a pruned component has pi_k = 0 exactly).
+    """
+    return pi.clamp_min(torch.finfo(pi.dtype).tiny).log()
+
+
 class WeightPrior(PyroModule):
     """Base class of priors over the mixture weights pi (the ``"weights"`` site).
 

@@ -211,3 +211,20 @@ def test_data_size_smaller_than_batch_is_refused(tiny_vade) -> None:
     model, guide = tiny_vade()
     with local_params(), pytest.raises(ValueError, match="smaller than the batch"):
         model(_x(10), data_size=5)
+
+
+def test_assignment_logits_keep_a_zipf_tail_below_float32_epsilon() -> None:
+    """At K = 10^4 with a Zipf(2) prior the smallest weights are far below float32's epsilon;
+    the model scores y with logits, so their log weights are exact, not floored at -15.9."""
+    from pyroclust.priors.zipf import zipf_log_weights
+
+    k = 10_000
+    model = VaDE(
+        k, 2, decoder=MLP([2, 4]), likelihood=likelihoods.Bernoulli(), weights=priors.Zipf(2.0)
+    )
+    with local_params():
+        trace = poutine.trace(model).get_trace(torch.rand(3, 4))
+    logits = trace.nodes["assignment"]["fn"].logits
+    expected = zipf_log_weights(torch.tensor(2.0), k)
+    assert float(expected[-1]) < -17.0  # below log(float32 eps)
+    assert torch.allclose(logits[0], expected, atol=1e-3)
