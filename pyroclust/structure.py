@@ -18,6 +18,8 @@ VaDE's shape. A model declares
 
 - ``latent_sites``: the names of its continuous codes (``("z",)`` by default), in the order
   :meth:`~pyroclust.estimator.Clusterer.transform` concatenates them;
+- ``site_scales`` (optional): fixed weights on local sites' log densities (GMVAE's w_G on
+  ``"z"``), which the shared checks take into account;
 - its weight priors, found as the :class:`~pyroclust.priors.WeightPrior` modules it holds, each
   named by its cluster site (``prior.cluster``), so several coexist.
 
@@ -125,6 +127,13 @@ def latent_sites(model: Any) -> tuple[str, ...]:
     return tuple(getattr(model, "latent_sites", None) or (LATENT,))
 
 
+def site_scales(model: Any) -> dict[str, float]:
+    """Fixed weights a model puts on its local sites' log densities (``poutine.scale``), by
+    site name, on top of the mini-batch scaling: e.g. GMVAE's w_G on ``"z"`` or a VAE's beta.
+    A model declares them as ``site_scales``; none by default."""
+    return dict(getattr(model, "site_scales", None) or {})
+
+
 def weight_priors(model: Any) -> dict[str, WeightPrior]:
     """The model's weight priors by cluster site name, in declaration order."""
     found: dict[str, WeightPrior] = {}
@@ -176,6 +185,7 @@ __all__ = [
     "cluster_site",
     "cluster_sites",
     "latent_sites",
+    "site_scales",
     "weight_guides",
     "weight_priors",
 ]

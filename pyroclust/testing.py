@@ -250,8 +250,10 @@ class ModelGuideChecks:
                     assert site["fn"].batch_shape[frame.dim] == batch, (
                         f"{who} site {name!r} has batch shape {tuple(site['fn'].batch_shape)}"
                     )
-                    assert math.isclose(float(site["scale"]), len(x) / batch), (
-                        f"{who} site {name!r} is scaled by {site['scale']}, not data/batch"
+                    weight = float(structure.site_scales(model).get(name, 1.0))
+                    assert math.isclose(float(site["scale"]), weight * len(x) / batch), (
+                        f"{who} site {name!r} is scaled by {site['scale']}, not "
+                        f"{weight:g} x data/batch"
                     )
                 elif name in weights:
                     assert sites.DATA_PLATE not in plates, f"{who}: {name!r} inside 'data'"

@@ -261,6 +261,7 @@ class GMVAE(LatentVariableModel):
         self.feature_dim = feature_dim
         self.straight_through = bool(straight_through)
         self.w_gaussian = check_w_gaussian(w_gaussian)
+        self.site_scales = {LATENT: self.w_gaussian}  # declared for the shared checks
         self.cluster_sites = (
             ClusterSite(ASSIGNMENT, n_components, CLUSTER_TREATMENTS[self.cluster]),
         )
