@@ -81,7 +81,10 @@ def make_elbo(
     model_enum = _enumerated(_traces(model, None, *args, **kwargs)[0])
     enum = bool(model_enum)
     if guide is not None:
-        guide_trace = _traces(model, guide, *args, **kwargs)[1]
+        # reading the guide leaves the random stream as it was: a fit draws the same numbers
+        # whether or not the objective was chosen with the guide
+        with torch.random.fork_rng(devices=_rng_devices()):
+            guide_trace = _traces(model, guide, *args, **kwargs)[1]
         guide_enum = _enumerated(guide_trace)
         both = sorted(set(model_enum) & set(guide_trace.nodes))
         if both:
@@ -104,6 +107,10 @@ def make_elbo(
         return cls(strict_enumeration_warning=False, **options)
     cls = JitTrace_ELBO if jit else Trace_ELBO
     return cls(**options)
+
+
+def _rng_devices() -> list[int]:
+    return [torch.cuda.current_device()] if torch.cuda.is_available() else []
 
 
 def _enumerated(trace: Any) -> list[str]:
