@@ -8,7 +8,6 @@ The objective is a Pyro ELBO or any loss callable ``(model, guide, *batch, data_
 from __future__ import annotations
 
 import copy
-import inspect
 import math
 import os
 import re
@@ -61,13 +60,6 @@ def _is_jit(elbo: Any) -> bool:
     return type(elbo).__name__.startswith("Jit")
 
 
-def _make_elbo_takes_guide() -> bool:
-    try:
-        return "guide" in inspect.signature(make_elbo).parameters
-    except (TypeError, ValueError):  # pragma: no cover - a builtin or a mock
-        return False
-
-
 def auto_elbo(
     model: Callable[..., Any],
     guide: Callable[..., Any],
@@ -76,11 +68,10 @@ def auto_elbo(
     num_particles: int = 1,
     **kwargs: Any,
 ) -> ELBO:
-    """:func:`~pyroclust.infer.elbo.make_elbo` for this model and guide (the guide is passed
-    when ``make_elbo`` reads it), traced at the example call ``args``/``kwargs``."""
-    if _make_elbo_takes_guide():
-        kwargs["guide"] = guide
-    return make_elbo(model, *args, jit=jit, num_particles=num_particles, **kwargs)
+    """The objective :func:`~pyroclust.infer.elbo.make_elbo` chooses for this model and
+    guide, traced at the example call ``args``/``kwargs`` (it leaves the random stream as
+    tracing the model alone does, so seeded fits keep their results)."""
+    return make_elbo(model, *args, guide=guide, jit=jit, num_particles=num_particles, **kwargs)
 
 
 def as_batches(data: torch.Tensor | Sequence[torch.Tensor]) -> tuple[torch.Tensor, ...]:
