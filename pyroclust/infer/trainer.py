@@ -485,7 +485,20 @@ class SVITrainer:
                 self._shuffle.manual_seed(int(self.random_state))
             else:
                 self._shuffle.seed()
-            self._setup(data)
+            try:
+                self._setup(data)
+            except ValueError as err:
+                what = _non_finite_value_error(err, self._all_parameters())
+                if what is None:
+                    raise
+                error = NonFiniteLossError(
+                    f"{self.stage} stage: non-finite {what} before the first step, at the "
+                    "starting parameters; check the data (their scale) and the model.",
+                    epoch=self.epoch + 1,
+                    step=self.step,
+                )
+                error.stage = self.stage
+                raise error from err
         path_checkpoint = isinstance(self.checkpoint, str | os.PathLike)
         if state is None and resume and path_checkpoint and os.path.exists(self.checkpoint):
             state = self._load_resume_file()

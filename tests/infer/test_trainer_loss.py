@@ -246,3 +246,16 @@ def test_stopped_early_travels_in_the_state(x) -> None:
     )
     again.fit(x, state=trainer.state_dict())
     assert again.stopped_early and again.epoch == trainer.epoch == 2
+
+
+def test_a_loss_that_is_non_finite_from_the_start_names_it(x) -> None:
+    """A ValueError from Pyro's validation in the very first evaluation (before any step)
+    is a NonFiniteLossError too, with nothing to restore."""
+    model, guide = _pair()
+    with torch.no_grad():
+        guide.loc_head.bias.fill_(math.nan)
+    trainer = SVITrainer(model, guide, epochs=1, progress=False)
+    with pytest.raises(
+        NonFiniteLossError, match=r"^svi stage: non-finite .* before the first step"
+    ):
+        trainer.fit(x)
