@@ -245,6 +245,9 @@ class FitSession:
             self._restored = True
         else:
             self._restore_once()
+        for done in self.trainers.values():  # earlier stages are over: free their optimisers
+            if done is not trainer:
+                done._optim = done._sched = done._best = None
         record = {"name": name, "kind": "train", "epochs": trainer.epochs}
         self._summarise(record, trainer)
         self.records.append(record)
