@@ -324,7 +324,7 @@ class Clusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         log p(x) averaged over rows."""
         x = self._input(X)
         n = len(x)
-        with local_params():
+        with local_params(), predictive.evaluating(self.model_, self.guide_):
             elbo = make_elbo(
                 self.model_, x[:2], guide=self.guide_, data_size=n, num_particles=num_particles
             )
