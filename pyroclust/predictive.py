@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 from pyro import poutine
-from pyro.infer import TraceEnum_ELBO, infer_discrete
+from pyro.infer import infer_discrete
 from pyro.poutine.messenger import Messenger
 from pyro.poutine.util import site_is_subsample
 
@@ -141,20 +141,71 @@ def latent_codes(
     return torch.cat(out)
 
 
+def _enumerated_joint(
+    trace: Any, include_observed: bool, max_plate_nesting: int
+) -> tuple[torch.Tensor, dict[str, Any]]:
+    """The sum of the log densities of a trace run under ``poutine.enum`` that depend on an
+    enumerated site (each broadcast over the enumerated dimensions; unscaled), and its
+    enumerated sites by name. Terms that do not depend on any enumerated site are constant
+    across its values and left out, so large ones (the likelihood of wide data) cannot
+    swamp the others in float32."""
+    enumerated = {}
+    joint = torch.zeros(())
+    for name, s in trace.nodes.items():
+        if s["type"] != "sample" or site_is_subsample(s):
+            continue
+        if s["is_observed"] and not include_observed:
+            continue
+        if getattr(s["fn"], "_pyro_deterministic", False):
+            continue
+        if "_enumerate_dim" in s["infer"]:
+            enumerated[name] = s
+        elif not s["is_observed"] and not include_observed:
+            continue
+        lp = s["fn"].log_prob(s["value"])
+        if lp.dim() > max_plate_nesting:  # it has an enumerated dimension
+            joint = joint + lp
+    return joint, enumerated
+
+
+def _marginal(joint: torch.Tensor, site: dict[str, Any], batch: int) -> torch.Tensor:
+    """log of the normalised marginal (batch, K) of ``site`` from a joint over enumerated
+    dimensions (..., batch): every other enumerated dimension is summed out in log space."""
+    lp = joint.movedim(site["infer"]["_enumerate_dim"], -1)
+    lp = lp.reshape(-1, *lp.shape[-2:]).logsumexp(0) if lp.ndim > 2 else lp
+    lp = lp.expand(batch, lp.shape[-1])
+    return _normalise(lp)
+
+
+def _normalise(lp: torch.Tensor) -> torch.Tensor:
+    """Log-probability rows from unnormalised ones. Normalised twice: log densities in the
+    thousands carry float32 rounding of about 1e-4 through the first subtraction, and the
+    second (of values near 0) makes each row sum to 1 to float precision."""
+    lp = lp - lp.logsumexp(-1, keepdim=True)
+    return lp - lp.logsumexp(-1, keepdim=True)
+
+
 def _model_enumerated_log_proba(
     model: Any, guide: Any, xb: torch.Tensor, site: str, draws: int, max_plate_nesting: int
 ) -> torch.Tensor:
-    elbo = TraceEnum_ELBO(max_plate_nesting=max_plate_nesting)
+    r"""log p(y | codes, x) for a site enumerated in the model, by brute-force enumeration:
+    the model is replayed at the guide's codes (point values, or ``draws`` samples) under
+    ``poutine.enum``; its joint log density over the enumerated sites is normalised over the
+    target's values with every other enumerated site summed out, in log space."""
     use_guide = guide_means(guide) if draws == 0 else guide
     acc = []
     for _ in range(max(1, draws)):
-        marginals = elbo.compute_marginals(model, use_guide, xb)
-        if site not in marginals:
-            raise ValueError(f"the model has no enumerated site {site!r}; it has {list(marginals)}")
-        logits = marginals[site].logits
-        acc.append(logits - logits.logsumexp(-1, keepdim=True))
-    lp = torch.stack(acc).logsumexp(0) - math.log(len(acc))
-    return lp.reshape(len(xb), -1)
+        guide_trace = poutine.trace(use_guide).get_trace(xb)
+        replayed = poutine.replay(model, trace=guide_trace)
+        fn = poutine.enum(replayed, first_available_dim=-1 - max_plate_nesting)
+        trace = poutine.trace(fn).get_trace(xb)
+        joint, enumerated = _enumerated_joint(trace, True, max_plate_nesting)
+        if site not in enumerated:
+            raise ValueError(
+                f"the model has no enumerated site {site!r}; it has {sorted(enumerated)}"
+            )
+        acc.append(_marginal(joint, enumerated[site], len(xb)))
+    return torch.stack(acc).logsumexp(0) - math.log(len(acc))
 
 
 def _guide_log_proba(
@@ -175,28 +226,16 @@ def _guide_log_proba(
             trace = poutine.trace(fn).get_trace(xb)
         if site not in trace.nodes:
             raise ValueError(f"the guide has no site {site!r}")
-        enumerated = {
-            name: s
-            for name, s in trace.nodes.items()
-            if s["type"] == "sample"
-            and not s["is_observed"]
-            and not site_is_subsample(s)
-            and "_enumerate_dim" in s["infer"]
-        }
-        joint = torch.zeros(())
-        for s in enumerated.values():
-            joint = joint + s["fn"].log_prob(s["value"])
-        target = trace.nodes[site]
+        joint, enumerated = _enumerated_joint(trace, False, max_plate_nesting)
         if site in enumerated:
-            lp = joint.movedim(target["infer"]["_enumerate_dim"], -1)
-        else:
-            logits = _logits_of(target["fn"])
-            if logits is None:
-                raise ValueError(f"site {site!r} of the guide is not categorical")
-            lp = joint.unsqueeze(-1) + logits.log_softmax(-1)
+            acc.append(_marginal(joint, enumerated[site], len(xb)))
+            continue
+        logits = _logits_of(trace.nodes[site]["fn"])
+        if logits is None:
+            raise ValueError(f"site {site!r} of the guide is not categorical")
+        lp = joint.unsqueeze(-1) + logits.log_softmax(-1)
         lp = lp.reshape(-1, *lp.shape[-2:]).logsumexp(0) if lp.ndim > 2 else lp
-        lp = lp.expand(len(xb), lp.shape[-1])
-        acc.append(lp - lp.logsumexp(-1, keepdim=True))
+        acc.append(_normalise(lp.expand(len(xb), lp.shape[-1])))
     lp = torch.stack(acc).logsumexp(0) - math.log(len(acc))
     return lp
 

@@ -200,3 +200,14 @@ def test_prediction_runs_in_evaluation_mode(tiny_vade) -> None:
     assert torch.equal(first, second)
     assert torch.equal(reconstruct(model, guide, x), reconstruct(model, guide, x))
     assert guide.training and guide.encoder[0].training and model.training
+
+
+def test_posterior_of_one_row_and_of_a_one_row_last_batch(small) -> None:
+    """One row, or a last chunk of one row, gives the same posterior as the whole batch (Pyro's
+    compute_marginals failed on a plate of size 1)."""
+    model, guide, x = small
+    whole = predictive.cluster_log_proba(model, guide, x)
+    one = predictive.cluster_log_proba(model, guide, x[:1])
+    torch.testing.assert_close(one, whole[:1])
+    chunked = predictive.cluster_log_proba(model, guide, x, batch_size=len(x) - 1)
+    torch.testing.assert_close(chunked, whole)
