@@ -22,6 +22,11 @@ from pyroclust.validation import as_data_tensor
 ESTIMATOR_KIND = "clusterer"
 
 
+def _rng_devices(x: torch.Tensor) -> list[int]:
+    """The CUDA devices whose random state a seeded computation on ``x`` must fork."""
+    return [x.device.index or 0] if x.device.type == "cuda" else []
+
+
 class Clusterer(ClusterMixin, TransformerMixin, BaseEstimator):
     """Fit a deep generative clustering model by SVI, scikit-learn style.
 
@@ -31,9 +36,18 @@ class Clusterer(ClusterMixin, TransformerMixin, BaseEstimator):
 
     Parameters
     ----------
-    model, guide : PyroModule
-        A model/guide pair of the zoo, e.g. :class:`~pyroclust.models.VaDE` and
-        :class:`~pyroclust.guides.VaDEGuide` (see :func:`pyroclust.zoo.make`).
+    model : str or PyroModule
+        A registry name (``"vade"``, ``"gmvae"``...: :data:`pyroclust.zoo.ZOO`), built at
+        :meth:`fit` for the data's width, or a built model such as
+        :class:`~pyroclust.models.VaDE` (see :func:`pyroclust.zoo.make`).
+    guide : PyroModule, optional
+        The guide of a built model (None with a registry name).
+    n_components : int
+        Clusters of a registry architecture that has a cluster site (ignored for a built
+        model, which has its own).
+    model_options : dict, optional
+        Further options of the registry builder (``latent_dim``, ``hidden``, ``weights``,
+        ``likelihood``...); the likelihood follows the data when not given.
     epochs, batch_size, lr, lr_schedule, clip_norm, jit
         Passed to :class:`~pyroclust.infer.SVITrainer` for the SVI stage.
     init : callable, optional
@@ -84,9 +98,11 @@ class Clusterer(ClusterMixin, TransformerMixin, BaseEstimator):
 
     def __init__(
         self,
-        model: Any,
-        guide: Any,
+        model: Any = "vade",
+        guide: Any = None,
         *,
+        n_components: int = 10,
+        model_options: dict[str, Any] | None = None,
         epochs: int = 100,
         batch_size: int = 256,
         lr: float = 1e-3,
@@ -105,6 +121,8 @@ class Clusterer(ClusterMixin, TransformerMixin, BaseEstimator):
     ) -> None:
         self.model = model
         self.guide = guide
+        self.n_components = n_components
+        self.model_options = model_options
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr
@@ -143,15 +161,18 @@ class Clusterer(ClusterMixin, TransformerMixin, BaseEstimator):
             When a stage diverges; the last good parameters are kept (and checkpointed), and
             the estimator is usable (``predict``, ``save``) at them.
         """
+        self._check_params()
         device = resolve_device(self.device)
-        x = self._validate(X, self.model).to(device)
-        k = getattr(self.model, "n_components", None)
+        x = as_data_tensor(X)
+        proto_model, proto_guide = self._prototypes(x)
+        x = self._validate(x, proto_model).to(device)
+        k = getattr(proto_model, "n_components", None)
         if k is not None and k > len(x):
             raise DataError(
                 f"n_components={k} is more than the {len(x)} samples; use fewer components"
             )
         seed_everything(self.random_state)
-        model, guide = copy.deepcopy(self.model).to(device), copy.deepcopy(self.guide).to(device)
+        model, guide = copy.deepcopy(proto_model).to(device), copy.deepcopy(proto_guide).to(device)
         structure.attach_weight_guides(model, guide)  # q over every weight prior's sites
         guide.to(device)
         with local_params():
@@ -207,6 +228,47 @@ class Clusterer(ClusterMixin, TransformerMixin, BaseEstimator):
             raise
         self._finish(x, session)
         return self
+
+    def _check_params(self) -> None:
+        """Check the training options (scikit-learn checks parameters in ``fit``)."""
+        for name, minimum in (("epochs", 0), ("batch_size", 1), ("num_particles", 1)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                raise ValueError(f"{name} must be an integer, got {value!r}")
+            if value < minimum:
+                raise ValueError(f"{name} must be >= {minimum}, got {value}")
+        if not (isinstance(self.lr, (int, float)) and np.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"lr must be a positive number, got {self.lr!r}")
+
+    def _prototypes(self, x: torch.Tensor) -> tuple[Any, Any]:
+        """The (model, guide) prototypes to fit: the ones given, or the registry entry named
+        by ``model`` built for the data's width (with ``n_components`` and the likelihood
+        the data call for, unless ``model_options`` say otherwise)."""
+        if not isinstance(self.model, str):
+            if self.guide is None:
+                raise ValueError(
+                    "pass the guide with the model (Clusterer(model, guide)), or name a "
+                    "registry architecture as model (e.g. Clusterer('vade'))"
+                )
+            return self.model, self.guide
+        from pyroclust import zoo
+
+        entry = zoo.get(self.model)
+        if self.guide is not None:
+            raise ValueError(
+                f"guide must be None when model is the registry name {self.model!r}: the "
+                "entry builds both"
+            )
+        options = dict(self.model_options or {})
+        if entry.accepts("n_components"):
+            k = self.n_components
+            if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+                raise ValueError(f"n_components must be an integer >= 1, got {k!r}")
+            options.setdefault("n_components", int(k))
+        if entry.accepts("likelihood"):
+            options.setdefault("likelihood", zoo.likelihood_for(x.cpu().numpy()))
+        seed_everything(self.random_state)  # the networks' initial weights too
+        return zoo.make(entry.name, x.shape[1], **options)
 
     def _finish(
         self, x: torch.Tensor, session: FitSession | None = None, *, strict: bool = True
@@ -321,10 +383,18 @@ class Clusterer(ClusterMixin, TransformerMixin, BaseEstimator):
     @torch.no_grad()
     def score(self, X: Any, y: Any = None, *, num_particles: int = 1) -> float:
         """Mean ELBO per data point of ``X`` (higher is better), a lower bound on
-        log p(x) averaged over rows."""
+        log p(x) averaged over rows. A Monte-Carlo estimate with ``num_particles`` draws,
+        seeded from ``random_state`` (repeatable; the global random stream is left alone)."""
         x = self._input(X)
         n = len(x)
-        with local_params(), predictive.evaluating(self.model_, self.guide_):
+        seed = 0 if self.random_state is None else int(self.random_state)
+        # a Monte-Carlo estimate: repeatable (seeded from random_state), the global stream kept
+        with (
+            torch.random.fork_rng(devices=_rng_devices(x)),
+            local_params(),
+            predictive.evaluating(self.model_, self.guide_),
+        ):
+            torch.manual_seed(seed)
             elbo = make_elbo(
                 self.model_, x[:2], guide=self.guide_, data_size=n, num_particles=num_particles
             )

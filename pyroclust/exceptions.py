@@ -15,6 +15,10 @@ class DataError(PyroclustError, ValueError):
     """Input data of the wrong shape, type, support, or with non-finite values."""
 
 
+class DataTypeError(DataError, TypeError):
+    """Input data whose values are not numbers (a ``TypeError`` too, as in scikit-learn)."""
+
+
 class DatasetError(PyroclustError, ValueError):
     """A data set that cannot be found, read, verified or downloaded."""
 

@@ -33,7 +33,7 @@ dtype('float32')
 >>> as_float_array(np.array([1.0, 2.0]))  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-pyroclust.exceptions.DataError: X must be 2-D ..., got shape (2,) (use X.reshape(-1, 1) ...)
+pyroclust.exceptions.DataError: X must be 2-D ..., got shape (2,) (Reshape your data: ...)
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from pyroclust.exceptions import DataError
+from pyroclust.exceptions import DataError, DataTypeError
 
 if TYPE_CHECKING:
     import torch
@@ -103,7 +103,9 @@ def _from_pandas(X: Any, name: str, error: type[Exception]) -> np.ndarray:
             f"{name} must be numeric, but column(s) {shown} are not; encode or drop them first."
         )
     if any(pd.api.types.is_complex_dtype(dtype) for dtype in frame.dtypes):
-        raise error(f"{name} must be real numeric, got complex columns.")
+        raise error(
+            f"{name} must be real numeric, got complex columns (Complex data not supported)."
+        )
     try:
         return X.to_numpy(dtype=np.float64, na_value=np.nan)
     except (TypeError, ValueError) as err:
@@ -135,7 +137,10 @@ def _as_numeric_ndarray(X: Any, name: str, error: type[Exception]) -> np.ndarray
     if kind in "biuf":
         return arr
     if kind == "c":
-        raise error(f"{name} must be real numeric, got complex dtype {arr.dtype}.")
+        raise error(
+            f"{name} must be real numeric, got complex dtype {arr.dtype} (Complex data not "
+            "supported)."
+        )
     if kind in "US":
         raise error(f"{name} must be numeric, got strings (dtype {arr.dtype}); convert them first.")
     if kind in "mM":
@@ -155,8 +160,9 @@ def _as_numeric_ndarray(X: Any, name: str, error: type[Exception]) -> np.ndarray
             numbers = (int, float, np.number)
             example = next((v for v in arr.flat if not isinstance(v, numbers)), _NONE)
             shown = "" if example is _NONE else f" such as {repr(example)[:40]}"
-            raise error(
-                f"{name} must be numeric, got non-numeric values{shown} (dtype object)."
+            cls = DataTypeError if error is DataError else error  # scikit-learn: a TypeError
+            raise cls(
+                f"{name} must be numeric, got non-numeric values{shown} (dtype object): {err}"
             ) from err
     raise error(f"{name} must be numeric, got an array of dtype {arr.dtype}.")
 
@@ -169,14 +175,19 @@ def _check_shape(
         if len(shape) == 0:
             hint = " (a scalar; pass a 2-D array)"
         elif len(shape) == 1:
-            hint = f" (use {var}.reshape(-1, 1) for one feature)"
+            hint = (
+                f" (Reshape your data: {var}.reshape(-1, 1) for one feature, "
+                f"{var}.reshape(1, -1) for one sample)"
+            )
         else:
             hint = f" (flatten images with {var}.reshape(len({var}), -1))"
         raise error(f"{name} must be 2-D (n_samples, n_features), got shape {shape}{hint}")
     if shape[0] == 0:
         raise error(f"{name} is empty (0 samples), shape {shape}")
     if shape[1] == 0:
-        raise error(f"{name} has 0 features, shape {shape}")
+        raise error(
+            f"{name} has 0 features: 0 feature(s) (shape={shape}) while a minimum of 1 is required."
+        )
     if shape[0] < min_samples:
         rows = "a single row" if shape[0] == 1 else f"{shape[0]} rows"
         raise error(f"{name} has {rows}; clustering needs at least {min_samples}")
@@ -241,7 +252,10 @@ def as_float_array(
         if X.layout != torch.strided:
             raise error(f"{name} is a sparse tensor; pass {name}.to_dense().")
         if X.is_complex():
-            raise error(f"{name} must be real numeric, got complex dtype {X.dtype}.")
+            raise error(
+                f"{name} must be real numeric, got complex dtype {X.dtype} (Complex data not "
+                "supported)."
+            )
         X = (X.float() if X.dtype == torch.bfloat16 else X).cpu().numpy()
     arr = _as_numeric_ndarray(X, name, error)
     _check_shape(tuple(int(s) for s in arr.shape), name, error, min_samples)
@@ -300,7 +314,10 @@ def as_data_tensor(
         if t.layout != torch.strided:
             raise DataError(f"{name} is a sparse tensor; pass {name}.to_dense().")
         if t.is_complex():
-            raise DataError(f"{name} must be real numeric, got complex dtype {t.dtype}.")
+            raise DataError(
+                f"{name} must be real numeric, got complex dtype {t.dtype} (Complex data not "
+                "supported)."
+            )
         _check_shape(tuple(int(s) for s in t.shape), name, DataError, min_samples)
         out = t.to(torch.float32)
         finite = torch.isfinite(out)
