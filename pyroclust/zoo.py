@@ -57,6 +57,12 @@ WEIGHT_PRIORS: dict[str, Callable[..., priors.WeightPrior]] = {
     "stick-breaking": priors.StickBreaking,  # "stick-breaking[:ALPHA]", alpha 1 by default
     "zipf": _zipf,
 }
+#: The weight priors that take a value in a spec ``NAME:VALUE``, and what the value is.
+WEIGHT_PRIOR_VALUES: dict[str, str] = {
+    "dirichlet": "the concentration alpha",
+    "stick-breaking": "the concentration alpha",
+    "zipf": "the exponent",
+}
 
 
 def make_weight_prior(spec: str | priors.WeightPrior | None) -> priors.WeightPrior:
@@ -69,7 +75,21 @@ def make_weight_prior(spec: str | priors.WeightPrior | None) -> priors.WeightPri
     name = name.strip().lower().replace("_", "-")
     if name not in WEIGHT_PRIORS:
         raise ValueError(f"unknown weight prior {name!r}; known: {', '.join(WEIGHT_PRIORS)}")
-    return WEIGHT_PRIORS[name](float(value)) if value else WEIGHT_PRIORS[name]()
+    if not value:
+        return WEIGHT_PRIORS[name]()
+    if name not in WEIGHT_PRIOR_VALUES:
+        raise ValueError(
+            f"weight prior {name!r} takes no value (write {name!r}, not {str(spec)!r}); "
+            f"NAME:VALUE is for {', '.join(WEIGHT_PRIOR_VALUES)}"
+        )
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValueError(
+            f"weight prior {name!r} takes a number after ':' "
+            f"({WEIGHT_PRIOR_VALUES[name]}), got {value!r}"
+        ) from None
+    return WEIGHT_PRIORS[name](number)
 
 
 def likelihood_for(X: Any) -> str:
