@@ -17,7 +17,7 @@ from pyroclust.infer.elbo import check_guide_covers_model, local_params, make_el
 from pyroclust.infer.init import default_init
 from pyroclust.infer.session import FitSession, run_init
 from pyroclust.infer.trainer import EarlyStopping, resolve_device
-from pyroclust.validation import as_data_tensor
+from pyroclust.validation import as_data_tensor, check_feature_names, get_feature_names
 
 ESTIMATOR_KIND = "clusterer"
 
@@ -86,6 +86,9 @@ class Clusterer(ClusterMixin, TransformerMixin, BaseEstimator):
     stage_history_ : list of dict, the rows of every training stage, each with its ``stage``
     elbo_ : float, the ELBO per data point of the last epoch
     n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        The column names of a DataFrame given to :meth:`fit` (scikit-learn's convention):
+        later input must have the same names in the same order. Absent otherwise.
 
     Examples
     --------
@@ -163,7 +166,8 @@ class Clusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         """
         self._check_params()
         device = resolve_device(self.device)
-        x = as_data_tensor(X)
+        x = as_data_tensor(X, min_samples=2)
+        names = get_feature_names(X)  # scikit-learn's convention for DataFrames
         proto_model, proto_guide = self._prototypes(x)
         x = self._validate(x, proto_model).to(device)
         k = getattr(proto_model, "n_components", None)
@@ -194,6 +198,10 @@ class Clusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         # expose the partial state even if a stage stops on a non-finite loss
         self.model_, self.guide_, self.trainer_ = model, guide, None
         self.n_features_in_ = x.shape[1]
+        if names is not None:
+            self.feature_names_in_ = names
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
         init = self.init if self.init is not None else default_init(model, guide)
         try:
             with local_params():
@@ -288,7 +296,8 @@ class Clusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         self.n_iter_ = 0 if trainer is None else trainer.epoch
         if structure.cluster_sites(self.model_):  # a mixture: has clusters
             try:
-                self.labels_ = self.predict(x)
+                lp = predictive.cluster_log_proba(self.model_, self.guide_, x)
+                self.labels_ = lp.argmax(1).cpu().numpy()
                 if structure.weight_priors(self.model_):
                     self.weights_ = self._weights()
             except Exception:
@@ -314,6 +323,7 @@ class Clusterer(ClusterMixin, TransformerMixin, BaseEstimator):
 
     def _input(self, X: Any) -> torch.Tensor:
         self._check_fitted()
+        check_feature_names(X, getattr(self, "feature_names_in_", None), estimator="Clusterer")
         device = next(iter(self.model_.parameters())).device
         return self._validate(X, self.model_).to(device)
 
@@ -423,6 +433,11 @@ class Clusterer(ClusterMixin, TransformerMixin, BaseEstimator):
                 "guide_has_weights": getattr(self.guide_, "weights", None) is not None,
                 "history": self.history_,
                 "n_features_in": self.n_features_in_,
+                "feature_names_in": (
+                    None
+                    if getattr(self, "feature_names_in_", None) is None
+                    else [str(name) for name in self.feature_names_in_]
+                ),
             },
         )
 
@@ -473,6 +488,9 @@ class Clusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         est.elbo_ = est.history_[-1]["elbo"] if est.history_ else float("nan")
         est.n_iter_ = len(est.history_)
         est.n_features_in_ = int(payload["n_features_in"])
+        names = payload.get("feature_names_in")
+        if names is not None:
+            est.feature_names_in_ = np.asarray(names, dtype=object)
         if structure.cluster_sites(model_) and structure.weight_priors(model_):
             est.weights_ = est._weights()
         return est

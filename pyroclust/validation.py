@@ -190,7 +190,9 @@ def _check_shape(
         )
     if shape[0] < min_samples:
         rows = "a single row" if shape[0] == 1 else f"{shape[0]} rows"
-        raise error(f"{name} has {rows}; clustering needs at least {min_samples}")
+        raise error(
+            f"{name} has {rows}; clustering needs at least {min_samples} (n_samples={shape[0]})"
+        )
 
 
 def _non_finite_message(name: str, source_bad: np.ndarray, overflow: np.ndarray) -> str:
@@ -305,7 +307,7 @@ def as_data_tensor(
     >>> as_data_tensor([[0.0, 1.0]], min_samples=2)
     Traceback (most recent call last):
     ...
-    pyroclust.exceptions.DataError: X has a single row; clustering needs at least 2
+    pyroclust.exceptions.DataError: X has a single row; clustering needs at least 2 (n_samples=1)
     """
     import torch
 

@@ -74,3 +74,36 @@ def test_a_built_model_needs_its_guide(tiny_vade, x_small) -> None:
     model, _ = tiny_vade()
     with pytest.raises(ValueError, match="pass the guide with the model"):
         Clusterer(model).fit(x_small)
+
+
+def test_dataframe_feature_names_follow_scikit_learn(x_small, tmp_path) -> None:
+    """Fitted on named columns, the estimator refuses them reordered or renamed at predict,
+    and keeps the names through save/load."""
+    import pandas as pd
+
+    from pyroclust.exceptions import DataError
+
+    columns = [f"f{i}" for i in range(x_small.shape[1])]
+    frame = pd.DataFrame(x_small, columns=columns)
+    est = _est().fit(frame)
+    assert list(est.feature_names_in_) == columns
+    with pytest.warns(UserWarning, match="does not have valid feature names"):
+        unnamed = est.predict(x_small.copy())  # matched by position, as scikit-learn warns
+    np.testing.assert_array_equal(est.predict(frame), unnamed)
+    with pytest.raises(DataError, match="order|f1"):
+        est.predict(frame[columns[::-1]])
+    renamed = frame.rename(columns={"f0": "zero"})
+    with pytest.raises(DataError, match="zero|f0"):
+        est.predict(renamed)
+    est.save(tmp_path / "m.ckpt")
+    loaded = Clusterer.load(tmp_path / "m.ckpt")
+    assert list(loaded.feature_names_in_) == columns
+    refit = _est().fit(x_small)  # fitted without names: no feature_names_in_
+    assert not hasattr(refit, "feature_names_in_")
+
+
+def test_a_single_row_is_refused_at_fit(x_small) -> None:
+    from pyroclust.exceptions import DataError
+
+    with pytest.raises(DataError, match="single row"):
+        _est(n_components=1).fit(x_small[:1])
