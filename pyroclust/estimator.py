@@ -372,11 +372,16 @@ class Clusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         out = predictive.codes(self.model_, self.guide_, x)
         return {name: value.double().cpu().numpy() for name, value in out.items()}
 
-    def reconstruct(self, X: Any) -> np.ndarray:
+    def reconstruct(
+        self, X: Any, *, component: int | None = None, site: str | None = None
+    ) -> np.ndarray:
         """E[x | codes of x], the model replayed at the guide's point values and read at the
-        likelihood's mean: ndarray of shape (n_samples, n_features)."""
+        likelihood's mean: ndarray of shape (n_samples, n_features). With ``component``,
+        each row's codes are decoded with the cluster site ``site`` (the first) fixed at that
+        component (a style-transfer row; see :func:`pyroclust.predictive.reconstruct`)."""
         x = self._input(X)
-        return predictive.reconstruct(self.model_, self.guide_, x).double().cpu().numpy()
+        out = predictive.reconstruct(self.model_, self.guide_, x, component=component, site=site)
+        return out.double().cpu().numpy()
 
     def sample(
         self, n_samples: int = 1, *, component: int | None = None, site: str | None = None

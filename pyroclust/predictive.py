@@ -318,20 +318,52 @@ def _has_model_enumeration(model: Any) -> bool:
 
 
 @torch.no_grad()
+def _component_value(
+    decl: Any, k: int, n: int, device: torch.device, dtype: torch.dtype = torch.float32
+) -> torch.Tensor:
+    """The value that fixes cluster site ``decl`` at component ``k`` for ``n`` rows: an index,
+    or a one-hot vector for a relaxed site."""
+    if not 0 <= int(k) < decl.n_components:
+        raise ValueError(
+            f"component must be in [0, {decl.n_components}) for site {decl.name!r}, got {k}"
+        )
+    value = torch.full((n,), int(k), device=device)
+    if decl.relaxed:
+        value = torch.nn.functional.one_hot(value, decl.n_components).to(dtype)
+    return value
+
+
+@torch.no_grad()
 def reconstruct(
-    model: Any, guide: Callable[..., Any], x: torch.Tensor, *, batch_size: int = 4096
+    model: Any,
+    guide: Callable[..., Any],
+    x: torch.Tensor,
+    *,
+    component: int | None = None,
+    site: str | None = None,
+    batch_size: int = 4096,
 ) -> torch.Tensor:
     """E[x | codes of x]: the model replayed at the guide's point values of ``x``, read at
     the ``"obs"`` distribution's mean; shape (n_samples, n_features).
 
     A cluster site enumerated in the model that the likelihood depends on is set to its most
-    probable value given the codes (``infer_discrete`` at temperature 0).
+    probable value given the codes (``infer_discrete`` at temperature 0). With ``component``,
+    the cluster site ``site`` (the first) is fixed at that component in the guide and the
+    model instead: each item's codes decoded as if it belonged to cluster ``component`` (the
+    style-transfer grid of GMVAE's Fig. 4a; k-DVAE's decoder ``component``).
     """
     out = []
+    decl = cluster_site(model, site) if component is not None else None
     with local_params(), evaluating(model, guide):
         for xb in _batches(x, batch_size):
-            guide_trace = poutine.trace(guide_means(guide)).get_trace(xb)
-            replayed = poutine.replay(model, trace=guide_trace)
+            use_model, use_guide = model, guide
+            if decl is not None:
+                value = _component_value(decl, component, len(xb), xb.device, xb.dtype)
+                fixed = {decl.name: value}
+                use_model = poutine.condition(model, fixed)
+                use_guide = poutine.condition(guide, fixed) if decl.in_guide else guide
+            guide_trace = poutine.trace(guide_means(use_guide)).get_trace(xb)
+            replayed = poutine.replay(use_model, trace=guide_trace)
             if _has_model_enumeration(model):
                 trace = poutine.trace(poutine.enum(replayed, first_available_dim=-2)).get_trace(xb)
                 mean = trace.nodes[OBS]["fn"].mean
@@ -391,15 +423,8 @@ def sample(
     if component is not None or site is not None:
         decl = cluster_site(model, site)
     if component is not None:
-        k = int(component)
-        if not 0 <= k < decl.n_components:
-            raise ValueError(
-                f"component must be in [0, {decl.n_components}) for site {decl.name!r}, "
-                f"got {component}"
-            )
-        value = torch.full((n,), k, device=device)
-        if decl.relaxed:
-            value = torch.nn.functional.one_hot(value, decl.n_components).float()
+        dtype = params[0].dtype if params else torch.float32
+        value = _component_value(decl, component, n, device, dtype)
         fn = poutine.condition(model, {decl.name: value})
     with local_params(), evaluating(model, guide):
         weights_trace = _weights_posterior_trace(guide)

@@ -318,3 +318,25 @@ def test_weights_posterior_of_each_site_of_two_layers() -> None:
     post2 = posterior_dataset(weights_posterior(model, guide, 5, 0, site="y2"))
     assert post2["weights"].shape == (1, 5, 2)  # learned: a point mass
     assert np.allclose(post2["weights"].values, model.weights2.mean().numpy())
+
+
+def test_reconstruct_with_a_fixed_component() -> None:
+    """reconstruct(component=k) decodes each row's codes with the cluster site fixed at k,
+    in the guide when it holds the site (decoder k at q(z | x, y=k)'s mean) and the model."""
+    from pyroclust.predictive import reconstruct
+
+    x = _x(6).double()
+    model, guide = _double(GuideEnumerated(N_FEATURES), GuideEnumeratedGuide(N_FEATURES))
+    with torch.no_grad():
+        _, loc, _ = guide.heads(x)
+        for k in range(3):
+            expected = torch.sigmoid(loc[:, k] @ model.dec_w[k] + model.dec_b[k])
+            torch.testing.assert_close(reconstruct(model, guide, x, component=k), expected)
+
+    model, guide = _double(Relaxed(N_FEATURES), RelaxedGuide(N_FEATURES))
+    with torch.no_grad():
+        onehot = F.one_hot(torch.full((6,), 1), 3).double()
+        expected = torch.sigmoid(model.from_z(guide.loc(x)) + model.from_y(onehot))
+    torch.testing.assert_close(reconstruct(model, guide, x, component=1), expected)
+    with pytest.raises(ValueError, match="component must be in"):
+        reconstruct(model, guide, x, component=3)
