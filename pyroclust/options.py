@@ -24,13 +24,18 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
+    "CSV_HEADERS",
+    "MAX_SEED",
     "Option",
+    "csv_header",
+    "index_column",
     "layer_widths",
     "non_negative_float",
     "non_negative_int",
     "number",
     "positive_float",
     "positive_int",
+    "seed",
 ]
 
 
@@ -76,6 +81,66 @@ positive_int = number(int, 0, strict=True)
 non_negative_int = number(int, 0, strict=False)
 positive_float = number(float, 0.0, strict=True)
 non_negative_float = number(float, 0.0, strict=False)
+
+#: The largest random seed NumPy accepts (seeds are unsigned 32-bit integers).
+MAX_SEED = 2**32 - 1
+
+
+def seed(text: str) -> int:
+    """A random seed: an integer from 0 to 2**32 - 1 (what NumPy and PyTorch both accept).
+
+    >>> seed("7")
+    7
+    >>> seed("-1")
+    Traceback (most recent call last):
+    ...
+    ValueError: expected an integer from 0 to 4294967295, got '-1'
+    """
+    try:
+        value = int(text)
+    except (TypeError, ValueError):
+        value = None
+    if value is None or not 0 <= value <= MAX_SEED:
+        raise ValueError(f"expected an integer from 0 to {MAX_SEED}, got {text!r}")
+    return value
+
+
+#: The values of a CSV ``header`` option as text, and what :func:`csv_header` makes of them.
+CSV_HEADERS: dict[str, str | bool] = {"auto": "auto", "yes": True, "no": False}
+
+
+def csv_header(text: str) -> str | bool:
+    """``"auto"``, ``"yes"`` or ``"no"`` -> the ``header=`` of
+    :func:`pyroclust.datasets.load_dataset` (``"auto"``, ``True``, ``False``).
+
+    >>> csv_header("yes"), csv_header("auto")
+    (True, 'auto')
+    """
+    key = str(text).strip().lower()
+    if key not in CSV_HEADERS:
+        raise ValueError(f"expected one of {', '.join(CSV_HEADERS)}, got {text!r}")
+    return CSV_HEADERS[key]
+
+
+def index_column(text: str) -> int | str | bool:
+    """The ``index_col=`` of :func:`pyroclust.datasets.load_dataset` from text: a column
+    position (``"0"``), a header name (``"id"``), or ``"none"`` (``False``: no index column).
+
+    >>> index_column("0"), index_column("id"), index_column("none")
+    (0, 'id', False)
+    """
+    value = str(text).strip()
+    if not value:
+        raise ValueError("expected a column position, a column name or 'none', got ''")
+    if value.lower() == "none":
+        return False
+    try:
+        position = int(value)
+    except ValueError:
+        return value
+    if position < 0:
+        raise ValueError(f"expected a column position >= 0, a column name or 'none', got {text!r}")
+    return position
 
 
 def layer_widths(text: str) -> list[int]:

@@ -10,10 +10,14 @@ they share. The explicit registry :data:`SUBCOMMANDS` (name -> ``(add_arguments,
 the parser: adding a subcommand is a module and one line. Library modules never import this
 package.
 
-Bad input (any :class:`~pyroclust.exceptions.PyroclustError`: unknown data set, missing or
-corrupt file or checkpoint, bad data or options) prints one line ``pyroclust: error: ...`` to
-standard error and exits with status 2, without a traceback. Ctrl-C during ``fit`` says where
-the checkpoint is and how to resume, and exits with status 130.
+Errors have one edge, :func:`main`: an expected failure (a
+:class:`~pyroclust.exceptions.PyroclustError`, such as an unknown data set, a missing or
+corrupt file or checkpoint, bad data or options, a diverging fit; or a ``ValueError`` or
+``OSError`` from a library underneath) prints one line ``pyroclust: error: ...`` to standard
+error and exits with status 2, without a traceback; so does a usage error of the parser. Any
+other exception is a bug and keeps its traceback. Ctrl-C prints one line (for ``fit``: where
+the checkpoint is and how to ``--resume``) and exits with status 130. The subcommands check
+every argument before they create or replace a file.
 
 Examples
 --------
@@ -26,10 +30,12 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from typing import NoReturn
 
 from pyroclust.cli import fit, inspect, predict, representations
 from pyroclust.cli.common import (
     PROG,
+    RunInterrupted,
     UsageError,
     number_type,
     print_table,
@@ -38,11 +44,13 @@ from pyroclust.cli.common import (
 )
 from pyroclust.cli.fit import FIT_OPTIONS, SCORE_KEYS
 from pyroclust.exceptions import PyroclustError
+from pyroclust.validation import one_line
 
 __all__ = [
     "FIT_OPTIONS",
     "PROG",
     "SCORE_KEYS",
+    "ArgumentParser",
     "SUBCOMMANDS",
     "UsageError",
     "build_parser",
@@ -79,11 +87,28 @@ examples:
 """
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    """``argparse``'s parser whose usage errors are one line, ``pyroclust: error: ...``, naming
+    the subcommand's ``--help`` (its sub-parsers are of this class too)."""
+
+    def error(self, message: str) -> NoReturn:  # noqa: D102
+        self.exit(2, f"{PROG}: error: {one_line(message)} (see: {self.prog} --help)\n")
+
+
+def _error_line(err: BaseException) -> str:
+    """The one line of an expected failure: its message, flattened; an OSError's reason and
+    file when it has them."""
+    if isinstance(err, OSError) and err.strerror:
+        where = f": {err.filename}" if err.filename is not None else ""
+        return f"{err.strerror}{where}"
+    return one_line(err) or type(err).__name__
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``pyroclust`` with one sub-parser per :data:`SUBCOMMANDS` entry."""
     from pyroclust import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog=PROG,
         description="Deep generative clustering with Pyro: fit a model of the zoo, apply it,\n"
         "inspect its mixture weights.",
@@ -107,8 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line with ``argv`` (``sys.argv[1:]`` by default); return the exit status.
 
-    0 on success, 2 for bad input (one ``pyroclust: error: ...`` line on standard error, or
-    argparse's usage message), 130 when a fit is interrupted with Ctrl-C.
+    0 on success; 2 for bad input or an expected failure (one ``pyroclust: error: ...`` line
+    on standard error, no traceback); 130 when interrupted with Ctrl-C (one line). Any other
+    exception is a bug and propagates with its traceback.
     """
     parser = build_parser()
     try:
@@ -118,9 +144,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code if isinstance(code, int) else (0 if code is None else 2)
     try:
         return int(args._run(args))
-    except PyroclustError as err:
-        message = " ".join(str(err).split()) or type(err).__name__
-        print(f"{PROG}: error: {message}", file=sys.stderr)
+    except RunInterrupted as err:
+        print(f"\n{PROG}: {one_line(err)}", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print(f"\n{PROG}: interrupted", file=sys.stderr)
+        return 130
+    except (PyroclustError, ValueError, OSError) as err:
+        print(f"{PROG}: error: {_error_line(err)}", file=sys.stderr)
         return 2
 
 

@@ -1,5 +1,9 @@
 """What the subcommands share: the program name, the usage error, argparse types, the score
-table, label files, and loading data and checkpoints."""
+table, label files, the checks of output paths and run folders, and loading data and
+checkpoints.
+
+Every check of an argument runs before anything is written: a command that fails leaves the
+file system as it found it."""
 
 from __future__ import annotations
 
@@ -23,11 +27,28 @@ TRAIN_CHECKPOINT = "train.ckpt"
 MODEL_CHECKPOINT = "model.ckpt"
 DEVICES = ("auto", "cpu", "cuda")
 
+#: The files a ``fit`` writes to its run folder; a folder holding any of them is a run.
+RUN_FILES = (
+    CONFIG_FILE,
+    TRAIN_CHECKPOINT,
+    MODEL_CHECKPOINT,
+    "metrics.json",
+    "labels.csv",
+    "elbo.png",
+    "embedding.png",
+    "samples.png",
+)
+
 __all__ = [
     "PROG",
+    "RUN_FILES",
+    "RunInterrupted",
     "UsageError",
+    "add_csv_arguments",
     "arg_type",
     "check_device",
+    "check_output_file",
+    "check_run_folder",
     "jsonable",
     "load_data",
     "load_estimator",
@@ -40,6 +61,10 @@ __all__ = [
 
 class UsageError(PyroclustError, ValueError):
     """A command-line option that cannot be used (reported as ``pyroclust: error: ...``)."""
+
+
+class RunInterrupted(PyroclustError):
+    """Ctrl-C stopped a command; the message says what was kept and how to go on (exit 130)."""
 
 
 def arg_type(parse: Callable[[str], Any]) -> Callable[[str], Any]:
@@ -68,6 +93,25 @@ positive_int = arg_type(options.positive_int)
 non_negative_int = arg_type(options.non_negative_int)
 positive_float = arg_type(options.positive_float)
 non_negative_float = arg_type(options.non_negative_float)
+seed_type = arg_type(options.seed)
+index_col_type = arg_type(options.index_column)
+
+
+def add_csv_arguments(parser: Any) -> None:
+    """``--header`` and ``--index-col``: how a ``.csv`` file given as ``--data`` is read."""
+    parser.add_argument(
+        "--header",
+        choices=tuple(options.CSV_HEADERS),
+        help="for a .csv file: whether its first row names the columns (default: auto, which "
+        "refuses ambiguous files)",
+    )
+    parser.add_argument(
+        "--index-col",
+        metavar="N|NAME|none",
+        type=index_col_type,
+        help="for a .csv file: the column (position or name) of row names, dropped; 'none' for "
+        "no such column (default: detect the 0..n-1 index of pandas' to_csv)",
+    )
 
 
 def jsonable(value: Any) -> Any:
@@ -126,11 +170,59 @@ def read_labels(path: str | os.PathLike) -> np.ndarray:
         return np.array([int(row["label"]) for row in csv.DictReader(handle)], dtype=np.int64)
 
 
-def load_data(name: str, data_dir: str | None) -> Any:
-    """A named data set or a file (:func:`pyroclust.datasets.load_dataset`)."""
+def load_data(
+    name: str, data_dir: str | None, header: str | None = None, index_col: Any = None
+) -> Any:
+    """A named data set or a file (:func:`pyroclust.datasets.load_dataset`); ``header`` is
+    ``"auto"``/``"yes"``/``"no"`` (None: auto), ``index_col`` as
+    :func:`pyroclust.options.index_column` returns it (None: detect)."""
     from pyroclust.datasets import load_dataset
 
-    return load_dataset(name, data_dir=data_dir)
+    csv = {}
+    if header is not None:
+        csv["header"] = options.csv_header(header)
+    if index_col is not None:
+        csv["index_col"] = index_col
+    return load_dataset(name, data_dir=data_dir, **csv)
+
+
+def check_output_file(path: str | os.PathLike, overwrite: bool, option: str = "--out") -> Path:
+    """``path`` as a file to write: not a directory, its parent not a file, and, unless
+    ``overwrite``, not an existing file. Checked before any work, so nothing is lost."""
+    path = Path(path)
+    if path.is_dir():
+        raise UsageError(f"{option} {str(path)!r} is a directory; give the path of a file")
+    for parent in path.parents:
+        if parent.exists() and not parent.is_dir():
+            raise UsageError(f"{option} {str(path)!r}: {str(parent)!r} is a file, not a folder")
+    if path.exists() and not overwrite:
+        raise UsageError(
+            f"{option} {str(path)!r} exists; pass --overwrite to replace it, or choose another path"
+        )
+    return path
+
+
+def run_files(out: Path) -> list[str]:
+    """The files of a ``fit`` run (:data:`RUN_FILES`) present in the folder ``out``."""
+    return [name for name in RUN_FILES if (out / name).exists()] if out.is_dir() else []
+
+
+def check_run_folder(out: Path, *, overwrite: bool, resume: bool) -> None:
+    """``out`` as the folder of a ``fit`` run: not a file; not another run unless
+    ``overwrite`` (a new fit) or ``resume`` (the same one). Writes nothing."""
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {str(out)!r} is a file, not a folder; give a folder for the run")
+    for parent in out.parents:
+        if parent.exists() and not parent.is_dir():
+            raise UsageError(f"--out {str(out)!r}: {str(parent)!r} is a file, not a folder")
+    if resume and overwrite:
+        raise UsageError("--resume continues the run in --out, --overwrite replaces it: not both")
+    found = run_files(out)
+    if found and not (overwrite or resume):
+        raise UsageError(
+            f"--out {str(out)!r} holds a run ({', '.join(found)}); pass --overwrite to replace "
+            "it, --resume to continue it, or choose another folder"
+        )
 
 
 def check_device(device: str | None) -> str:
@@ -145,7 +237,23 @@ def check_device(device: str | None) -> str:
 
 
 def load_estimator(path: str, device: str = "auto") -> Any:
-    """A fitted :class:`~pyroclust.estimator.Clusterer` from ``model.ckpt``."""
-    from pyroclust.estimator import Clusterer
+    """A fitted :class:`~pyroclust.estimator.Clusterer` from ``model.ckpt``.
 
-    return Clusterer.load(path, device=check_device(device))
+    A payload that passed :func:`~pyroclust.infer.checkpoint.load_checkpoint` but cannot be
+    rebuilt (a spec of unknown keys or values, say) is a
+    :class:`~pyroclust.exceptions.CheckpointError` too.
+    """
+    from pyroclust.estimator import Clusterer
+    from pyroclust.exceptions import CheckpointError
+    from pyroclust.validation import one_line
+
+    device = check_device(device)
+    try:
+        return Clusterer.load(path, device=device)
+    except PyroclustError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as err:
+        raise CheckpointError(
+            f"{str(path)!r} is malformed: its model cannot be rebuilt "
+            f"({type(err).__name__}: {one_line(err)[:200]})"
+        ) from err

@@ -27,24 +27,32 @@ from pyroclust.cli.common import (
     DEVICES,
     MODEL_CHECKPOINT,
     PROG,
+    RUN_FILES,
     TRAIN_CHECKPOINT,
+    RunInterrupted,
     UsageError,
+    add_csv_arguments,
     arg_type,
     check_device,
+    check_run_folder,
     jsonable,
     load_data,
     non_negative_int,
     positive_float,
     positive_int,
     print_table,
+    seed_type,
     write_labels,
 )
+from pyroclust.exceptions import NonFiniteLossError
 
 #: Options of every ``fit`` that are saved in ``config.json`` and reused by ``--resume``; the
 #: architecture's own options (its entry's ``options``) are saved beside them.
 FIT_OPTIONS = (
     "data",
     "data_dir",
+    "header",
+    "index_col",
     "epochs",
     "batch_size",
     "lr",
@@ -52,6 +60,9 @@ FIT_OPTIONS = (
     "seed",
     "device",
 )
+#: Options that say where a run finds its data or computes, not what it computes: ``--resume``
+#: may change them; a change of any other option is refused.
+RESUME_MAY_CHANGE = ("data_dir", "device")
 #: Keys of the score table and of metrics.json, in print order.
 SCORE_KEYS = (
     "model",
@@ -79,6 +90,8 @@ examples:
   pyroclust fit vade --data mnist --data-dir ~/data --n-components 10 --epochs 50
   pyroclust fit vade --data my_data.npz --weights dirichlet:1.0 --out runs/mine
   pyroclust fit vade --out runs/mine --resume          # continue an interrupted run
+  pyroclust fit vade --out runs/mine --overwrite       # fit again, replacing that run
+  pyroclust fit vade --data table.csv --header no --index-col none
   pyroclust fit vae --beta 0 --latent-dim 2            # a representation, no clusters
   pyroclust fit NAME --help                            # the options of one architecture
 """
@@ -90,7 +103,8 @@ examples:
 """
 NOTES = """
 MODEL is a key of the zoo (pyroclust.zoo.ZOO). --data is a named data set or the path of a
-.npz (arrays x and optionally y), .npy or .csv file (a column 'label' or 'y' holds labels). The
+.npz (arrays x and optionally y), .npy or .csv file (a column 'label' or 'y' holds labels;
+--header and --index-col say how a .csv is laid out where guessing would be ambiguous). The
 likelihood follows the data: Bernoulli when every value lies in [0, 1], Gaussian otherwise.
 Options left out use the architecture's tuned recipe, else the estimator's defaults.
 
@@ -98,7 +112,9 @@ Options left out use the architecture's tuned recipe, else the estimator's defau
 --resume), train.ckpt (the SVI run, written every epoch), model.ckpt (the fitted estimator, for
 'pyroclust predict' and 'pyroclust inspect'), metrics.json, labels.csv (index,label) and the
 plots elbo.png, embedding.png (latent codes in 2-D: PCA when latent_dim > 2, coloured by
-cluster) and, for image data, samples.png (samples of each cluster).
+cluster) and, for image data, samples.png (samples of each cluster). A folder that holds a run
+is never overwritten without --overwrite; --resume refuses options that differ from the saved
+ones (except --data-dir and --device) and writes nothing before its checks pass.
 """
 
 
@@ -118,6 +134,7 @@ def add_model_arguments(parser: argparse.ArgumentParser, entry: zoo.Architecture
     data = parser.add_argument_group("data")
     data.add_argument("--data", metavar="NAME|PATH", help="data set name or file (default: digits)")
     data.add_argument("--data-dir", metavar="DIR", help="where named data sets live")
+    add_csv_arguments(data)
     if entry.options:
         model = parser.add_argument_group(f"{entry.name} options")
         for option in entry.options:
@@ -143,7 +160,9 @@ def add_model_arguments(parser: argparse.ArgumentParser, entry: zoo.Architecture
             type=non_negative_int,
             help="autoencoder pretraining epochs of the initialisation",
         )
-    train.add_argument("--seed", metavar="S", type=int, help="random seed (default: 0)")
+    train.add_argument(
+        "--seed", metavar="S", type=seed_type, help="random seed, 0 to 2**32-1 (default: 0)"
+    )
     train.add_argument("--device", choices=DEVICES, help="where to train (default: auto)")
     run_ = parser.add_argument_group("run")
     run_.add_argument("--out", metavar="DIR", help="output folder (default: runs/MODEL-DATA-TIME)")
@@ -151,6 +170,11 @@ def add_model_arguments(parser: argparse.ArgumentParser, entry: zoo.Architecture
         "--resume",
         action="store_true",
         help="continue the interrupted run in --out (its saved options are reused)",
+    )
+    run_.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the run already in --out (without it, such a folder is refused)",
     )
     run_.add_argument("--no-progress", action="store_true", help="no progress bars")
 
@@ -193,9 +217,25 @@ def fit_config(args: argparse.Namespace) -> dict[str, Any]:
         saved = json.loads(saved_path.read_text())
     except (OSError, ValueError) as err:
         raise UsageError(f"cannot resume: {saved_path} is not readable JSON ({err})") from err
+    if not isinstance(saved, dict):
+        raise UsageError(f"cannot resume: {saved_path} does not hold the options of a run")
     if saved.get("model") != args.model:
         raise UsageError(
             f"cannot resume: {args.out} holds a {saved.get('model')!r} run, not {args.model!r}"
+        )
+    changed = [
+        key
+        for key, value in config.items()
+        if value is not None and key not in RESUME_MAY_CHANGE and jsonable(value) != saved.get(key)
+    ]
+    if changed:
+        flags = ", ".join(
+            f"--{key.replace('_', '-')} {_shown(config[key])} (saved: {_shown(saved.get(key))})"
+            for key in changed
+        )
+        raise UsageError(
+            f"cannot resume: {flags} differs from the run in {args.out}; drop the option to "
+            "resume with the saved value, or start a new run (another --out, or --overwrite)"
         )
     for key in config:
         if config[key] is None:
@@ -316,35 +356,58 @@ def run(args: argparse.Namespace) -> int:
     from pyroclust.metrics import clustering_scores
 
     started = time.perf_counter()
+    # every check first: nothing is created or replaced before they all pass
+    if args.out:
+        check_run_folder(Path(args.out), overwrite=args.overwrite, resume=args.resume)
     config = fit_config(args)
-    ds = load_data(config["data"] or "digits", config["data_dir"])
+    if args.resume and (Path(args.out) / "metrics.json").exists():
+        raise UsageError(
+            f"cannot resume: the run in {args.out} is finished (metrics.json is there); "
+            "pass --overwrite instead of --resume to fit it again"
+        )
+    ds = load_data(
+        config["data"] or "digits", config["data_dir"], config["header"], config["index_col"]
+    )
     out = Path(args.out) if args.out else _default_out(args.model, ds.name)
-    out.mkdir(parents=True, exist_ok=True)
+    if not args.out:
+        check_run_folder(out, overwrite=False, resume=False)
     est = make_estimator(args.model, config, ds, out, progress=not args.no_progress)
-    (out / CONFIG_FILE).write_text(json.dumps(jsonable({"model": args.model, **config}), indent=2))
     resuming = bool(args.resume and (out / TRAIN_CHECKPOINT).is_file())
+
+    if args.overwrite:  # the former run's files go, so none of them is mistaken for this run's
+        for name in RUN_FILES:
+            if (out / name).is_file():
+                (out / name).unlink()
+    out.mkdir(parents=True, exist_ok=True)
+    if not args.resume:  # a resumed run keeps its config.json (its options were compared)
+        (out / CONFIG_FILE).write_text(
+            json.dumps(jsonable({"model": args.model, **config}), indent=2)
+        )
     print(
         f"{PROG}: {'resuming' if resuming else 'fitting'} {args.model} on {ds.name} "
         f"({ds.n_samples} x {ds.n_features}, {ds.support} support) -> {out}",
         file=sys.stderr,
     )
+    ckpt = out / TRAIN_CHECKPOINT
     try:
         est.fit(ds.x, resume=resuming)
     except KeyboardInterrupt:
-        ckpt = out / TRAIN_CHECKPOINT
         if ckpt.is_file():
-            print(
-                f"\n{PROG}: interrupted; the run is checkpointed in {ckpt}. Continue it with:\n"
-                f"  {PROG} fit {args.model} --out {out} --resume",
-                file=sys.stderr,
-            )
-        else:
-            print(
-                f"\n{PROG}: interrupted before the first epoch finished; no checkpoint was "
-                f"written yet. Start again with: {PROG} fit {args.model} --out {out}",
-                file=sys.stderr,
-            )
-        return 130
+            raise RunInterrupted(
+                f"interrupted; the run is checkpointed in {ckpt}; continue it with: "
+                f"{PROG} fit {args.model} --out {out} --resume"
+            ) from None
+        raise RunInterrupted(
+            "interrupted before the first checkpoint was written; start again with: "
+            f"{PROG} fit {args.model} --out {out} --resume"
+        ) from None
+    except NonFiniteLossError as err:
+        kept = f"; the last good parameters are checkpointed in {ckpt}" if ckpt.is_file() else ""
+        raise NonFiniteLossError(
+            f"{err}{kept} (try a smaller --lr in a new run: another --out, or --overwrite)",
+            epoch=err.epoch,
+            step=err.step,
+        ) from err
     est.save(out / MODEL_CHECKPOINT)
 
     codes = est.transform(ds.x)

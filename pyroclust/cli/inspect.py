@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pyroclust.cli.common import UsageError, load_estimator, positive_int
+from pyroclust.cli.common import UsageError, load_estimator, positive_int, seed_type
 
 EPILOG = """\
 examples:
@@ -36,7 +36,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=1000,
         help="posterior draws (default: 1000)",
     )
-    parser.add_argument("--seed", metavar="S", type=int, default=0, help="default: 0")
+    parser.add_argument(
+        "--seed", metavar="S", type=seed_type, default=0, help="0 to 2**32-1 (default: 0)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -47,10 +49,13 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(
             f"'inspect' needs the module pyroclust.inspect, which could not be imported ({err})"
         ) from err
+    out = Path(args.out) if args.out else Path(args.checkpoint).parent
+    for folder in (out, *out.parents):
+        if folder.exists() and not folder.is_dir():
+            raise UsageError(f"--out {str(out)!r}: {str(folder)!r} is a file, not a folder")
     est = load_estimator(args.checkpoint)
     if getattr(est.model_, "n_components", None) is None:
         raise UsageError(f"{args.checkpoint} holds a model without mixture weights")
-    out = Path(args.out) if args.out else Path(args.checkpoint).parent
     out.mkdir(parents=True, exist_ok=True)
     idata = pinspect.weights_posterior(
         est.model_, est.guide_, num_samples=args.num_samples, random_state=args.seed

@@ -9,16 +9,19 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Sequence
+from pathlib import Path
 
 from pyroclust import zoo
 from pyroclust.cli.common import (
     DEVICES,
     PROG,
+    UsageError,
     check_device,
     non_negative_float,
     non_negative_int,
     positive_float,
     positive_int,
+    seed_type,
 )
 from pyroclust.representations import RepresentationStudy, representation_study
 
@@ -153,7 +156,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     )
     run = parser.add_argument_group("run")
     run.add_argument("--out", metavar="DIR", help="write the table and pictures there")
-    run.add_argument("--seed", metavar="S", type=int, default=0, help="random seed (0)")
+    run.add_argument(
+        "--seed", metavar="S", type=seed_type, default=0, help="random seed, 0 to 2**32-1 (0)"
+    )
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
     return parser
 
@@ -167,6 +172,11 @@ def _int_list(text: str | None) -> list[int] | None:
 def run_from_args(args: argparse.Namespace) -> RepresentationStudy:
     """Run :func:`~pyroclust.representations.representation_study` from parsed
     :func:`add_arguments` options; print the table (and DBSCAN's row and the files written)."""
+    if args.out:
+        out = Path(args.out)
+        for folder in (out, *out.parents):
+            if folder.exists() and not folder.is_dir():
+                raise UsageError(f"--out {str(out)!r}: {str(folder)!r} is a file, not a folder")
     study = representation_study(
         args.data,
         data_dir=args.data_dir,
