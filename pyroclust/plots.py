@@ -315,6 +315,41 @@ def plot_samples_grid(
     return _save(fig, path)
 
 
+def plot_style_transfer(
+    originals: ArrayLike,
+    decoded_per_cluster: Sequence[ArrayLike],
+    image_shape: Sequence[int],
+    path: PathLike | None = None,
+) -> Figure:
+    """The style-transfer grid (GMVAE, Fig. 4a of "Is Simple Better?"): the first row shows
+    test images; row k + 1 shows each image's codes decoded with the cluster set to k.
+
+    Parameters
+    ----------
+    originals : array-like of shape (n_images, height * width)
+    decoded_per_cluster : sequence of array-like, entry k of shape (n_images, height * width)
+        E.g. ``[est.reconstruct(x, component=k) for k in range(K)]``.
+    image_shape : (height, width)
+    path : path, optional
+        Where to save the figure.
+    """
+    first = _as_images(originals, image_shape, "originals")
+    rows = [first] + [
+        _as_images(d, image_shape, f"cluster {k}") for k, d in enumerate(decoded_per_cluster)
+    ]
+    if any(len(r) != len(first) for r in rows):
+        raise DataError("every cluster's row must hold one image per original")
+    h, w = (int(s) for s in image_shape)
+    fig = _draw_mosaic(_mosaic(rows, h, w, max(1, len(first))), len(rows), len(first), h, w)
+    ax = fig.axes[0]
+    names = ["input"] + [str(k) for k in range(len(rows) - 1)]
+    ax.set_yticks([1 + r * (h + 1) + (h - 1) / 2 for r in range(len(rows))], names)
+    ax.tick_params(axis="y", length=0, labelsize="small")
+    ax.set_ylabel("decoded with cluster")
+    ax.set_title("Codes decoded with every cluster")
+    return _save(fig, path)
+
+
 def plot_k_sweep(result: Any, path: PathLike | None = None) -> Figure:
     """Elbow plot (inertia) and silhouette against the number of clusters, on a log k axis.
 

@@ -123,3 +123,17 @@ def test_plot_voronoi_regions(tmp_path):
     assert "true class" in fig.get_suptitle()
     with pytest.raises(DataError, match="same"):
         plots.plot_voronoi(train, {"x": test["x"]}, 3)
+
+
+def test_plot_style_transfer(tmp_path) -> None:
+    from pyroclust.exceptions import DataError
+    from pyroclust.plots import plot_style_transfer
+
+    rng = np.random.default_rng(0)
+    originals = rng.random((5, 16))
+    decoded = [rng.random((5, 16)) for _ in range(3)]
+    fig = plot_style_transfer(originals, decoded, (4, 4), tmp_path / "grid.png")
+    assert (tmp_path / "grid.png").stat().st_size > 0
+    assert len(fig.axes[0].get_yticks()) == 4  # the inputs and one row per cluster
+    with pytest.raises(DataError, match="one image per original"):
+        plot_style_transfer(originals, [rng.random((4, 16))], (4, 4))
