@@ -2,7 +2,16 @@
 
 from pyroclust.guides.autoencoder import AutoencoderGuide
 from pyroclust.guides.gmvae import GMVAEGuide
+from pyroclust.guides.kdae import KDAEGuide
+from pyroclust.guides.kdvae import KDVAEGuide
 from pyroclust.guides.vade import VaDEGuide
 from pyroclust.guides.vae import VAEGuide
 
-__all__ = ["AutoencoderGuide", "GMVAEGuide", "VAEGuide", "VaDEGuide"]
+__all__ = [
+    "AutoencoderGuide",
+    "GMVAEGuide",
+    "KDAEGuide",
+    "KDVAEGuide",
+    "VAEGuide",
+    "VaDEGuide",
+]

@@ -3,7 +3,9 @@
 from pyroclust.models.autoencoder import Autoencoder
 from pyroclust.models.base import LatentVariableModel
 from pyroclust.models.gmvae import GMVAE
+from pyroclust.models.kdae import KDAE
+from pyroclust.models.kdvae import KDVAE
 from pyroclust.models.vade import VaDE
 from pyroclust.models.vae import VAE
 
-__all__ = ["GMVAE", "VAE", "Autoencoder", "LatentVariableModel", "VaDE"]
+__all__ = ["GMVAE", "KDAE", "KDVAE", "VAE", "Autoencoder", "LatentVariableModel", "VaDE"]

@@ -1,6 +1,7 @@
 """Plain PyTorch building blocks (encoders, decoders, augmentations) composed into models."""
 
 from pyroclust.nn.augment import RandomAffine
+from pyroclust.nn.batched import BatchedMLP
 from pyroclust.nn.mlp import MLP
 
-__all__ = ["MLP", "RandomAffine"]
+__all__ = ["MLP", "BatchedMLP", "RandomAffine"]
