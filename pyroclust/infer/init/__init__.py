@@ -32,6 +32,7 @@ from pyroclust.infer.init.base import (
     set_mixture,
 )
 from pyroclust.infer.init.gmm import GMMInit
+from pyroclust.infer.init.kdvae import MixtureOfAutoencodersInit
 from pyroclust.infer.init.kmeans import KMeansInit
 from pyroclust.infer.init.manifold import ManifoldInit
 from pyroclust.infer.init.pretrain import pretrain_autoencoder, reconstruction_loss
@@ -74,6 +75,7 @@ __all__ = [
     "KMeansInit",
     "LatentClusterStart",
     "ManifoldInit",
+    "MixtureOfAutoencodersInit",
     "RandomInit",
     "_LatentClusterInit",
     "default_init",

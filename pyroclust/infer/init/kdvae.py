@@ -1,0 +1,262 @@
+"""The k-DVAE start: VaDE, k-means on its codes, each autoencoder pretrained on its cluster."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from pyroclust.infer.init.base import labels_of_few_rows, too_few_distinct_rows
+from pyroclust.infer.init.gmm import GMMInit
+from pyroclust.infer.session import FitSession, run_init
+
+VADE_STEP = "vade"
+START_STEP = "start"
+PRETRAIN_STAGE = "pretrain"
+
+#: VaDE's training when none is given: the estimator's defaults with the VaDE paper's start.
+DEFAULT_VADE_TRAINING: dict[str, Any] = {"epochs": 100, "batch_size": 256, "lr": 1e-3}
+
+
+def paper_vade(
+    n_features: int,
+    n_components: int = 10,
+    latent_dim: int = 10,
+    *,
+    likelihood: str = "bernoulli",
+    hidden: Sequence[int] = (500, 500, 2000),
+) -> tuple[Any, Any]:
+    """VaDE with the paper's networks (encoder D-500-500-2000-d, decoder mirrored, learned
+    weights): the builder used when :class:`MixtureOfAutoencodersInit` is given none. Its
+    signature is the registry builder's (``pyroclust.zoo.build_vade``), which the registry
+    passes instead."""
+    from pyroclust import guides, likelihoods, models
+    from pyroclust.nn import MLP
+
+    hidden = [int(h) for h in hidden]
+    lik = (
+        likelihoods.Bernoulli()
+        if likelihood == "bernoulli"
+        else likelihoods.Gaussian(learn_scale=True, n_features=n_features)
+    )
+    model = models.VaDE(
+        n_components,
+        latent_dim,
+        decoder=MLP([latent_dim, *reversed(hidden), n_features]),
+        likelihood=lik,
+    )
+    guide = guides.VaDEGuide(MLP([n_features, *hidden], output_activation=nn.ReLU), latent_dim)
+    return model, guide
+
+
+def likelihood_name(model: Any) -> str:
+    """``"bernoulli"`` for a model whose likelihood has support [0, 1], else ``"gaussian"``."""
+    return "bernoulli" if getattr(model.likelihood, "support", "real") == "unit" else "gaussian"
+
+
+@dataclass
+class MixtureOfAutoencodersInit:
+    """The start of k-DVAE (Caciularu & Goldberger, Sec. 4.2) and k-DAE: VaDE, k-means on its
+    codes, then each autoencoder pretrained on its cluster; joint training follows.
+
+    Stages, each run through the fit's :class:`~pyroclust.infer.FitSession` (so a resumed
+    fit skips those done):
+
+    1. ``"vade"`` (a step): fit VaDE to the data with ``vade_training`` and keep its codes,
+       the guide's means (n_samples, d). The VaDE runs in a session of its own (its stages
+       are not checkpointed one by one: an interrupted start reruns VaDE) and is dropped
+       afterwards: "this architecture was used only in this initialisation step";
+    2. ``"start"`` (a step): k-means with K clusters on the codes; the weight prior (and its
+       variational posterior) starts at the cluster proportions (clusters renumbered
+       largest first when the prior is ordered, e.g. Zipf);
+    3. ``"pretrain"`` (a training stage, ``pretrain_epochs``): autoencoder i trained on the
+       rows of cluster i only (:class:`~pyroclust.models.kdvae.ClusterReconstructionLoss`:
+       all K networks run batched, each row's loss is read at its own cluster's), and
+       q(y | x) fitted to the labels (``classifier=True``).
+
+    The paper states stages 1, 2 and joint training; stage 3 (each autoencoder pretrained on
+    its initial cluster) is from the issue that specifies this zoo's k-DVAE, and is the
+    k-DAE paper's start.
+
+    Parameters
+    ----------
+    pretrain_epochs : int
+        Epochs of stage 3 (0: skip it).
+    batch_size, lr : int, float
+        Of stage 3.
+    classifier : bool
+        Also fit q(y | x) to the k-means labels in stage 3.
+    vade_build : callable, optional
+        ``vade_build(n_features, n_components=K, likelihood=NAME, **vade_options) ->
+        (model, guide)``; the registry passes its own VaDE builder. :func:`paper_vade` by
+        default. The likelihood follows the k-DVAE model's (``"bernoulli"`` for data in
+        [0, 1], else ``"gaussian"``).
+    vade_options : dict, optional
+        Further builder options (``latent_dim``, ``hidden``...).
+    vade_training : dict or callable ``n_samples -> dict``, optional
+        VaDE's recipe: the keyword arguments of its SVI stage
+        (:class:`~pyroclust.infer.SVITrainer`'s ``epochs``, ``batch_size``, ``lr``,
+        ``lr_schedule``, ``callbacks``...) and ``init``, its start (:class:`GMMInit` when
+        absent). The registry passes VaDE's tuned recipe
+        (``pyroclust.zoo.default_training("vade", n, image_shape)``);
+        :data:`DEFAULT_VADE_TRAINING` with :class:`GMMInit` when None.
+    kmeans_n_init : int
+        Restarts of k-means.
+
+    Examples
+    --------
+    >>> from pyroclust.infer.init import GMMInit
+    >>> start = MixtureOfAutoencodersInit(
+    ...     pretrain_epochs=20,
+    ...     vade_options={"latent_dim": 2, "hidden": (16,)},
+    ...     vade_training={"epochs": 5, "init": GMMInit(pretrain_epochs=10)},
+    ... )
+    """
+
+    pretrain_epochs: int = 50
+    batch_size: int = 256
+    lr: float = 1e-3
+    classifier: bool = True
+    vade_build: Callable[..., tuple[Any, Any]] | None = None
+    vade_options: dict[str, Any] | None = None
+    vade_training: dict[str, Any] | Callable[[int], dict[str, Any]] | None = None
+    kmeans_n_init: int = 10
+
+    # ------------------------------------------------------------------ stages
+    def recipe(self, n_samples: int) -> dict[str, Any]:
+        """VaDE's training options for ``n_samples`` rows (a copy), ``init`` included."""
+        given = self.vade_training
+        if callable(given):
+            given = given(int(n_samples))
+        recipe = dict(DEFAULT_VADE_TRAINING if given is None else given)
+        if recipe.get("init") is None:
+            recipe["init"] = GMMInit()
+        return recipe
+
+    def vade_codes(
+        self,
+        model: Any,
+        x: torch.Tensor,
+        random_state: int | None = None,
+        progress: bool = False,
+    ) -> np.ndarray:
+        """Stage 1: fit VaDE to ``x`` and return its codes, float64 (n_samples, d)."""
+        from pyroclust import structure
+        from pyroclust.infer.elbo import local_params
+        from pyroclust.predictive import codes
+
+        build = self.vade_build if self.vade_build is not None else paper_vade
+        options = dict(self.vade_options or {})
+        options.setdefault("likelihood", likelihood_name(model))
+        vade, vade_guide = build(x.shape[1], n_components=int(model.n_components), **options)
+        vade, vade_guide = vade.to(x.device), vade_guide.to(x.device)
+        structure.attach_weight_guides(vade, vade_guide)
+        vade_guide.to(x.device)
+        recipe = self.recipe(len(x))
+        init = recipe.pop("init")
+        session = FitSession(
+            vade, vade_guide, random_state=random_state, progress=progress, device=x.device
+        )
+        with local_params():
+            run_init(
+                init, vade, vade_guide, x, session, random_state=random_state, progress=progress
+            )
+            session.train("svi", x, **recipe)
+            z = codes(vade, vade_guide, x)["z"]
+        return z.double().cpu().numpy()
+
+    def start(
+        self, model: Any, guide: Any, codes: np.ndarray, random_state: int | None = None
+    ) -> np.ndarray:
+        """Stage 2: k-means labels of ``codes`` (int64, (n_samples,)); the weight prior (and
+        q's) start at the cluster proportions."""
+        k = int(model.n_components)
+        if too_few_distinct_rows(codes, k):
+            labels = labels_of_few_rows(codes, k, random_state)
+        else:
+            from sklearn.cluster import KMeans
+
+            labels = KMeans(k, n_init=self.kmeans_n_init, random_state=random_state).fit_predict(
+                codes
+            )
+        labels = np.asarray(labels, dtype=np.int64)
+        counts = np.bincount(labels, minlength=k).astype(float)
+        if getattr(model.weights, "ordered", False):  # component 0 the largest
+            order = np.argsort(-counts, kind="stable")
+            labels = np.argsort(order)[labels]
+            counts = counts[order]
+        pi = np.maximum(counts, 1.0)
+        pi = torch.as_tensor(pi / pi.sum(), dtype=torch.float32)
+        device = next(iter(model.parameters()), torch.empty(0)).device
+        model.weights.set_weights(pi.to(device))
+        guide_weights = getattr(guide, "weights", None)
+        if guide_weights is not None:
+            guide_weights.set_weights(pi.to(device), n_samples=len(labels))
+        return labels
+
+    def pretrain(
+        self,
+        model: Any,
+        guide: Any,
+        x: torch.Tensor,
+        labels: np.ndarray | torch.Tensor,
+        session: FitSession,
+        random_state: int | None = None,
+        progress: bool = False,
+    ) -> list[float]:
+        """Stage 3: each autoencoder (and q(y | x)) trained on its cluster's rows; returns
+        the mean loss per row of each epoch."""
+        from pyroclust.models.kdvae import ClusterReconstructionLoss
+
+        labels = torch.as_tensor(np.asarray(labels), dtype=torch.long, device=x.device)
+        params = [*guide.encoder.parameters(), *model.decoder.parameters()]
+        if self.classifier:
+            params += list(guide.classifier.parameters())
+        trainer = session.train(
+            PRETRAIN_STAGE,
+            (x, labels),
+            loss=ClusterReconstructionLoss(classifier=self.classifier),
+            params=params,
+            epochs=self.pretrain_epochs,
+            batch_size=self.batch_size,
+            lr=self.lr,
+            random_state=random_state,
+            progress=progress,
+        )
+        return [-row["elbo"] for row in trainer.history]
+
+    def __call__(
+        self,
+        model: Any,
+        guide: Any,
+        x: torch.Tensor,
+        *,
+        random_state: int | None = None,
+        progress: bool = False,
+        session: FitSession | None = None,
+    ) -> None:
+        """Run the three stages on ``model`` and ``guide`` (a k-DVAE or k-DAE pair) with the
+        data ``x`` of shape (n_samples, n_features), in ``session`` (a fresh one without a
+        checkpoint when None)."""
+        if session is None:
+            session = FitSession(
+                model, guide, random_state=random_state, progress=progress, device=x.device
+            )
+        codes = session.step(VADE_STEP, lambda: self.vade_codes(model, x, random_state, progress))
+        labels = session.step(
+            START_STEP, lambda: self.start(model, guide, np.asarray(codes), random_state)
+        )
+        if self.pretrain_epochs > 0:
+            self.pretrain(model, guide, x, labels, session, random_state, progress)
+
+
+__all__ = [
+    "DEFAULT_VADE_TRAINING",
+    "MixtureOfAutoencodersInit",
+    "likelihood_name",
+    "paper_vade",
+]
