@@ -18,10 +18,15 @@ ArviZ < 1 gives an ``InferenceData``; ArviZ >= 1 (Python >= 3.12) an xarray ``Da
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
-import arviz as az
+with warnings.catch_warnings():  # ArviZ 0.2x's daily notice of its 1.x refactor, on import
+    warnings.filterwarnings(
+        "ignore", r"\s*ArviZ is undergoing a major refactor", category=FutureWarning
+    )
+    import arviz as az
 import numpy as np
 import torch
 from matplotlib.figure import Figure
