@@ -55,8 +55,10 @@ class KDAE(KDVAE):
 
     def code_prior(self, zeros: torch.Tensor) -> dist.Distribution:
         """N(0, I) masked out: generation still draws codes from it, the objective never
-        scores them."""
-        return dist.Normal(zeros, 1.0).to_event(1).mask(False)
+        scores them (a boolean tensor mask, so the zero log-density has the codes' dtype,
+        where ``mask(False)`` would give float32 zeros)."""
+        off = torch.zeros((), dtype=torch.bool, device=zeros.device)
+        return dist.Normal(zeros, 1.0).to_event(1).mask(off)
 
 
 class MinReconstructionLoss(HardAssignmentLoss):

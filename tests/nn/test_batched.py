@@ -1,0 +1,69 @@
+"""BatchedMLP: k networks in one module equal k separate networks with the same weights."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from pyroclust.nn import MLP, BatchedMLP
+
+SIZES = [7, 6, 5, 3]
+
+
+def _pair(k: int = 4, output_activation=None) -> tuple[BatchedMLP, list[MLP]]:
+    batched = BatchedMLP(k, SIZES, activation=nn.Tanh, output_activation=output_activation)
+    batched = batched.double()
+    separate = [
+        MLP(SIZES, activation=nn.Tanh, output_activation=output_activation).double()
+        for _ in range(k)
+    ]
+    return batched.load_networks(separate), separate
+
+
+@pytest.mark.parametrize("output_activation", [None, nn.Sigmoid])
+def test_shared_and_per_network_inputs_equal_separate_networks(output_activation) -> None:
+    batched, separate = _pair(output_activation=output_activation)
+    x = torch.randn(9, SIZES[0], dtype=torch.float64)
+    expected = torch.stack([net(x) for net in separate])
+    assert torch.allclose(batched(x), expected, rtol=0, atol=1e-12)
+    xs = torch.randn(4, 9, SIZES[0], dtype=torch.float64)
+    expected = torch.stack([net(xi) for net, xi in zip(separate, xs)])
+    assert torch.allclose(batched(xs), expected, rtol=0, atol=1e-12)
+
+
+def test_gradients_equal_separate_networks() -> None:
+    batched, separate = _pair()
+    x = torch.randn(9, SIZES[0], dtype=torch.float64)
+    weights = torch.randn(4, 9, SIZES[-1], dtype=torch.float64)
+    (batched(x) * weights).sum().backward()
+    sum(((net(x) * w).sum() for net, w in zip(separate, weights))).backward()
+    for i, net in enumerate(separate):
+        linears = [m for m in net if isinstance(m, nn.Linear)]
+        for layer, w, b in zip(linears, batched.weights, batched.biases):
+            assert torch.allclose(w.grad[i], layer.weight.grad.t(), atol=1e-12)
+            assert torch.allclose(b.grad[i, 0], layer.bias.grad, atol=1e-12)
+
+
+def test_network_copies_one_network_and_init_is_nn_linear_like() -> None:
+    torch.manual_seed(0)
+    batched = BatchedMLP(3, [400, 50, 2])
+    x = torch.randn(5, 400)
+    assert torch.allclose(batched.network(2)(x), batched(x)[2], atol=1e-6)
+    w = batched.weights[0].detach()
+    bound = 1 / 400**0.5
+    assert w.abs().max() <= bound and w.abs().max() > 0.95 * bound  # U(-1/sqrt(in), ..)
+    assert not torch.equal(w[0], w[1])  # each network drawn independently
+    assert abs(float(w.std()) - bound / 3**0.5) < 0.05 * bound
+
+
+def test_bad_inputs_are_refused() -> None:
+    batched = BatchedMLP(3, [4, 2])
+    with pytest.raises(ValueError, match="per-network input"):
+        batched(torch.zeros(2, 5, 4))
+    with pytest.raises(ValueError, match="input width"):
+        batched(torch.zeros(5, 3))
+    with pytest.raises(ValueError, match="n_networks"):
+        BatchedMLP(0, [4, 2])
+    with pytest.raises(ValueError, match="expected 3 networks"):
+        batched.load_networks([MLP([4, 2])])
