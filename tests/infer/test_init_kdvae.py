@@ -1,0 +1,92 @@
+"""MixtureOfAutoencodersInit: VaDE, k-means on its codes, each autoencoder on its cluster."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from sklearn.metrics import adjusted_rand_score
+
+from pyroclust import priors, structure
+from pyroclust.guides import KDVAEGuide
+from pyroclust.infer import FitSession
+from pyroclust.infer.elbo import local_params
+from pyroclust.infer.init import GMMInit, MixtureOfAutoencodersInit
+from pyroclust.infer.init.kdvae import paper_vade
+from pyroclust.infer.session import _decode
+from pyroclust.models import KDVAE
+from pyroclust.models.kdvae import reconstruction_scores
+from tests.conftest import blobs
+
+D, K = 12, 3
+
+
+def _pair(weights=None):
+    model = KDVAE(D, K, 2, hidden=(8, 6), weights=weights)
+    guide = KDVAEGuide.for_model(model, classifier_hidden=(6,))
+    structure.attach_weight_guides(model, guide)
+    return model, guide
+
+
+def _tiny(**options) -> MixtureOfAutoencodersInit:
+    calls = options.pop("calls", [])
+
+    def build(n_features, **kwargs):
+        calls.append(kwargs)
+        return paper_vade(n_features, **kwargs)
+
+    def recipe(n):
+        calls.append({"n_samples": n})
+        return {
+            "epochs": 2,
+            "batch_size": 20,
+            "init": GMMInit(pretrain_epochs=30, batch_size=20, lr=1e-2),
+        }
+
+    defaults = dict(
+        pretrain_epochs=40,
+        batch_size=20,
+        lr=1e-2,
+        vade_build=build,
+        vade_options={"latent_dim": 2, "hidden": (8,)},
+        vade_training=recipe,
+    )
+    return MixtureOfAutoencodersInit(**{**defaults, **options})
+
+
+def test_stages_leave_each_autoencoder_best_on_its_cluster() -> None:
+    x = torch.as_tensor(blobs(60, D))
+    model, guide = _pair()
+    calls: list[dict] = []
+    session = FitSession(model, guide, random_state=0, device="cpu")
+    with local_params():
+        _tiny(calls=calls)(model, guide, x, random_state=0, session=session)
+    assert [r["name"] for r in session.records] == ["vade", "start", "pretrain"]
+    assert calls[0]["likelihood"] == "bernoulli" and calls[0]["n_components"] == K
+    assert {"n_samples": 60} in calls
+    labels = _decode(session.records[1]["result"])  # the k-means labels on VaDE's codes
+    assert labels.shape == (60,) and adjusted_rand_score(labels, np.arange(60) % 3) > 0.9
+    with torch.no_grad():
+        scores = reconstruction_scores(model, guide, x).numpy()  # (n, K)
+    for c in range(K):
+        rows = scores[labels == c].mean(0)
+        assert rows.argmax() == c, (c, rows)  # autoencoder c reconstructs cluster c best
+    with torch.no_grad():  # q(y | x) starts at the k-means labels
+        agree = (guide.cluster_logits(x).argmax(-1).numpy() == labels).mean()
+    assert agree > 0.9
+
+
+def test_start_renumbers_clusters_largest_first_for_ordered_priors() -> None:
+    model, guide = _pair(weights=priors.Zipf(1.1))
+    rng = np.random.default_rng(0)
+    sizes = [5, 20, 10]
+    codes = np.concatenate([rng.normal(10 * i, 0.1, (s, 2)) for i, s in enumerate(sizes)])
+    labels = MixtureOfAutoencodersInit().start(model, guide, codes, random_state=0)
+    assert np.bincount(labels).tolist() == [20, 10, 5]
+
+
+def test_start_sets_the_learned_weights_to_the_cluster_proportions() -> None:
+    model, guide = _pair(weights=priors.Learned())
+    codes = np.concatenate([np.zeros((6, 2)), np.ones((3, 2)), 2 * np.ones((3, 2))])
+    labels = MixtureOfAutoencodersInit().start(model, guide, codes, random_state=0)
+    expected = np.bincount(labels, minlength=K) / len(labels)
+    assert np.allclose(model.weights.mean().numpy(), expected, atol=1e-6)
