@@ -44,7 +44,6 @@ from pyroclust.cli.common import (
     seed_type,
     write_labels,
 )
-from pyroclust.exceptions import NonFiniteLossError
 
 #: Options of every ``fit`` that are saved in ``config.json`` and reused by ``--resume``; the
 #: architecture's own options (its entry's ``options``) are saved beside them.
@@ -401,13 +400,6 @@ def run(args: argparse.Namespace) -> int:
             "interrupted before the first checkpoint was written; start again with: "
             f"{PROG} fit {args.model} --out {out} --resume"
         ) from None
-    except NonFiniteLossError as err:
-        kept = f"; the last good parameters are checkpointed in {ckpt}" if ckpt.is_file() else ""
-        raise NonFiniteLossError(
-            f"{err}{kept} (try a smaller --lr in a new run: another --out, or --overwrite)",
-            epoch=err.epoch,
-            step=err.step,
-        ) from err
     est.save(out / MODEL_CHECKPOINT)
 
     codes = est.transform(ds.x)
