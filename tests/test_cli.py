@@ -312,3 +312,26 @@ def test_fit_of_a_representation_model(tmp_path, capsys):
     from pyroclust.estimator import Clusterer
 
     assert Clusterer.load(out / "model.ckpt").model_.zoo_spec["beta"] == 0.5
+
+
+def test_fit_and_predict_offer_csv_layout_and_overwrite_options(capsys):
+    for argv in (["fit", "vade", "--help"], ["predict", "--help"]):
+        assert cli.main(argv) == 0
+        out = capsys.readouterr().out
+        assert "--header {auto,yes,no}" in out and "--index-col N|NAME|none" in out
+        assert "--overwrite" in out
+
+
+def test_usage_errors_are_one_line(capsys):
+    assert cli.main(["fit", "vade", "--seed", "-1"]) == 2
+    assert "--seed" in one_error_line(capsys)
+
+
+def test_fit_refuses_an_existing_run_without_overwrite(tiny_npz, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert fit(tiny_npz, out, "--epochs", "1") == 0
+    capsys.readouterr()
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert fit(tiny_npz, out, "--epochs", "1") == 2
+    assert "--overwrite" in one_error_line(capsys)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before

@@ -228,3 +228,35 @@ def test_round_trip_with_every_weight_prior(tmp_path, tiny_vade, x_small, prior:
     _assert_same_state(loaded.guide_, est.guide_)
     np.testing.assert_array_equal(loaded.weights_, est.weights_)
     np.testing.assert_array_equal(loaded.predict_proba(x_small), est.predict_proba(x_small))
+
+
+def test_zero_byte_file_is_one_line(tmp_path) -> None:
+    path = tmp_path / "empty.pt"
+    path.write_bytes(b"")
+    with pytest.raises(CheckpointError, match=r"empty \(0 bytes\)") as info:
+        load_checkpoint(path)
+    assert "\n" not in str(info.value)
+
+
+def test_malformed_payload_with_a_recomputed_digest(saved) -> None:
+    """The digest is a checksum anyone can recompute; the payload's shape is checked too."""
+    from pyroclust.infer.checkpoint import digest
+
+    _, path = saved
+    record = torch.load(path, weights_only=True)
+    del record["payload"]["history"]
+    record["sha256"] = digest(record["payload"])
+    torch.save(record, path)
+    with pytest.raises(CheckpointError, match="lacks 'history'"):
+        Clusterer.load(path)
+
+
+def test_check_payload_names_the_key_and_type(tmp_path) -> None:
+    from pyroclust.infer.checkpoint import STATE_DICT, check_payload
+
+    expected = {"n": int, "state": STATE_DICT}
+    check_payload({"n": 3, "state": {"w": torch.zeros(1)}}, expected)
+    with pytest.raises(CheckpointError, match="'n' should be int, not bool"):
+        check_payload({"n": True, "state": {}}, expected)
+    with pytest.raises(CheckpointError, match="'state' should be a state dict"):
+        check_payload({"n": 1, "state": {"w": 1.0}}, expected)
