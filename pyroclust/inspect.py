@@ -9,10 +9,11 @@ variational family in ``guide.weights`` (see :meth:`~pyroclust.priors.WeightPrio
   group (dims ``chain``, ``draw``, ``component``);
 - :func:`expected_n_clusters`: the posterior expected number of clusters in use;
 - :func:`cluster_sizes_posterior`: the posterior over the cluster sizes of a data set;
-- :func:`summary`, :func:`plot_weights_forest`, :func:`plot_rank_size`.
+- :func:`summary`, :func:`plot_weights_forest`, :func:`plot_rank_size`;
+- :func:`plot_arviz`: ArviZ's own forest and posterior plots, called the same way on both lines.
 
 ArviZ < 1 gives an ``InferenceData``; ArviZ >= 1 (Python >= 3.12) an xarray ``DataTree``. Only
-:func:`to_arviz` depends on which; :func:`summary` and the plots read both.
+:func:`to_arviz` and :func:`plot_arviz` depend on which; :func:`summary` and the plots read both.
 """
 
 from __future__ import annotations
@@ -383,6 +384,53 @@ def plot_weights_forest(
     return _save(fig, path)
 
 
+#: ArviZ's plot of each kind on the 0.x line and on the 1.x line (arviz-plots).
+ARVIZ_PLOTS = {
+    "forest": ("plot_forest", "plot_forest"),
+    "posterior": ("plot_posterior", "plot_dist"),
+}
+
+
+def plot_arviz(
+    data: Any,
+    kind: str = "forest",
+    *,
+    figsize: tuple[float, float] | None = None,
+    **kwargs: Any,
+) -> np.ndarray:
+    """ArviZ's own ``forest`` or ``posterior`` plot of ``data``, on either ArviZ line.
+
+    ArviZ 1.x (arviz-plots) renamed ``plot_posterior`` to ``plot_dist`` and takes the figure
+    size as ``figure_kwargs={"figsize": ...}``; ArviZ 0.x takes ``figsize=``. This calls the
+    right function the right way and returns the matplotlib axes on both lines.
+
+    Parameters
+    ----------
+    data : ArviZ container (from :func:`weights_posterior`, :func:`cluster_sizes_posterior`)
+    kind : ``"forest"`` (``arviz.plot_forest``) or ``"posterior"`` (``arviz.plot_posterior``,
+        ``arviz.plot_dist`` on ArviZ 1.x): one panel per scalar
+    figsize : (width, height) in inches, optional
+    **kwargs : passed to ArviZ; ``var_names`` (and ``combined`` for the forest) mean the
+        same on both lines, other options differ
+
+    Returns
+    -------
+    numpy.ndarray of matplotlib ``Axes`` (object dtype), flat
+    """
+    if kind not in ARVIZ_PLOTS:
+        raise ValueError(f"kind must be one of {sorted(ARVIZ_PLOTS)}, got {kind!r}")
+    plot = getattr(az, ARVIZ_PLOTS[kind][ARVIZ_MAJOR >= 1])
+    if ARVIZ_MAJOR >= 1:  # pragma: no cover - ArviZ 1.x needs Python >= 3.12
+        if figsize is not None:
+            kwargs["figure_kwargs"] = {**kwargs.get("figure_kwargs", {}), "figsize": figsize}
+        axes = list(plot(data, **kwargs).viz["figure"].item().axes)
+    else:
+        axes = list(np.ravel(plot(data, figsize=figsize, **kwargs)))
+    out = np.empty(len(axes), dtype=object)
+    out[:] = axes
+    return out
+
+
 def fit_zipf_exponent(weights: np.ndarray) -> float:
     """Least-squares slope s of log(sorted weight) against log(rank), over positive weights."""
     w = np.sort(np.asarray(weights, dtype=float))[::-1]
@@ -447,6 +495,7 @@ __all__ = [
     "expected_n_clusters",
     "fit_zipf_exponent",
     "hdi",
+    "plot_arviz",
     "plot_rank_size",
     "plot_weights_forest",
     "posterior_dataset",

@@ -221,10 +221,29 @@ def test_arviz_summary_forest_and_posterior_plots_read_it(tiny_vade):
     ours = inspect.summary(data)
     np.testing.assert_allclose(table["mean"], ours.loc[table.index, "mean"], atol=1e-3)
     try:
-        assert np.size(az.plot_forest(data, var_names=["weights"], combined=True)) >= 1
-        assert np.size(az.plot_posterior(data)) == 4  # s and one panel per component
+        # plot_arviz: az.plot_forest / az.plot_posterior (ArviZ 0.x) or az.plot_dist (1.x)
+        forest = inspect.plot_arviz(data, "forest", var_names=["weights"], combined=True)
+        assert np.size(forest) >= 1
+        assert np.size(inspect.plot_arviz(data, "posterior")) == 4  # s and one per component
     finally:
         plt.close("all")
+
+
+@pytest.mark.filterwarnings("ignore::matplotlib.MatplotlibDeprecationWarning")  # ArviZ's own
+def test_plot_arviz_sizes_the_figure_on_either_arviz_line(tiny_vade):
+    import matplotlib.pyplot as plt
+
+    model, guide = tiny_vade(weights="dirichlet")
+    guide.weights = model.weights.make_guide()
+    data = inspect.weights_posterior(model, guide, 30, random_state=0)
+    try:
+        axes = inspect.plot_arviz(data, "forest", var_names=["weights"], figsize=(5, 4))
+        assert axes.dtype == object and axes.ndim == 1
+        np.testing.assert_allclose(axes[0].figure.get_size_inches(), (5, 4))
+    finally:
+        plt.close("all")
+    with pytest.raises(ValueError, match="kind must be one of"):
+        inspect.plot_arviz(data, "trace")
 
 
 def test_stick_breaking_records_its_concentration(tiny_vade):
