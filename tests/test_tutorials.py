@@ -2,9 +2,12 @@
 
 The notebooks run in a ``python3`` Jupyter kernel started from this interpreter (jupyter_client
 replaces the kernel spec's ``python`` by ``sys.executable``), so they import the pyroclust being
-tested. Outputs are discarded; the notebooks stay committed without them.
+tested. Outputs are discarded; the notebooks stay committed without them. Progress bars drawn in
+a kernel stay output-light: widgets (``ipywidgets`` is in the test and tutorials extras) or,
+without them, a text bar that refreshes seldom.
 """
 
+import json
 from pathlib import Path
 
 import pytest
@@ -57,3 +60,56 @@ def test_notebook_runs(path, monkeypatch):
         if out.output_type == "error"
     ]
     assert errors == []
+
+
+# A fit with bars on, in a kernel: 10 epochs of 6 steps with a 0.2 s pause after each epoch,
+# 2 s or more in all, which tqdm's default text bar (refreshed every 0.1 s) draws 10+ times.
+PROGRESS_CELL = """
+import sys, time
+if BLOCK_WIDGETS:
+    sys.modules["ipywidgets"] = None  # as in a kernel without ipywidgets
+import torch
+from pyroclust import zoo
+from pyroclust.infer import SVITrainer
+from pyroclust.infer.progress import uses_widgets
+
+torch.manual_seed(0)
+model, guide = zoo.make("vade", n_features=12, n_components=3, latent_dim=2, hidden=(8,))
+pause = lambda trainer, epoch: time.sleep(0.2)
+trainer = SVITrainer(model, guide, epochs=10, batch_size=8, random_state=0, callbacks=[pause])
+trainer.fit(torch.rand(48, 12))
+print("widgets:", uses_widgets())
+"""
+
+
+def _run_cells(*sources: str) -> list:
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
+    client = nbclient.NotebookClient(
+        nb, kernel_name="python3", timeout=CELL_TIMEOUT_S, startup_timeout=KERNEL_STARTUP_TIMEOUT_S
+    )
+    client.execute()
+    return [out for cell in nb.cells for out in cell.outputs]
+
+
+@pytest.mark.parametrize("widgets", [True, False], ids=["ipywidgets", "no-ipywidgets"])
+def test_progress_bars_in_a_notebook_are_output_light(widgets, monkeypatch):
+    """Bars are one widget each with ipywidgets; without, text refreshed seldom (not a line
+    per tenth of a second, which flooded notebooks with hundreds of lines)."""
+    if widgets:
+        pytest.importorskip("ipywidgets")
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    outputs = _run_cells(f"BLOCK_WIDGETS = {not widgets}", PROGRESS_CELL)
+    stderr = "".join(o.text for o in outputs if o.output_type == "stream" and o.name == "stderr")
+    stdout = "".join(o.text for o in outputs if o.output_type == "stream" and o.name == "stdout")
+    views = [
+        o
+        for o in outputs
+        if o.output_type == "display_data" and "application/vnd.jupyter.widget-view+json" in o.data
+    ]
+    assert f"widgets: {widgets}" in stdout
+    if widgets:
+        assert len(views) == 1 and "VaDE svi" not in stderr
+    else:
+        assert views == [] and "VaDE svi" in stderr
+        assert stderr.count("\r") <= 3, stderr  # the first and the last state
+    assert len(json.dumps([dict(o) for o in outputs])) < 5_000

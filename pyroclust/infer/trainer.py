@@ -12,6 +12,7 @@ import math
 import os
 import re
 import time
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,11 +20,11 @@ from typing import Any
 import torch
 from pyro.infer import ELBO
 from torch import nn
-from tqdm.auto import tqdm
 
 from pyroclust.exceptions import CheckpointError, NonFiniteLossError
 from pyroclust.infer.checkpoint import load_checkpoint, save_checkpoint
 from pyroclust.infer.elbo import local_params, make_elbo, seed_everything
+from pyroclust.infer.progress import progress_bar
 from pyroclust.infer.schedules import Constant
 
 TRAINER_KIND = "svi-trainer"
@@ -339,7 +340,12 @@ class SVITrainer:
         if fn is not None:
             return fn(self.model, self.guide, *batch, data_size=n)
         elbo = self._elbo_for(len(batch[0]))
-        return elbo.differentiable_loss(self.model, self.guide, *batch, data_size=n)
+        if not _is_jit(elbo):
+            return elbo.differentiable_loss(self.model, self.guide, *batch, data_size=n)
+        with warnings.catch_warnings():  # Pyro's JIT ELBOs compile with torch.jit.trace, which
+            # torch >= 2.13 deprecates (a FutureWarning from 2.14): not the user's to act on
+            warnings.filterwarnings("ignore", r"`torch\.jit\.trace` is deprecated")
+            return elbo.differentiable_loss(self.model, self.guide, *batch, data_size=n)
 
     def _elbo_for(self, batch_size: int) -> Any:
         """The ELBO for batches of this size: one compiled copy per size under JIT."""
@@ -510,13 +516,12 @@ class SVITrainer:
         snapshot = _ParamSnapshot(params)
         label = "loss" if self.loss_fn is not None else "elbo"
         sign = 1.0 if self.loss_fn is not None else -1.0
-        bar = tqdm(
+        bar = progress_bar(
             total=self.epochs * steps_per_epoch,
             initial=min(self.epoch, self.epochs) * steps_per_epoch,
             disable=not self.progress,
             desc=f"{type(self.model).__name__} {self.stage}",
             unit="step",
-            dynamic_ncols=True,
         )
         max_norm = float(self.clip_norm) if self.clip_norm else math.inf
         try:
