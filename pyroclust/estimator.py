@@ -165,7 +165,13 @@ class Clusterer(ClusterMixin, TransformerMixin, BaseEstimator):
             the estimator is usable (``predict``, ``save``) at them.
         """
         self._check_params()
-        device = resolve_device(self.device)
+        try:
+            device = resolve_device(self.device)
+        except (RuntimeError, ValueError) as err:
+            raise ValueError(
+                f"device must be 'auto', 'cpu', 'cuda' or another torch device that is "
+                f"available here, got {self.device!r} ({str(err).splitlines()[0]})"
+            ) from err
         x = as_data_tensor(X, min_samples=2)
         names = get_feature_names(X)  # scikit-learn's convention for DataFrames
         proto_model, proto_guide = self._prototypes(x)
@@ -268,6 +274,12 @@ class Clusterer(ClusterMixin, TransformerMixin, BaseEstimator):
                 "entry builds both"
             )
         options = dict(self.model_options or {})
+        unknown = sorted(set(options) - set(entry.parameters))
+        if unknown:
+            raise ValueError(
+                f"model_options {unknown} are not options of {entry.name!r}; it takes "
+                f"{sorted(entry.parameters)}"
+            )
         if entry.accepts("n_components"):
             k = self.n_components
             if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
@@ -471,7 +483,13 @@ class Clusterer(ClusterMixin, TransformerMixin, BaseEstimator):
                 )
             from pyroclust import zoo
 
-            model, guide = zoo.make(**spec)
+            try:
+                model, guide = zoo.make(**spec)
+            except (TypeError, ValueError, KeyError) as err:
+                raise CheckpointError(
+                    f"{str(path)!r} holds a model spec that cannot be rebuilt "
+                    f"({str(err).splitlines()[0]}); was it written by another pyroclust?"
+                ) from err
         for key, obj in (("model_class", model), ("guide_class", guide)):
             if payload.get(key) != type(obj).__qualname__:
                 raise CheckpointError(

@@ -87,16 +87,10 @@ def test_bad_parameters_are_refused_at_fit(x, params, pattern):
     np.testing.assert_array_equal(x, before)
 
 
-@pytest.mark.xfail(
-    strict=True, reason="estimator.py: device is not checked; torch's raw RuntimeError (issue 10)"
-)
 def test_an_unknown_device_is_a_value_error(x):
     raises(ValueError, r"device", Clusterer(**{**TINY, "epochs": 1, "device": "tpu"}).fit, x)
 
 
-@pytest.mark.xfail(
-    strict=True, reason="estimator.py: model_options reach the builder unchecked; a raw TypeError"
-)
 def test_an_unknown_model_option_is_a_value_error(x):
     options = {**TINY, "epochs": 1, "model_options": {"colour": 1}}
     raises(ValueError, r"colour", Clusterer(**options).fit, x)
@@ -202,11 +196,6 @@ def test_load_of_a_folder_or_a_missing_file(tmp_path):
     raises(CheckpointError, r"does not exist", Clusterer.load, tmp_path / "none.ckpt")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="estimator.py: Clusterer.load calls zoo.make(**spec) unguarded; an unknown spec key "
-    "is a raw TypeError (the CLI turns it into a CheckpointError)",
-)
 def test_load_of_a_spec_with_an_unknown_key(saved_bytes, tmp_path):
     path = tmp_path / "model.ckpt"
     path.write_bytes(saved_bytes)
