@@ -33,9 +33,10 @@ import numpy as np
 from torch import nn
 
 from pyroclust import guides, likelihoods, models, priors
-from pyroclust.infer.init import GMMInit, ManifoldInit, RandomInit
+from pyroclust.infer.init import GMMInit, ManifoldInit, MixtureOfAutoencodersInit, RandomInit
 from pyroclust.infer.schedules import StepDecay, TemperatureAnnealing
 from pyroclust.models.gmvae import check_cluster
+from pyroclust.models.kdae import MinReconstructionLoss
 from pyroclust.nn import MLP, RandomAffine
 from pyroclust.options import Option, layer_widths, non_negative_float, positive_int
 
@@ -297,6 +298,80 @@ def vade_training(n_samples: int, image_shape: Sequence[int] | None = None) -> d
 # ---------------------------------------------------------------------------------------------
 # the registry
 # ---------------------------------------------------------------------------------------------
+def build_kdvae(
+    n_features: int,
+    n_components: int = 10,
+    latent_dim: int = 10,
+    *,
+    likelihood: str = "bernoulli",
+    weights: str | priors.WeightPrior | None = "uniform",
+    hidden: Sequence[int] = (500, 100),
+) -> tuple[models.KDVAE, guides.KDVAEGuide]:
+    """k-DVAE with the paper's networks: per cluster an encoder D-500-100-d (mean and scale)
+    and a decoder d-100-500-D, the K of each run as one BatchedMLP; q(y|x) an MLP
+    D-500-100-K; uniform prior on the weights."""
+    hidden = [int(h) for h in hidden]
+    model = models.KDVAE(
+        n_features,
+        n_components,
+        latent_dim,
+        hidden=hidden,
+        likelihood=LIKELIHOODS[likelihood](n_features),
+        weights=make_weight_prior(weights),
+    )
+    return model, guides.KDVAEGuide.for_model(model, hidden=hidden)
+
+
+def build_kdae(
+    n_features: int,
+    n_components: int = 10,
+    latent_dim: int = 10,
+    *,
+    likelihood: str = "bernoulli",
+    weights: str | priors.WeightPrior | None = "uniform",
+    hidden: Sequence[int] = (500, 100),
+) -> tuple[models.KDAE, guides.KDAEGuide]:
+    """k-DAE (Opochinsky et al., 2020) with k-DVAE's networks (D-500-100-d, d-100-500-D)."""
+    hidden = [int(h) for h in hidden]
+    model = models.KDAE(
+        n_features,
+        n_components,
+        latent_dim,
+        hidden=hidden,
+        likelihood=LIKELIHOODS[likelihood](n_features),
+        weights=make_weight_prior(weights),
+    )
+    return model, guides.KDAEGuide.for_model(model, hidden=hidden)
+
+
+def mixture_of_autoencoders_init(**overrides: Any) -> MixtureOfAutoencodersInit:
+    """The default start: the zoo's VaDE with its tuned recipe (sized at fit time)."""
+    return MixtureOfAutoencodersInit(
+        vade_build=build_vade, vade_training=lambda n: vade_training(n, None), **overrides
+    )
+
+
+def kdvae_training(n_samples: int, image_shape: Sequence[int] | None = None) -> dict[str, Any]:
+    """Start of the paper (VaDE with the zoo's tuned recipe, image augmentation included,
+    k-means on its codes, each autoencoder pretrained 50 epochs on its cluster), then joint
+    training: Adam, batch 256. The paper gives no epochs or learning rate: to be measured."""
+    init = MixtureOfAutoencodersInit(
+        vade_build=build_vade,
+        vade_options={} if image_shape is None else {"image_shape": list(image_shape)},
+        vade_training=vade_training(n_samples, image_shape),
+        pretrain_epochs=50,
+        batch_size=256,
+        lr=1e-3,
+    )
+    return {"epochs": 50, "batch_size": 256, "lr": 1e-4, "init": init}
+
+
+def kdae_training(n_samples: int, image_shape: Sequence[int] | None = None) -> dict[str, Any]:
+    """k-DVAE's start and joint training, with k-DAE's own objective: each row's smallest
+    reconstruction error (:class:`~pyroclust.models.kdae.MinReconstructionLoss`)."""
+    return {**kdvae_training(n_samples, image_shape), "loss": MinReconstructionLoss()}
+
+
 @dataclass(frozen=True)
 class Architecture:
     """A registry entry: one architecture and everything particular to it.
@@ -383,6 +458,28 @@ ZOO: dict[str, Architecture] = {
         options=(N_COMPONENTS, LATENT_DIM, HIDDEN, WEIGHTS, CLUSTER, W_GAUSSIAN, FEATURE_DIM),
         init=RandomInit,
         training=gmvae_training,
+    ),
+    "kdvae": Architecture(
+        name="kdvae",
+        build=build_kdvae,
+        description="k-DVAE: a mixture of k VAEs, one encoder/decoder pair per cluster "
+        "(batched), y summed exactly in the guide",
+        paper="Caciularu & Goldberger, An Entangled Mixture of Variational Autoencoders "
+        "Approach to Deep Clustering",
+        options=(N_COMPONENTS, LATENT_DIM, HIDDEN, WEIGHTS),
+        init=mixture_of_autoencoders_init,
+        training=kdvae_training,
+    ),
+    "kdae": Architecture(
+        name="kdae",
+        build=build_kdae,
+        description="k-DAE: k deterministic autoencoders, each item to the one that "
+        "reconstructs it best",
+        paper="Opochinsky, Chazan, Gannot & Goldberger, 2020, K-Autoencoders Deep Clustering "
+        "(ICASSP)",
+        options=(N_COMPONENTS, LATENT_DIM, HIDDEN, WEIGHTS),
+        init=mixture_of_autoencoders_init,
+        training=kdae_training,
     ),
     "vae": Architecture(
         name="vae",

@@ -368,6 +368,12 @@ class HardAssignmentLoss:
     def __repr__(self) -> str:
         return f"{type(self).__name__}(fit_posterior={self.fit_posterior})"
 
+    def __eq__(self, other: object) -> bool:  # a recipe compares equal to its rebuild
+        return type(other) is type(self) and vars(other) == vars(self)
+
+    def __hash__(self) -> int:
+        return hash((type(self), tuple(sorted(vars(self).items()))))
+
 
 class ClusterReconstructionLoss:
     r"""Each autoencoder trained on the rows of its cluster, as a trainer loss callable
