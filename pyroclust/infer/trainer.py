@@ -97,16 +97,20 @@ def as_batches(data: torch.Tensor | Sequence[torch.Tensor]) -> tuple[torch.Tenso
 _INVALID = re.compile(r"Expected (?:parameter|value argument) (\w+)?.*?of distribution (\w+)")
 
 
-def _non_finite_value_error(err: ValueError, params: Sequence[torch.Tensor]) -> str | None:
+def _non_finite_value_error(
+    err: ValueError, params: Sequence[torch.Tensor], *, stepped: bool = False
+) -> str | None:
     """What went non-finite, when ``err`` (raised while computing the loss) comes from it:
     the parameters hold NaN or infinity, or Pyro's distribution validation found NaN or
-    infinite values; None for any other ``ValueError`` (a bug, bad data)."""
+    infinite values; None for any other ``ValueError`` (a bug, bad data). After an
+    optimiser step (``stepped``), any value Pyro's validation finds outside its support (a
+    scale driven to exactly 0 by a huge step) is the fit diverging too."""
     if params and not bool(torch.stack([torch.isfinite(p).all() for p in params]).all()):
         return "parameters"
     text = str(err)
     if "found invalid values" not in text:
         return None
-    if not re.search(r"\b(nan|inf)\b", text.split("found invalid values", 1)[1]):
+    if not stepped and not re.search(r"\b(nan|inf)\b", text.split("found invalid values", 1)[1]):
         return None
     match = _INVALID.search(text)
     if match is None:
@@ -538,7 +542,9 @@ class SVITrainer:
                         loss = self._batch_loss(batch, n)
                         loss.backward()
                     except ValueError as err:
-                        what = _non_finite_value_error(err, self._all_parameters())
+                        what = _non_finite_value_error(
+                            err, self._all_parameters(), stepped=self.step > 0
+                        )
                         if what is None:
                             raise
                         self._stop(snapshot, f"non-finite {what}", i, steps_per_epoch, err)
