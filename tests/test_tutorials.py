@@ -60,6 +60,15 @@ def test_notebook_runs(path, monkeypatch):
         if out.output_type == "error"
     ]
     assert errors == []
+    # output-light: the tutorials print a few hundred characters (bars are off in smoke mode)
+    text = "".join(
+        out.text
+        for cell in nb.cells
+        if cell.cell_type == "code"
+        for out in cell.outputs
+        if out.output_type == "stream"
+    )
+    assert len(text) < 5_000, f"{path.name} writes {len(text)} characters of text"
 
 
 # A fit with bars on, in a kernel: 10 epochs of 6 steps with a 0.2 s pause after each epoch,
