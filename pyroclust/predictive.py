@@ -289,28 +289,9 @@ def cluster_log_proba(
     return torch.cat(out)
 
 
-@torch.no_grad()
-def assignment_log_proba(
-    model: Callable[..., Any],
-    guide: Callable[..., Any],
-    x: torch.Tensor,
-    *,
-    site: str | None = None,
-    num_samples: int = 0,
-    batch_size: int = 4096,
-    max_plate_nesting: int = 1,
-) -> torch.Tensor:
-    """log p(y | x) for a cluster site: :func:`cluster_log_proba` (kept under this name for
-    code written against VaDE, whose one site is ``"assignment"``)."""
-    return cluster_log_proba(
-        model,
-        guide,
-        x,
-        site=site,
-        num_samples=num_samples,
-        batch_size=batch_size,
-        max_plate_nesting=max_plate_nesting,
-    )
+#: log p(y | x) for a cluster site: :func:`cluster_log_proba`, kept under this name for code
+#: written against VaDE, whose one site is ``"assignment"``.
+assignment_log_proba = cluster_log_proba
 
 
 def _has_model_enumeration(model: Any) -> bool:

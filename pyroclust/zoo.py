@@ -298,6 +298,21 @@ def vade_training(n_samples: int, image_shape: Sequence[int] | None = None) -> d
 # ---------------------------------------------------------------------------------------------
 # the registry
 # ---------------------------------------------------------------------------------------------
+def _mixture_of_autoencoders(model_cls: type, guide_cls: Any, **kwargs: Any) -> tuple[Any, Any]:
+    """A k-DVAE-shaped pair of ``model_cls``/``guide_cls`` built from a builder's options."""
+    hidden = [int(h) for h in kwargs.pop("hidden")]
+    n_features, likelihood = kwargs.pop("n_features"), kwargs.pop("likelihood")
+    model = model_cls(
+        n_features,
+        kwargs.pop("n_components"),
+        kwargs.pop("latent_dim"),
+        hidden=hidden,
+        likelihood=LIKELIHOODS[likelihood](n_features),
+        weights=make_weight_prior(kwargs.pop("weights")),
+    )
+    return model, guide_cls.for_model(model, hidden=hidden)
+
+
 def build_kdvae(
     n_features: int,
     n_components: int = 10,
@@ -310,16 +325,7 @@ def build_kdvae(
     """k-DVAE with the paper's networks: per cluster an encoder D-500-100-d (mean and scale)
     and a decoder d-100-500-D, the K of each run as one BatchedMLP; q(y|x) an MLP
     D-500-100-K; uniform prior on the weights."""
-    hidden = [int(h) for h in hidden]
-    model = models.KDVAE(
-        n_features,
-        n_components,
-        latent_dim,
-        hidden=hidden,
-        likelihood=LIKELIHOODS[likelihood](n_features),
-        weights=make_weight_prior(weights),
-    )
-    return model, guides.KDVAEGuide.for_model(model, hidden=hidden)
+    return _mixture_of_autoencoders(models.KDVAE, guides.KDVAEGuide, **locals())
 
 
 def build_kdae(
@@ -332,16 +338,7 @@ def build_kdae(
     hidden: Sequence[int] = (500, 100),
 ) -> tuple[models.KDAE, guides.KDAEGuide]:
     """k-DAE (Opochinsky et al., 2020) with k-DVAE's networks (D-500-100-d, d-100-500-D)."""
-    hidden = [int(h) for h in hidden]
-    model = models.KDAE(
-        n_features,
-        n_components,
-        latent_dim,
-        hidden=hidden,
-        likelihood=LIKELIHOODS[likelihood](n_features),
-        weights=make_weight_prior(weights),
-    )
-    return model, guides.KDAEGuide.for_model(model, hidden=hidden)
+    return _mixture_of_autoencoders(models.KDAE, guides.KDAEGuide, **locals())
 
 
 def mixture_of_autoencoders_init(**overrides: Any) -> MixtureOfAutoencodersInit:
