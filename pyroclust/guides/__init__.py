@@ -6,6 +6,7 @@ from pyroclust.guides.kdae import KDAEGuide
 from pyroclust.guides.kdvae import KDVAEGuide
 from pyroclust.guides.vade import VaDEGuide
 from pyroclust.guides.vae import VAEGuide
+from pyroclust.guides.vlac import VLACGuide
 
 __all__ = [
     "AutoencoderGuide",
@@ -13,5 +14,6 @@ __all__ = [
     "KDAEGuide",
     "KDVAEGuide",
     "VAEGuide",
+    "VLACGuide",
     "VaDEGuide",
 ]

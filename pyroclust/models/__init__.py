@@ -7,5 +7,6 @@ from pyroclust.models.kdae import KDAE
 from pyroclust.models.kdvae import KDVAE
 from pyroclust.models.vade import VaDE
 from pyroclust.models.vae import VAE
+from pyroclust.models.vlac import VLAC
 
-__all__ = ["GMVAE", "KDAE", "KDVAE", "VAE", "Autoencoder", "LatentVariableModel", "VaDE"]
+__all__ = ["GMVAE", "KDAE", "KDVAE", "VAE", "VLAC", "Autoencoder", "LatentVariableModel", "VaDE"]

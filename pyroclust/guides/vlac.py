@@ -1,0 +1,209 @@
+r"""The VLAC guide: a bottom-up ladder h_l = g_l(h_{l-1}, y_{l-1}), q(y_l | x) and
+q(z_l | h_l, y_l) at every layer."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pyro
+import pyro.distributions as dist
+import torch
+import torch.nn.functional as F
+from pyro.nn import PyroModule
+from torch import nn
+
+from pyroclust.models.base import data_plate
+from pyroclust.models.gmvae import StableRelaxedOneHotCategorical, check_cluster, check_temperature
+from pyroclust.models.vlac import (
+    VLAC,
+    as_vector,
+    broadcast_cat,
+    check_components,
+    cluster_name,
+    code_name,
+    ladder_block,
+    per_layer,
+)
+
+
+class VLACGuide(PyroModule):
+    r"""q(y, z | x) of VLAC (Willetts, Roberts & Holmes, 2019, eqs. 6-8), the partner of
+    :class:`~pyroclust.models.VLAC`.
+
+    .. math::
+        h_1 &= g_1(x), \qquad h_l = g_l(h_{l-1}, y_{l-1}) \quad (l > 1)\\
+        q(y_l \mid x) &= \mathrm{Cat}(\pi_l(x)) \qquad (K_l > 1)\\
+        q(z_l \mid x, y_{\le l}) &= \mathcal N(\mu_l(h_l, y_l),
+            \mathrm{diag}\,\sigma_l(h_l, y_l)^2)
+
+    Each rung g_l sees :math:`h_{l-1}` concatenated with the one-hot (or relaxed) y_{l-1}
+    when layer l-1 is a mixture, and the heads :math:`\mu_l, \sigma_l` see :math:`h_l`
+    concatenated with y_l. As in the paper, :math:`q(y \mid x) = \prod_l q(y_l \mid x)`
+    depends on x only: :math:`\pi_l(x) = \mathrm{softmax}(c_l(\bar h_l))` reads the same
+    ladder run deterministically, :math:`\bar h_1 = h_1` and
+    :math:`\bar h_l = g_l(\bar h_{l-1}, \pi_{l-1}(x))` (the expected one-hot y in place of
+    a draw), so layer l classifies x at layer l's depth. What
+    :meth:`pyroclust.Clusterer.predict_proba` returns at site ``y{l}`` is :math:`\pi_l(x)`.
+
+    With ``cluster="relaxed"`` each y_l is a
+    :class:`~pyroclust.models.gmvae.StableRelaxedOneHotCategorical` draw at the logits and
+    the guide's temperature buffer; with ``cluster="enumerate"`` a ``Categorical``
+    enumerated in parallel (``TraceEnum_ELBO`` sums every y_l out exactly; the rungs above a
+    mixture layer then run once per value of the layers below).
+
+    Parameters
+    ----------
+    n_features : int
+        Width D of the data.
+    n_components, latent_dim, hidden, depth, cluster, temperature
+        As for the model, and equal to the model's (:meth:`for_model` copies them).
+    encoder : nn.Module, optional
+        g_1, mapping x (B, D) to h_1 (B, hidden[0]); a ladder rung by default, a
+        :class:`~pyroclust.nn.ConvEncoder` for images (its ``out_features`` must be
+        ``hidden[0]``).
+    min_scale : float
+        Floor on :math:`\sigma_l`, for numerical safety.
+
+    Examples
+    --------
+    >>> from pyroclust.models import VLAC
+    >>> guide = VLACGuide.for_model(VLAC(12, [3, 2], hidden=8))
+    >>> {k: v.shape for k, v in guide.cluster_logits(torch.rand(5, 12)).items()}
+    {'y1': torch.Size([5, 3]), 'y2': torch.Size([5, 2])}
+    """
+
+    def __init__(
+        self,
+        n_features: int,
+        n_components: Sequence[int],
+        latent_dim: int | Sequence[int] = 2,
+        *,
+        hidden: int | Sequence[int] = 32,
+        depth: int = 1,
+        cluster: str = "relaxed",
+        temperature: float = 1.0,
+        encoder: nn.Module | None = None,
+        min_scale: float = 1e-3,
+    ) -> None:
+        super().__init__()
+        self.ks = check_components(n_components)
+        n_layers = len(self.ks)
+        self.n_layers = n_layers
+        self.latent_dims = per_layer(latent_dim, n_layers, "latent_dim")
+        self.hidden = per_layer(hidden, n_layers, "hidden")
+        self.cluster = check_cluster(cluster)
+        self.min_scale = float(min_scale)
+        self.weight_guides = None  # filled by the estimator when a prior has latent sites
+        rungs: list[nn.Module] = [
+            encoder if encoder is not None else ladder_block(n_features, self.hidden[0], depth)
+        ]
+        for layer in range(2, n_layers + 1):
+            below = self.hidden[layer - 2] + self._y_width(layer - 1)
+            rungs.append(ladder_block(below, self.hidden[layer - 1], int(depth)))
+        self.rungs = nn.ModuleList(rungs)  # g_1 .. g_L
+        heads_in = [self.hidden[i] + self._y_width(i + 1) for i in range(n_layers)]
+        self.loc_heads = nn.ModuleList(nn.Linear(w, d) for w, d in zip(heads_in, self.latent_dims))
+        self.scale_heads = nn.ModuleList(
+            nn.Linear(w, d) for w, d in zip(heads_in, self.latent_dims)
+        )
+        self.classifiers = nn.ModuleDict(
+            {
+                cluster_name(layer): nn.Linear(self.hidden[layer - 1], k)
+                for layer, k in enumerate(self.ks, 1)
+                if k > 1
+            }
+        )
+        if self.relaxed:
+            self.register_buffer("temperature", torch.tensor(check_temperature(temperature)))
+
+    def _y_width(self, layer: int) -> int:
+        k = self.ks[layer - 1]
+        return k if k > 1 else 0
+
+    @classmethod
+    def for_model(cls, model: VLAC, **options: object) -> VLACGuide:
+        """The guide of ``model``: its D, K, d_l, widths, depth, treatment of y and
+        temperature, with ``options`` (``encoder``, ``min_scale``...)."""
+        shared: dict[str, object] = dict(
+            latent_dim=model.latent_dims,
+            hidden=model.hidden,
+            depth=model.depth,
+            cluster=model.cluster,
+        )
+        if model.relaxed:
+            shared["temperature"] = float(model.temperature)
+        shared.update(options)
+        return cls(model.n_features, model.ks, **shared)  # type: ignore[arg-type]
+
+    @property
+    def relaxed(self) -> bool:
+        """Whether every y_l is a relaxed one-hot vector (else enumerated here)."""
+        return self.cluster == "relaxed"
+
+    def set_temperature(self, temperature: float) -> None:
+        """Set the relaxation temperature T (``cluster="relaxed"`` only)."""
+        if not self.relaxed:
+            raise ValueError("an enumerated VLACGuide has no temperature")
+        self.temperature.fill_(check_temperature(temperature))
+
+    def rung(self, layer: int, h: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        """h_l = g_l(h_{l-1}, y_{l-1}) for ``layer`` > 1 (``y`` None below a plain layer)."""
+        below = h if y is None else broadcast_cat(h, as_vector(y, self.ks[layer - 2], h.dtype))
+        return self.rungs[layer - 1](below)
+
+    def code_params(
+        self, layer: int, h: torch.Tensor, y: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mu_l(h_l, y_l), sigma_l(h_l, y_l)), leading dimensions broadcast."""
+        hy = h if y is None else broadcast_cat(h, as_vector(y, self.ks[layer - 1], h.dtype))
+        loc = self.loc_heads[layer - 1](hy)
+        scale = F.softplus(self.scale_heads[layer - 1](hy)) + self.min_scale
+        return loc, scale
+
+    def cluster_logits(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The logits of q(y_l | x) by site name, each of shape (B, K_l): the classifiers on
+        the deterministic ladder h̄ (see the class docstring)."""
+        out: dict[str, torch.Tensor] = {}
+        h = self.rungs[0](x)
+        for layer in range(1, self.n_layers + 1):
+            if layer > 1:
+                prev = cluster_name(layer - 1)
+                y = out[prev].softmax(-1) if prev in out else None
+                h = self.rung(layer, h, y)
+            name = cluster_name(layer)
+            if name in self.classifiers:
+                out[name] = self.classifiers[name](h)
+        return out
+
+    def forward(self, x: torch.Tensor, *, data_size: int | None = None) -> torch.Tensor:
+        """Sample the guide's sites for the mini-batch ``x`` of shape (batch, n_features);
+        return the top code z_L."""
+        if self.weight_guides is not None:
+            for family in self.weight_guides.values():
+                family()
+        logits = self.cluster_logits(x)
+        h = self.rungs[0](x)
+        y: torch.Tensor | None = None
+        z = x
+        with data_plate(x.shape[0], data_size, x.device):
+            for layer in range(1, self.n_layers + 1):
+                if layer > 1:
+                    h = self.rung(layer, h, y)
+                name = cluster_name(layer)
+                y = None
+                if name in logits:
+                    if self.relaxed:
+                        q_y = StableRelaxedOneHotCategorical(self.temperature, logits=logits[name])
+                        y = pyro.sample(name, q_y)
+                    else:
+                        y = pyro.sample(
+                            name,
+                            dist.Categorical(logits=logits[name]),
+                            infer={"enumerate": "parallel"},
+                        )
+                loc, scale = self.code_params(layer, h, y)
+                z = pyro.sample(code_name(layer), dist.Normal(loc, scale).to_event(1))
+        return z
+
+
+__all__ = ["VLACGuide"]

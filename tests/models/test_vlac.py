@@ -1,0 +1,240 @@
+"""VLAC (Willetts, Roberts & Holmes, 2019): the shared checks, eq. 9 against plain float64
+formulas (enumerated and relaxed), the VLAE special case, exact q(y_l | x) and a fit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from pyro.infer import Trace_ELBO, TraceEnum_ELBO
+
+from pyroclust import priors
+from pyroclust.estimator import Clusterer
+from pyroclust.guides import VLACGuide
+from pyroclust.infer.elbo import make_elbo
+from pyroclust.infer.init import RandomInit
+from pyroclust.models import VLAC
+from pyroclust.predictive import cluster_log_proba
+from pyroclust.testing import ModelGuideChecks
+from tests.conftest import blobs
+from tests.contract.test_shapes import (
+    _bernoulli,
+    _concrete,
+    _double,
+    _normal,
+    _same_noise_loss,
+)
+
+N_FEATURES = 12
+
+
+def _x(n: int = 24, seed: int = 0) -> torch.Tensor:
+    return torch.as_tensor(blobs(n, N_FEATURES, seed=seed))
+
+
+def _pair(ks, cluster: str, **options):
+    model = VLAC(N_FEATURES, ks, latent_dim=2, hidden=8, cluster=cluster, **options)
+    return model, VLACGuide.for_model(model)
+
+
+class TestRelaxedOneMixture(ModelGuideChecks):
+    """K = [3, 1], y1 relaxed."""
+
+    def make(self):  # noqa: D102
+        return (*_pair([3, 1], "relaxed"), _x())
+
+
+class TestRelaxedTwoMixtures(ModelGuideChecks):
+    """K = [3, 2], both relaxed, a Dirichlet prior at layer 2."""
+
+    def make(self):  # noqa: D102
+        return (*_pair([3, 2], "relaxed", weights=[None, priors.Dirichlet(1.5)]), _x())
+
+
+class TestEnumeratedOneMixture(ModelGuideChecks):
+    """K = [3, 1], y1 enumerated in the guide."""
+
+    def make(self):  # noqa: D102
+        return (*_pair([3, 1], "enumerate"), _x())
+
+
+class TestEnumeratedTwoMixtures(ModelGuideChecks):
+    """K = [3, 2], both enumerated, with a learned prior at every layer."""
+
+    def make(self):  # noqa: D102
+        return (*_pair([3, 2], "enumerate", weights=priors.Learned()), _x())
+
+
+# ----------------------------------------------------------------------------- by hand
+def _lin(module, v: torch.Tensor) -> torch.Tensor:
+    return v @ module.weight.T + module.bias
+
+
+def _rung(block, v: torch.Tensor) -> torch.Tensor:
+    """One rung of depth 1: ReLU(W v + b)."""
+    return torch.relu(_lin(block[0], v))
+
+
+def _decoder_logits(model: VLAC, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
+    """f_0(f_1(z_1, f_2(z_2))) for L = 2."""
+    top = _rung(model.rungs[1], z2)
+    return _lin(model.decoder, _rung(model.rungs[0], torch.cat([z1, top], -1)))
+
+
+def _guide_heads(guide: VLACGuide, layer: int, hy: torch.Tensor):
+    loc = _lin(guide.loc_heads[layer - 1], hy)
+    return loc, F.softplus(_lin(guide.scale_heads[layer - 1], hy)) + guide.min_scale
+
+
+def _mixture(model: VLAC):
+    return model.loc1, F.softplus(model.raw_scale1) + 1e-3
+
+
+def test_enumerated_elbo_matches_float64_formula() -> None:
+    """L = 2, K = [3, 1]: eq. 9 with y_1 summed out exactly."""
+    model, guide = _double(*_pair([3, 1], "enumerate", weights=priors.Learned()))
+    with torch.no_grad():
+        model.weights1.logits.copy_(torch.tensor([0.3, -0.5, 0.1], dtype=torch.float64))
+    x = _x(8).double()
+    xb, n = x[:5], len(x)
+    elbo = make_elbo(model, xb, guide=guide, data_size=n)
+    assert isinstance(elbo, TraceEnum_ELBO)
+    trace, loss = _same_noise_loss(elbo, model, guide, xb, n)
+    assert trace.nodes["y1"]["value"].shape == (3, 1)
+    z1, z2 = trace.nodes["z1"]["value"], trace.nodes["z2"]["value"]  # (3, B, d) each
+    with torch.no_grad():
+        log_pi = model.weights1.logits.log_softmax(-1)
+        h1 = _rung(guide.rungs[0], xb)
+        log_q_y = _lin(guide.classifiers["y1"], h1).log_softmax(-1)
+        mu, sigma = _mixture(model)
+        total = torch.zeros(len(xb), dtype=torch.float64)
+        for a in range(3):
+            onehot = F.one_hot(torch.tensor(a), 3).double().expand(len(xb), 3)
+            hy = torch.cat([h1, onehot], -1)
+            q1_loc, q1_scale = _guide_heads(guide, 1, hy)
+            q2_loc, q2_scale = _guide_heads(guide, 2, _rung(guide.rungs[1], hy))
+            inner = (
+                log_pi[a]
+                + _normal(z1[a], mu[a], sigma[a])
+                + _normal(z2[a], torch.zeros(()), 1.0)
+                + _bernoulli(_decoder_logits(model, z1[a], z2[a]), xb)
+                - _normal(z1[a], q1_loc, q1_scale)
+                - _normal(z2[a], q2_loc, q2_scale)
+                - log_q_y[:, a]
+            )
+            total = total + log_q_y[:, a].exp() * inner
+        expected = total.sum() * n / len(xb)
+    assert loss == pytest.approx(-float(expected), rel=1e-10, abs=1e-9)
+
+
+def test_relaxed_elbo_matches_float64_formula() -> None:
+    """L = 2, K = [3, 1]: eq. 9 with a relaxed y_1 at temperature 0.7 (Concrete densities)."""
+    model, guide = _double(*_pair([3, 1], "relaxed", weights=priors.Learned()))
+    with torch.no_grad():
+        model.weights1.logits.copy_(torch.tensor([0.3, -0.5, 0.1], dtype=torch.float64))
+    model.set_temperature(0.7)
+    guide.set_temperature(0.7)
+    x = _x(8).double()
+    xb, n = x[:5], len(x)
+    elbo = make_elbo(model, xb, guide=guide, data_size=n)
+    assert isinstance(elbo, Trace_ELBO) and not isinstance(elbo, TraceEnum_ELBO)
+    trace, loss = _same_noise_loss(elbo, model, guide, xb, n)
+    y, z1, z2 = (trace.nodes[s]["value"] for s in ("y1", "z1", "z2"))
+    with torch.no_grad():
+        h1 = _rung(guide.rungs[0], xb)
+        q_logits = _lin(guide.classifiers["y1"], h1)
+        hy = torch.cat([h1, y], -1)
+        q1_loc, q1_scale = _guide_heads(guide, 1, hy)
+        q2_loc, q2_scale = _guide_heads(guide, 2, _rung(guide.rungs[1], hy))
+        mu, sigma = _mixture(model)
+        rows = (
+            _concrete(y, model.weights1.logits, 0.7)
+            + _normal(z1, y @ mu, y @ sigma)
+            + _normal(z2, torch.zeros(()), 1.0)
+            + _bernoulli(_decoder_logits(model, z1, z2), xb)
+            - _normal(z1, q1_loc, q1_scale)
+            - _normal(z2, q2_loc, q2_scale)
+            - _concrete(y, q_logits, 0.7)
+        )
+        expected = rows.sum() * n / len(xb)
+    assert loss == pytest.approx(-float(expected), rel=1e-9, abs=1e-8)
+
+
+@pytest.mark.parametrize("cluster", ["relaxed", "enumerate"])
+def test_all_plain_layers_is_a_vlae(cluster: str) -> None:
+    """K = [1, 1]: no cluster site, and the ELBO is a VLAE's (Zhao et al., 2017), by hand."""
+    model, guide = _double(*_pair([1, 1], cluster))
+    assert model.cluster_sites == () and model.latent_sites == ("z1", "z2")
+    x = _x(8).double()
+    xb, n = x[:5], len(x)
+    elbo = make_elbo(model, xb, guide=guide, data_size=n)
+    assert not isinstance(elbo, TraceEnum_ELBO)
+    trace, loss = _same_noise_loss(elbo, model, guide, xb, n)
+    z1, z2 = trace.nodes["z1"]["value"], trace.nodes["z2"]["value"]
+    with torch.no_grad():
+        h1 = _rung(guide.rungs[0], xb)
+        h2 = _rung(guide.rungs[1], h1)
+        q1_loc, q1_scale = _guide_heads(guide, 1, h1)
+        q2_loc, q2_scale = _guide_heads(guide, 2, h2)
+        rows = (
+            _normal(z1, torch.zeros(()), 1.0)
+            + _normal(z2, torch.zeros(()), 1.0)
+            + _bernoulli(_decoder_logits(model, z1, z2), xb)
+            - _normal(z1, q1_loc, q1_scale)
+            - _normal(z2, q2_loc, q2_scale)
+        )
+        expected = rows.sum() * n / len(xb)
+    assert loss == pytest.approx(-float(expected), rel=1e-10, abs=1e-9)
+
+
+def test_enumerated_predict_proba_equals_brute_force() -> None:
+    """K = [3, 2]: q(y_l | x) at each site equals the joint q(y_1, y_2 | x) over all 6
+    values, built by hand, summed over the other site."""
+    x = _x(10).double()
+    model, guide = _double(*_pair([3, 2], "enumerate"))
+    with torch.no_grad():
+        h1 = _rung(guide.rungs[0], x)
+        q1 = _lin(guide.classifiers["y1"], h1).softmax(-1)
+        h2 = _rung(guide.rungs[1], torch.cat([h1, q1], -1))  # the deterministic ladder
+        q2 = _lin(guide.classifiers["y2"], h2).softmax(-1)
+        joint = torch.zeros(len(x), 3, 2, dtype=torch.float64)
+        for a in range(3):
+            for b in range(2):
+                joint[:, a, b] = q1[:, a] * q2[:, b]
+    got1 = cluster_log_proba(model, guide, x, site="y1").exp()
+    got2 = cluster_log_proba(model, guide, x, site="y2").exp()
+    assert torch.allclose(got1, joint.sum(2), atol=1e-12)
+    assert torch.allclose(got2, joint.sum(1), atol=1e-12)
+
+
+@pytest.mark.parametrize("cluster", ["relaxed", "enumerate"])
+def test_estimator_predicts_every_site(cluster: str) -> None:
+    x = _x(30)
+    model, guide = _pair([3, 1, 2], cluster)
+    est = Clusterer(
+        model, guide, epochs=2, batch_size=10, init=RandomInit(), random_state=0, progress=False
+    ).fit(x)
+    assert [s.name for s in est.cluster_sites_] == ["y1", "y3"]
+    assert np.array_equal(est.labels_, est.predict(x, site="y1"))
+    assert est.predict(x, site="y3").shape == (30,)
+    assert est.predict_proba(x, site="y3").shape == (30, 2)
+    assert set(est.codes(x)) == {"z1", "z2", "z3"} and est.transform(x).shape == (30, 6)
+
+
+def test_one_prior_is_copied_to_every_mixture_layer() -> None:
+    model = VLAC(N_FEATURES, [2, 1, 4], weights=priors.Dirichlet(2.0), hidden=4)
+    assert model.weights1 is not model.weights3
+    assert (model.weights1.cluster, model.weights3.cluster) == ("y1", "y3")
+    assert (model.weights1.n_components, model.weights3.n_components) == (2, 4)
+
+
+def test_invalid_options_are_refused() -> None:
+    with pytest.raises(ValueError, match="one number of components per layer"):
+        VLAC(N_FEATURES, 3)
+    with pytest.raises(ValueError, match="latent_dim"):
+        VLAC(N_FEATURES, [2, 2], latent_dim=[2, 2, 2])
+    with pytest.raises(ValueError, match="cluster must be one of"):
+        VLAC(N_FEATURES, [2, 2], cluster="gumbel")
+    with pytest.raises(ValueError, match="weights"):
+        VLAC(N_FEATURES, [2, 2, 1], weights=[priors.Uniform()])
