@@ -24,6 +24,8 @@ from pyroclust.models.vlac import (
     ladder_block,
     per_layer,
 )
+from pyroclust.nn import ConvEncoder
+from pyroclust.nn.conv import check_image_shape
 
 
 class VLACGuide(PyroModule):
@@ -59,8 +61,10 @@ class VLACGuide(PyroModule):
         As for the model, and equal to the model's (:meth:`for_model` copies them).
     encoder : nn.Module, optional
         g_1, mapping x (B, D) to h_1 (B, hidden[0]); a ladder rung by default, a
-        :class:`~pyroclust.nn.ConvEncoder` for images (its ``out_features`` must be
-        ``hidden[0]``).
+        :class:`~pyroclust.nn.ConvEncoder` with ``image_shape`` (its ``out_features`` must
+        be ``hidden[0]``).
+    image_shape, conv_channels
+        As for the model: a convolutional g_1 for images.
     min_scale : float
         Floor on :math:`\sigma_l`, for numerical safety.
 
@@ -83,6 +87,8 @@ class VLACGuide(PyroModule):
         cluster: str = "relaxed",
         temperature: float = 1.0,
         encoder: nn.Module | None = None,
+        image_shape: Sequence[int] | None = None,
+        conv_channels: Sequence[int] = (32, 64),
         min_scale: float = 1e-3,
     ) -> None:
         super().__init__()
@@ -94,9 +100,18 @@ class VLACGuide(PyroModule):
         self.cluster = check_cluster(cluster)
         self.min_scale = float(min_scale)
         self.weight_guides = None  # filled by the estimator when a prior has latent sites
-        rungs: list[nn.Module] = [
-            encoder if encoder is not None else ladder_block(n_features, self.hidden[0], depth)
-        ]
+        self.image_shape = check_image_shape(image_shape) if image_shape is not None else None
+        self.conv_channels = tuple(int(c) for c in conv_channels)
+        if encoder is None and self.image_shape is not None:
+            encoder = ConvEncoder(
+                self.image_shape,
+                self.conv_channels,
+                out_features=self.hidden[0],
+                output_activation=nn.ReLU,
+            )
+        if encoder is None:
+            encoder = ladder_block(n_features, self.hidden[0], depth)
+        rungs: list[nn.Module] = [encoder]
         for layer in range(2, n_layers + 1):
             below = self.hidden[layer - 2] + self._y_width(layer - 1)
             rungs.append(ladder_block(below, self.hidden[layer - 1], int(depth)))
@@ -129,6 +144,8 @@ class VLACGuide(PyroModule):
             hidden=model.hidden,
             depth=model.depth,
             cluster=model.cluster,
+            image_shape=model.image_shape,
+            conv_channels=model.conv_channels,
         )
         if model.relaxed:
             shared["temperature"] = float(model.temperature)

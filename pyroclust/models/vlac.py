@@ -10,6 +10,7 @@ weight prior. The guide is :class:`pyroclust.guides.VLACGuide`.
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Sequence
 
 import pyro
@@ -26,7 +27,8 @@ from pyroclust.models.gmvae import (
     check_cluster,
     check_temperature,
 )
-from pyroclust.nn import MLP
+from pyroclust.nn import MLP, ConvDecoder
+from pyroclust.nn.conv import check_image_shape
 from pyroclust.priors import Uniform, WeightPrior
 from pyroclust.structure import ClusterSite
 
@@ -186,7 +188,13 @@ class VLAC(LatentVariableModel):
         With ``cluster="relaxed"``: the initial temperature.
     decoder : nn.Module, optional
         f_0, mapping :math:`\tilde z_1` (..., hidden[0]) to the likelihood's parameters
-        (..., D); a linear map by default. A :class:`~pyroclust.nn.ConvDecoder` for images.
+        (..., D); a linear map by default, a :class:`~pyroclust.nn.ConvDecoder` with
+        ``image_shape``.
+    image_shape : (int, int, int), optional
+        (channels, height, width) of image data (the data set's): f_0 is then a
+        deconvolutional decoder and the guide's g_1 a convolutional encoder, as in the paper.
+    conv_channels : sequence of int
+        The encoder's convolution channels (32, 64); the decoder mirrors them.
 
     Examples
     --------
@@ -197,6 +205,8 @@ class VLAC(LatentVariableModel):
     ('z1', 'z2', 'z3')
     >>> model(data_size=5).shape
     torch.Size([5, 12])
+    >>> VLAC(3 * 8 * 8, [1, 4], image_shape=(3, 8, 8), conv_channels=(4,)).decoder.out_features
+    192
     """
 
     def __init__(
@@ -212,6 +222,8 @@ class VLAC(LatentVariableModel):
         cluster: str = "relaxed",
         temperature: float = 1.0,
         decoder: nn.Module | None = None,
+        image_shape: Sequence[int] | None = None,
+        conv_channels: Sequence[int] = (32, 64),
     ) -> None:
         super().__init__()
         self.ks = check_components(n_components)
@@ -245,6 +257,15 @@ class VLAC(LatentVariableModel):
             above = self.hidden[layer] if layer < n_layers else 0
             rungs.append(ladder_block(d + above, width, self.depth))
         self.rungs = nn.ModuleList(rungs)  # f_1 .. f_L
+        self.image_shape = check_image_shape(image_shape) if image_shape is not None else None
+        self.conv_channels = tuple(int(c) for c in conv_channels)
+        if self.image_shape is not None and math.prod(self.image_shape) != int(n_features):
+            raise ValueError(
+                f"image_shape {self.image_shape} does not match n_features={n_features}"
+            )
+        if decoder is None and self.image_shape is not None:
+            channels = self.conv_channels[::-1]
+            decoder = ConvDecoder(self.hidden[0], self.image_shape, channels=channels)
         self.decoder = decoder if decoder is not None else nn.Linear(self.hidden[0], n_features)
         self._n_features = int(n_features)
         if self.relaxed:

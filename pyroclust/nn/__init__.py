@@ -2,6 +2,7 @@
 
 from pyroclust.nn.augment import RandomAffine
 from pyroclust.nn.batched import BatchedMLP
+from pyroclust.nn.conv import ConvDecoder, ConvEncoder
 from pyroclust.nn.mlp import MLP
 
-__all__ = ["MLP", "BatchedMLP", "RandomAffine"]
+__all__ = ["MLP", "BatchedMLP", "ConvDecoder", "ConvEncoder", "RandomAffine"]

@@ -238,3 +238,24 @@ def test_invalid_options_are_refused() -> None:
         VLAC(N_FEATURES, [2, 2], cluster="gumbel")
     with pytest.raises(ValueError, match="weights"):
         VLAC(N_FEATURES, [2, 2, 1], weights=[priors.Uniform()])
+
+
+class TestConvolutional(ModelGuideChecks):
+    """K = [1, 3], images: a convolutional g_1 and a deconvolutional f_0."""
+
+    def make(self):  # noqa: D102
+        model = VLAC(3 * 8 * 8, [1, 3], hidden=8, image_shape=(3, 8, 8), conv_channels=(4,))
+        return model, VLACGuide.for_model(model), torch.rand(12, 3 * 8 * 8)
+
+
+def test_image_shape_gives_conv_networks() -> None:
+    from pyroclust.nn import ConvDecoder, ConvEncoder
+
+    model = VLAC(2 * 6 * 6, [2, 2], hidden=5, image_shape=(2, 6, 6), cluster="enumerate")
+    guide = VLACGuide.for_model(model)
+    assert isinstance(model.decoder, ConvDecoder) and isinstance(guide.rungs[0], ConvEncoder)
+    x = torch.rand(4, 72).bernoulli()
+    loss = make_elbo(model, x, guide=guide).differentiable_loss(model, guide, x)
+    assert torch.isfinite(loss)
+    with pytest.raises(ValueError, match="does not match n_features"):
+        VLAC(10, [2], image_shape=(2, 6, 6))
