@@ -15,6 +15,7 @@ from pyroclust.datasets.formats import read_user_file
 from pyroclust.datasets.registry import (
     DATASETS,
     available_datasets,
+    load_colored_mnist,
     load_dataset,
     load_digits,
     load_fashion_mnist,
@@ -34,6 +35,7 @@ __all__ = [
     "fetch_file",
     "file_checksum",
     "get_data_dir",
+    "load_colored_mnist",
     "load_dataset",
     "load_digits",
     "load_fashion_mnist",

@@ -26,12 +26,19 @@ class Dataset:
         set has none. Labels are only used for evaluation, never for fitting.
     name : str
         A short name (``"mnist"``, ``"digits"``, or the stem of a user file).
-    image_shape : tuple of two int, optional
-        Height and width when each row is a flattened grey-scale image, e.g. ``(28, 28)``.
+    image_shape : tuple of two or three int, optional
+        Height and width when each row is a flattened grey-scale image, e.g. ``(28, 28)``;
+        (channels, height, width) for a colour image flattened channels first, e.g.
+        ``(3, 28, 28)`` (what :class:`~pyroclust.nn.ConvEncoder` reads).
     support : {"unit", "real", "auto"}
         ``"unit"`` when every value lies in [0, 1] (a Bernoulli or continuous-Bernoulli
         likelihood fits), ``"real"`` otherwise (use a Gaussian). ``"auto"`` (the default)
         works it out from ``x``.
+    labels : dict of str to np.ndarray, optional
+        Further reference partitions of the same rows, by name, each of shape (n_samples,)
+        and stored as int64: a data set with several known partitions (coloured MNIST's
+        ``"digit"``, ``"digit_colour"``, ``"background_colour"``). ``y`` stays the main one;
+        :attr:`label_sets` gives every partition, ``y`` included.
 
     Raises
     ------
@@ -50,46 +57,27 @@ class Dataset:
     x: np.ndarray
     y: np.ndarray | None
     name: str
-    image_shape: tuple[int, int] | None = None
+    image_shape: tuple[int, int] | tuple[int, int, int] | None = None
     support: Literal["unit", "real", "auto"] = "auto"
+    labels: dict[str, np.ndarray] | None = None
 
     def __post_init__(self) -> None:
         x = as_float_array(self.x, name=f"data set {self.name!r}: features", error=DatasetError)
         self.x = x
         if self.y is not None:
-            y = np.asarray(self.y)
-            if y.ndim != 1 or len(y) != len(x):
-                raise DatasetError(
-                    f"data set {self.name!r}: labels must have shape ({len(x)},) to match the "
-                    f"features, got shape {y.shape}."
-                )
-            if y.dtype.kind == "f":
-                if not np.all(np.isfinite(y)) or not np.all(y == np.round(y)):
-                    raise DatasetError(
-                        f"data set {self.name!r}: labels must be integers, got non-integer values."
-                    )
-                if np.abs(y).max() >= 2.0**63:
-                    raise DatasetError(
-                        f"data set {self.name!r}: labels must fit in int64, got values up to "
-                        f"{np.abs(y).max():.3g}."
-                    )
-            elif y.dtype.kind == "u" and y.size and y.max() > np.iinfo(np.int64).max:
-                raise DatasetError(
-                    f"data set {self.name!r}: labels must fit in int64, got values up to {y.max()}."
-                )
-            elif y.dtype.kind not in "biu":
-                raise DatasetError(
-                    f"data set {self.name!r}: labels must be integers, got dtype {y.dtype}."
-                )
-            self.y = y.astype(np.int64)
+            self.y = self._check_labels(self.y, "labels")
+        if self.labels is not None:
+            self.labels = {
+                str(k): self._check_labels(v, f"label set {k!r}") for k, v in self.labels.items()
+            }
         if self.image_shape is not None:
             shape = tuple(int(s) for s in self.image_shape)
-            if len(shape) != 2 or shape[0] * shape[1] != x.shape[1]:
+            if len(shape) not in (2, 3) or int(np.prod(shape)) != x.shape[1]:
                 raise DatasetError(
                     f"data set {self.name!r}: image_shape {self.image_shape} does not match "
                     f"{x.shape[1]} features per sample."
                 )
-            self.image_shape = (shape[0], shape[1])
+            self.image_shape = shape  # type: ignore[assignment]
         in_unit = bool(x.size == 0 or (x.min() >= 0.0 and x.max() <= 1.0))
         if self.support == "auto":
             self.support = "unit" if in_unit else "real"
@@ -104,6 +92,35 @@ class Dataset:
                 f"got {self.support!r}."
             )
 
+    def _check_labels(self, labels: object, what: str) -> np.ndarray:
+        """``labels`` as int64 of shape (n_samples,); ``DatasetError`` otherwise."""
+        x = self.x
+        y = np.asarray(labels)
+        if y.ndim != 1 or len(y) != len(x):
+            raise DatasetError(
+                f"data set {self.name!r}: {what} must have shape ({len(x)},) to match the "
+                f"features, got shape {y.shape}."
+            )
+        if y.dtype.kind == "f":
+            if not np.all(np.isfinite(y)) or not np.all(y == np.round(y)):
+                raise DatasetError(
+                    f"data set {self.name!r}: {what} must be integers, got non-integer values."
+                )
+            if np.abs(y).max() >= 2.0**63:
+                raise DatasetError(
+                    f"data set {self.name!r}: {what} must fit in int64, got values up to "
+                    f"{np.abs(y).max():.3g}."
+                )
+        elif y.dtype.kind == "u" and y.size and y.max() > np.iinfo(np.int64).max:
+            raise DatasetError(
+                f"data set {self.name!r}: {what} must fit in int64, got values up to {y.max()}."
+            )
+        elif y.dtype.kind not in "biu":
+            raise DatasetError(
+                f"data set {self.name!r}: {what} must be integers, got dtype {y.dtype}."
+            )
+        return y.astype(np.int64)
+
     @property
     def n_samples(self) -> int:
         """Number of rows of ``x``."""
@@ -113,6 +130,15 @@ class Dataset:
     def n_features(self) -> int:
         """Number of columns of ``x``."""
         return int(self.x.shape[1])
+
+    @property
+    def label_sets(self) -> dict[str, np.ndarray]:
+        """Every reference partition by name: ``labels``, and ``y`` as ``"y"`` unless one of
+        ``labels`` is the very same partition (coloured MNIST's ``y`` is its ``"digit"``)."""
+        sets = dict(self.labels or {})
+        if self.y is not None and not any(np.array_equal(self.y, v) for v in sets.values()):
+            sets = {"y": self.y, **sets}
+        return sets
 
     @property
     def n_classes(self) -> int | None:

@@ -12,6 +12,7 @@ import numpy as np
 
 from pyroclust.datasets import sources
 from pyroclust.datasets.base import Dataset
+from pyroclust.datasets.colored import colorize_dataset
 from pyroclust.datasets.fetch import fetch_file
 from pyroclust.datasets.formats import (
     USER_SUFFIXES,
@@ -230,10 +231,32 @@ def load_usps(
     return Dataset(x=x, y=np.concatenate(ys), name="usps", image_shape=(16, 16), support="unit")
 
 
+def load_colored_mnist(
+    data_dir: PathLike | None = None,
+    *,
+    download: bool = True,
+    split: Split = "all",
+    seed: int = 0,
+) -> Dataset:
+    """Coloured MNIST, built from the MNIST files (see :func:`load_mnist`) with no download of
+    its own: each digit gets a digit colour and a background colour drawn with ``seed``
+    (:func:`pyroclust.datasets.colored.colorize`).
+
+    Returns
+    -------
+    Dataset
+        70,000 (``"all"``), 60,000 or 10,000 RGB images of shape (3, 28, 28), flattened;
+        ``y`` the digit, ``labels`` the three partitions ``"digit"``, ``"digit_colour"``
+        and ``"background_colour"``.
+    """
+    return colorize_dataset(load_mnist(data_dir, download=download, split=split), seed=seed)
+
+
 #: Named data sets: canonical name -> loader. Add an entry to register a data set of your own.
 DATASETS: dict[str, Loader] = {
     "digits": load_digits,
     "mnist": load_mnist,
+    "colored-mnist": load_colored_mnist,
     "fashion-mnist": load_fashion_mnist,
     "pendigits": load_pendigits,
     "usps": load_usps,
