@@ -487,7 +487,7 @@ class Clusterer(ClusterMixin, TransformerMixin, BaseEstimator):
                 model, guide = zoo.make(**spec)
             except (TypeError, ValueError, KeyError) as err:
                 raise CheckpointError(
-                    f"{str(path)!r} holds a model spec that cannot be rebuilt "
+                    f"{str(path)!r} is malformed: its model spec cannot be rebuilt "
                     f"({str(err).splitlines()[0]}); was it written by another pyroclust?"
                 ) from err
         for key, obj in (("model_class", model), ("guide_class", guide)):

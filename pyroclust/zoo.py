@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 from torch import nn
 
-from pyroclust import guides, likelihoods, models, priors
+from pyroclust import guides, likelihoods, models, priors, structure
 from pyroclust.infer.init import GMMInit, ManifoldInit, MixtureOfAutoencodersInit, RandomInit
 from pyroclust.infer.schedules import StepDecay, TemperatureAnnealing
 from pyroclust.models.gmvae import check_cluster
@@ -241,6 +241,12 @@ CLUSTER = Option(
     "cluster", check_cluster, "treatment of c: relaxed (Gumbel-Softmax) or enumerate", "MODE"
 )
 W_GAUSSIAN = Option("w_gaussian", non_negative_float, "weight w_G of KL(z) (5 in the paper)", "W")
+LAYERS = Option(
+    "layers",
+    layer_widths,
+    "K per ladder layer, bottom first (1: a plain Gaussian layer)",
+    "K1,K2,..",
+)
 FEATURE_DIM = Option("feature_dim", positive_int, "width d_f of the features and of f(z, c)", "F")
 
 
@@ -298,6 +304,57 @@ def vade_training(n_samples: int, image_shape: Sequence[int] | None = None) -> d
 # ---------------------------------------------------------------------------------------------
 # the registry
 # ---------------------------------------------------------------------------------------------
+def build_vlac(
+    n_features: int,
+    n_components: int = 10,
+    latent_dim: int | Sequence[int] = 8,
+    *,
+    layers: Sequence[int] | None = None,
+    likelihood: str = "bernoulli",
+    weights: str | priors.WeightPrior | None = "uniform",
+    hidden: int | Sequence[int] = 64,
+    depth: int = 1,
+    cluster: str = "relaxed",
+    temperature: float = 1.0,
+    image_shape: Sequence[int] | None = None,
+    conv_channels: Sequence[int] = (32, 64),
+) -> tuple[models.VLAC, guides.VLACGuide]:
+    """VLAC (Willetts et al., 2019): K = ``layers`` bottom first, [1, 1, K, 1] by default
+    (the paper's one mixture layer with K = n_components); conv g_1 / deconv f_0 with
+    image_shape (C, H, W), else MLP rungs; one weight-prior spec copied per mixture layer."""
+    ks = [int(k) for k in layers] if layers is not None else [1, 1, int(n_components), 1]
+    if not isinstance(hidden, int) and len(hidden) == 1:  # "--hidden W": one width for all
+        hidden = int(hidden[0])
+    if image_shape is not None and len(image_shape) == 2:
+        image_shape = (1, *image_shape)
+    model = models.VLAC(
+        n_features,
+        ks,
+        latent_dim,
+        hidden=hidden,
+        depth=depth,
+        likelihood=LIKELIHOODS[likelihood](n_features),
+        weights=make_weight_prior(weights),
+        cluster=cluster,
+        temperature=temperature,
+        image_shape=image_shape,
+        conv_channels=conv_channels,
+    )
+    return model, guides.VLACGuide.for_model(model)
+
+
+def vlac_training(n_samples: int, image_shape: Sequence[int] | None = None) -> dict[str, Any]:
+    """Adam 1e-3, batch 128, 100 epochs, temperature 1 -> 0.5 over 50 epochs (no-op when
+    enumerated). The paper gives no recipe: a placeholder, not yet measured."""
+    return {
+        "epochs": 100,
+        "batch_size": 128,
+        "lr": 1e-3,
+        "init": RandomInit(),
+        "callbacks": [TemperatureAnnealing(1.0, 0.5, 50, strict=False)],
+    }
+
+
 def _mixture_of_autoencoders(model_cls: type, guide_cls: Any, **kwargs: Any) -> tuple[Any, Any]:
     """A k-DVAE-shaped pair of ``model_cls``/``guide_cls`` built from a builder's options."""
     hidden = [int(h) for h in kwargs.pop("hidden")]
@@ -478,6 +535,17 @@ ZOO: dict[str, Architecture] = {
         init=mixture_of_autoencoders_init,
         training=kdae_training,
     ),
+    "vlac": Architecture(
+        name="vlac",
+        build=build_vlac,
+        description="VLAC: a variational ladder autoencoder with a Gaussian mixture at chosen "
+        "layers, one cluster site per mixture layer, relaxed or enumerated",
+        paper="Willetts, Roberts & Holmes, 2019, Disentangling to Cluster: Gaussian Mixture "
+        "Variational Ladder Auto-Encoders",
+        options=(N_COMPONENTS, LATENT_DIM, HIDDEN, WEIGHTS, CLUSTER, LAYERS),
+        init=RandomInit,
+        training=vlac_training,
+    ),
     "vae": Architecture(
         name="vae",
         build=build_vae,
@@ -509,7 +577,7 @@ def has_cluster_site(architecture: str) -> bool:
     entry = get(architecture)
     small = {"latent_dim": 2, "hidden": (2,)}
     model, _ = entry(2, **{k: v for k, v in small.items() if entry.accepts(k)})
-    return getattr(model, "n_components", None) is not None
+    return bool(structure.cluster_sites(model))
 
 
 def make(architecture: str, n_features: int, **kwargs: Any) -> tuple[Any, Any]:
