@@ -263,7 +263,9 @@ def cluster_log_proba(
       computed by Pyro's enumeration with ``logsumexp`` (for VaDE, the paper's eq. 16:
       :math:`\log \pi_k + \log p(\mu(x) \mid k) - \log\sum_j \pi_j p(\mu(x) \mid j)`);
     - held by the guide (enumerated or relaxed): the guide's q(y | x), exactly summed over
-      the guide's other enumerated cluster sites it depends on.
+      the guide's other enumerated cluster sites it depends on; a guide with a method
+      ``cluster_log_proba(model, x, site)`` that returns a tensor says itself what its
+      posterior is (k-DVAE's eq. 8).
 
     With ``num_samples=0`` continuous latent sites sit at their point values; with
     ``num_samples=S`` the probabilities are averaged over S draws of them.
@@ -282,7 +284,13 @@ def cluster_log_proba(
                     model, guide, xb, decl.name, draws, max_plate_nesting
                 )
             else:
-                lp = _guide_log_proba(guide, xb, decl.name, draws, max_plate_nesting)
+                # a guide may say what its posterior over the site is (k-DVAE's eq. 8)
+                hook = getattr(guide, "cluster_log_proba", None)
+                lp = hook(model, xb, decl.name) if callable(hook) else None
+                if lp is None:
+                    lp = _guide_log_proba(guide, xb, decl.name, draws, max_plate_nesting)
+                else:
+                    lp = _normalise(lp)
             out.append(lp)
     if not out:
         return torch.zeros(0, decl.n_components)

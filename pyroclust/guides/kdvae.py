@@ -96,8 +96,12 @@ class KDVAEGuide(PyroModule):
         classifier: nn.Module | None = None,
         weights: WeightGuide | None = None,
         min_scale: float = 1e-4,
+        posterior: str = "learned",
     ) -> None:
         super().__init__()
+        if posterior not in ("learned", "eq8"):
+            raise ValueError(f"posterior must be 'learned' or 'eq8', got {posterior!r}")
+        self.posterior = posterior
         n_features, n_components, latent_dim = int(n_features), int(n_components), int(latent_dim)
         check_positive(n_features=n_features, n_components=n_components, latent_dim=latent_dim)
         hidden = [int(h) for h in hidden]
@@ -141,6 +145,15 @@ class KDVAEGuide(PyroModule):
     def cluster_logits(self, x: torch.Tensor) -> torch.Tensor:
         """The logits of q(y | x), shape (batch, K)."""
         return self.classifier(x)
+
+    def cluster_log_proba(self, model: KDVAE, x: torch.Tensor, site: str) -> torch.Tensor | None:
+        """What ``predict_proba`` reports for the cluster site (a hook read by
+        :func:`pyroclust.predictive.cluster_log_proba`): None (the learned q(y | x), read off
+        the trace) with ``posterior="learned"``; the log-softmax of the paper's eq. 8 scores
+        with ``posterior="eq8"``, so that ``predict`` is eq. 8's hard clustering."""
+        if self.posterior == "learned":
+            return None
+        return self.assignment_scores(model, x).log_softmax(-1)
 
     def assignment_scores(self, model: KDVAE, x: torch.Tensor) -> torch.Tensor:
         """The paper's eq. 8 scores, shape (batch, K)

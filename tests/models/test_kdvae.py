@@ -329,3 +329,22 @@ def test_bad_options_are_refused() -> None:
     model = KDVAE(D, K, LATENT, hidden=HIDDEN)
     with pytest.raises(ValueError, match="encoder must hold"):
         KDVAEGuide(D, K + 1, LATENT, encoder=KDVAEGuide.for_model(model).encoder)
+
+
+def test_predict_follows_eq8_when_the_guide_says_so() -> None:
+    """With posterior="eq8" the guide's hook makes predict_proba the softmax of the eq. 8
+    scores, so predict is the paper's hard clustering; "learned" keeps q(y | x)."""
+    model, guide = _pair()
+    x = _x(20)
+    guide.posterior = "eq8"
+    with torch.no_grad():
+        expected = hard_assignments(model, guide, x)
+    lp = cluster_log_proba(model, guide, x)
+    assert torch.equal(lp.argmax(-1), torch.as_tensor(expected).to(lp.device).long())
+    assert torch.allclose(lp.logsumexp(-1), torch.zeros(len(x)), atol=1e-5)
+    guide.posterior = "learned"
+    with torch.no_grad():
+        learned = guide.classifier(x).log_softmax(-1)
+    torch.testing.assert_close(cluster_log_proba(model, guide, x), learned)
+    with pytest.raises(ValueError, match="posterior must be"):
+        KDVAEGuide(12, 3, 2, posterior="max")
