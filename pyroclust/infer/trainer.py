@@ -160,6 +160,8 @@ class SVITrainer:
     epochs : int
         Number of passes over the data.
     batch_size : int
+        Rows per step; a last batch of a single row joins the one before it (BatchNorm cannot
+        train on one row).
     lr : float
         Base learning rate of Adam (or of ``optimizer``).
     lr_schedule : callable ``epoch -> multiplier``, optional
@@ -516,6 +518,10 @@ class SVITrainer:
             self.load_state_dict(state)
 
         steps_per_epoch = math.ceil(n / self.batch_size)
+        if steps_per_epoch > 1 and n % self.batch_size == 1:
+            # a last batch of one row would break BatchNorm in training mode (and gives a
+            # one-row gradient): it joins the batch before it
+            steps_per_epoch -= 1
         params = self.parameters()
         snapshot = _ParamSnapshot(params)
         label = "loss" if self.loss_fn is not None else "elbo"
@@ -535,7 +541,8 @@ class SVITrainer:
                 total = 0.0
                 seen = 0
                 for i in range(steps_per_epoch):
-                    idx = order[i * self.batch_size : (i + 1) * self.batch_size]
+                    end = (i + 1) * self.batch_size if i < steps_per_epoch - 1 else n
+                    idx = order[i * self.batch_size : end]
                     batch = tuple(t[idx] for t in data)
                     self._optim.zero_grad(set_to_none=True)
                     try:

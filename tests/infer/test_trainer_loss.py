@@ -259,3 +259,22 @@ def test_a_loss_that_is_non_finite_from_the_start_names_it(x) -> None:
         NonFiniteLossError, match=r"^svi stage: non-finite .* before the first step"
     ):
         trainer.fit(x)
+
+
+def test_a_one_row_last_batch_joins_the_one_before() -> None:
+    """n = 2 * batch + 1: two steps per epoch (8 and 9 rows), every row seen once, so a model
+    with BatchNorm trains (a one-row batch fails in training mode)."""
+    from torch import nn as tnn
+
+    from pyroclust.infer import SVITrainer
+
+    seen: list[int] = []
+
+    def loss(model, guide, xb, data_size):
+        seen.append(len(xb))
+        return model(xb).pow(2).mean() * data_size
+
+    model = tnn.Sequential(tnn.Linear(3, 4), tnn.BatchNorm1d(4))
+    x = torch.randn(17, 3)
+    SVITrainer(model, tnn.Module(), loss=loss, epochs=2, batch_size=8, progress=False).fit(x)
+    assert seen[-4:] == [8, 9, 8, 9]
