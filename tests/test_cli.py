@@ -50,6 +50,7 @@ def test_fit_writes_metrics_checkpoint_labels_and_plots(tiny_npz, tmp_path, caps
         assert posterior[f"weights[{k}]"]["sd"] == pytest.approx(0.0, abs=1e-7)
     for name in ("elbo.png", "embedding.png", "samples.png"):
         assert (out / name).read_bytes()[:8] == PNG_MAGIC, name
+    assert (out / "style_transfer.png").read_bytes()[:8] == PNG_MAGIC  # codes x clusters
     assert (out / "model.ckpt").is_file() and (out / "train.ckpt").is_file()
     labels = cli.read_labels(out / "labels.csv")
     assert labels.shape == (90,) and set(labels) <= {0, 1, 2}

@@ -37,6 +37,7 @@ RUN_FILES = (
     "elbo.png",
     "embedding.png",
     "samples.png",
+    "style_transfer.png",
 )
 
 __all__ = [

@@ -108,10 +108,12 @@ likelihood follows the data: Bernoulli when every value lies in [0, 1], Gaussian
 Options left out use the architecture's tuned recipe, else the estimator's defaults.
 
 --out (default runs/MODEL-DATA-TIMESTAMP) receives: config.json (the options, reused by
---resume), train.ckpt (the SVI run, written every epoch), model.ckpt (the fitted estimator, for
-'pyroclust predict' and 'pyroclust inspect'), metrics.json, labels.csv (index,label) and the
+--resume), train.ckpt (the whole fit, start included, written every epoch), model.ckpt (the
+fitted estimator, for 'pyroclust predict' and 'pyroclust inspect'), metrics.json, labels.csv
+(index,label) and the
 plots elbo.png, embedding.png (latent codes in 2-D: PCA when latent_dim > 2, coloured by
-cluster) and, for image data, samples.png (samples of each cluster). A folder that holds a run
+cluster) and, for image data, samples.png (samples of each cluster) and style_transfer.png
+(a few items' codes decoded with each cluster, GMVAE's Fig. 4a). A folder that holds a run
 is never overwritten without --overwrite; --resume refuses options that differ from the saved
 ones (except --data-dir and --device) and writes nothing before its checks pass.
 """
@@ -318,7 +320,7 @@ def write_fit_plots(est: Any, ds: Any, codes: np.ndarray, labels: Any, out: Path
     plots.plot_elbo(est.history_, written[0])
     colour = labels if labels is not None else (ds.y if ds.y is not None else np.zeros(len(codes)))
     plots.plot_embedding(codes, colour, written[1], method="pca")
-    if ds.image_shape is not None:
+    if ds.image_shape is not None and len(ds.image_shape) == 2:  # grey images
         path = out / "samples.png"
         k = getattr(est.model_, "n_components", None)
         if k is not None:
@@ -327,7 +329,19 @@ def write_fit_plots(est: Any, ds: Any, codes: np.ndarray, labels: Any, out: Path
         else:
             plots.plot_image_grid(est.sample(64), ds.image_shape, path, title="Samples")
         written.append(path)
+        sites = getattr(est, "cluster_sites_", ())
+        if sites:  # a few items' codes decoded with each cluster of the first site
+            path = out / "style_transfer.png"
+            originals = np.asarray(ds.x[:8])
+            shown = range(min(sites[0].n_components, STYLE_TRANSFER_CLUSTERS))
+            decoded = [est.reconstruct(originals, component=c) for c in shown]
+            plots.plot_style_transfer(originals, decoded, ds.image_shape, path)
+            written.append(path)
     return written
+
+
+#: Clusters shown in style_transfer.png (the first ones), however many the model has.
+STYLE_TRANSFER_CLUSTERS = 20
 
 
 def weights_summary(est: Any, seed: int, num_samples: int = 500) -> dict[str, Any]:
