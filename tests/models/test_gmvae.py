@@ -34,6 +34,10 @@ from pyroclust.models.gmvae import LOG_VALUE, StableRelaxedOneHotCategorical, ch
 from pyroclust.predictive import cluster_log_proba, sample
 from pyroclust.testing import ModelGuideChecks
 from tests.conftest import blobs
+from tests.reference import bernoulli_log_prob as _bernoulli
+from tests.reference import concrete_log_prob as _concrete
+from tests.reference import normal_log_prob as _normal
+from tests.reference import same_noise_loss as _same_noise_loss
 
 N_FEATURES, K, D_Z, D_F, HIDDEN = 12, 3, 2, 6, (8, 7)
 
@@ -111,31 +115,6 @@ def _double(model, guide, mode: str = "eval"):
     return model, guide
 
 
-def _bernoulli(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """log p(x | logits), summed over features: x log s(l) + (1 - x) log s(-l)."""
-    return (x * F.logsigmoid(logits) + (1 - x) * F.logsigmoid(-logits)).sum(-1)
-
-
-def _normal(z: torch.Tensor, loc, scale) -> torch.Tensor:
-    loc = torch.as_tensor(loc, dtype=z.dtype)
-    var = torch.as_tensor(scale, dtype=z.dtype) ** 2
-    return (-0.5 * ((z - loc) ** 2 / var + torch.log(2 * math.pi * var))).sum(-1)
-
-
-def _concrete(log_y: torch.Tensor, logits: torch.Tensor, temperature: float) -> torch.Tensor:
-    r"""The Concrete density (Maddison et al., 2017, eq. 7) of y on the simplex, from log y:
-    log (K-1)! + (K-1) log T + sum_k (log p_k - (T+1) log y_k) - K log sum_k p_k y_k^-T."""
-    k = log_y.shape[-1]
-    logp = logits.log_softmax(-1)
-    t = torch.as_tensor(temperature, dtype=log_y.dtype)
-    return (
-        math.lgamma(k)
-        + (k - 1) * torch.log(t)
-        + (logp - (t + 1) * log_y).sum(-1)
-        - k * torch.logsumexp(logp - t * log_y, -1)
-    )
-
-
 def _heads(guide: GMVAEGuide, x: torch.Tensor):
     """(logits, loc, scale) of the guide, from its networks (plain torch)."""
     h = guide.encoder(x)
@@ -148,19 +127,6 @@ def _decode(model: GMVAE, z: torch.Tensor, onehot: torch.Tensor) -> torch.Tensor
     f = model.from_z(z) + onehot @ model.from_c.weight.T + model.from_c.bias
     out = model.decoder(f.reshape(-1, f.shape[-1]))
     return out.reshape(*f.shape[:-1], -1)
-
-
-def _same_noise_loss(elbo, model, guide, xb, n, seed=3):
-    """(guide trace as the ELBO draws it, the ELBO's loss) from the same random numbers."""
-    with local_params():
-        pyro.set_rng_seed(seed)
-        guide_fn = guide
-        if isinstance(elbo, TraceEnum_ELBO):
-            guide_fn = poutine.enum(guide, first_available_dim=-2)
-        trace = poutine.trace(guide_fn).get_trace(xb, data_size=n)
-        pyro.set_rng_seed(seed)
-        loss = elbo.differentiable_loss(model, guide, xb, data_size=n)
-    return trace, loss
 
 
 def _learned_prior(model: GMVAE) -> None:

@@ -31,6 +31,8 @@ from pyroclust.models.kdvae import (
 from pyroclust.predictive import cluster_log_proba, sample
 from pyroclust.testing import ModelGuideChecks
 from tests.conftest import blobs
+from tests.reference import bernoulli_log_prob as _bernoulli
+from tests.reference import normal_log_prob as _normal
 
 D, K, LATENT = 12, 3, 2
 HIDDEN = (8, 6)
@@ -81,16 +83,6 @@ def _net(batched, i: int, h: torch.Tensor) -> torch.Tensor:
 def _heads(guide, i: int, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     out = _net(guide.encoder, i, x)
     return out[:, :LATENT], F.softplus(out[:, LATENT:]) + guide.min_scale
-
-
-def _bernoulli(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    return (x * F.logsigmoid(logits) + (1 - x) * F.logsigmoid(-logits)).sum(-1)
-
-
-def _normal(z: torch.Tensor, loc, scale) -> torch.Tensor:
-    scale = torch.as_tensor(scale, dtype=z.dtype)
-    var = scale**2
-    return (-0.5 * ((z - loc) ** 2 / var + torch.log(2 * math.pi * var))).sum(-1)
 
 
 def _double(model, guide):
