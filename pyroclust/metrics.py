@@ -5,8 +5,13 @@ External scores compare a predicted partition with ground-truth classes:
 * :func:`cluster_accuracy` -- unsupervised clustering accuracy (ACC) with the best one-to-one
   matching of clusters to classes, found by the Hungarian algorithm, as used by DEC (Xie et al.,
   2016), VaDE (Jiang et al., 2017) and most deep-clustering papers since;
+* :func:`majority_accuracy` -- the rectangular ACC of VLAC (Willetts, Roberts and Holmes,
+  2019, eq. 10): each cluster mapped to its majority class, so any number of clusters can
+  be scored against any number of classes (also called cluster purity);
 * :func:`nmi` and :func:`ari` -- normalised mutual information and adjusted Rand index, thin
-  wrappers of scikit-learn that validate their input.
+  wrappers of scikit-learn that validate their input;
+* :func:`site_label_scores` -- every partition (e.g. each cluster site of a model with
+  several) against every reference partition (e.g. each label set of a data set).
 
 Internal scores need only the data (typically latent codes) and the predicted labels:
 :func:`silhouette`, :func:`davies_bouldin` and :func:`calinski_harabasz`. They are undefined for
@@ -32,6 +37,7 @@ Examples
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -48,9 +54,11 @@ __all__ = [
     "cluster_accuracy",
     "clustering_scores",
     "davies_bouldin",
+    "majority_accuracy",
     "n_clusters_used",
     "nmi",
     "silhouette",
+    "site_label_scores",
 ]
 
 
@@ -184,12 +192,60 @@ def cluster_accuracy(y_true: ArrayLike, y_pred: ArrayLike) -> float:
     0.8333333333333334
     """
     t, p = _check_pair(y_true, y_pred)
+    counts = _contingency(t, p)
+    rows, cols = linear_sum_assignment(counts, maximize=True)
+    return float(counts[rows, cols].sum() / t.shape[0])
+
+
+def _contingency(t: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Counts of (cluster, class) pairs: int64 of shape (n_clusters, n_classes)."""
     _, t_idx = np.unique(t, return_inverse=True)
     _, p_idx = np.unique(p, return_inverse=True)
     counts = np.zeros((p_idx.max() + 1, t_idx.max() + 1), dtype=np.int64)
-    np.add.at(counts, (p_idx, t_idx), 1)
-    rows, cols = linear_sum_assignment(counts, maximize=True)
-    return float(counts[rows, cols].sum() / t.shape[0])
+    np.add.at(counts, (p_idx.ravel(), t_idx.ravel()), 1)
+    return counts
+
+
+def majority_accuracy(y_true: ArrayLike, y_pred: ArrayLike) -> float:
+    r"""Clustering accuracy under a rectangular (many-to-one) match: each cluster is mapped to
+    its majority class.
+
+    .. math::
+
+        \mathrm{ACC}_{\mathrm{rect}} = \max_{P} \frac{1}{n} \sum_{i=1}^{n}
+            \mathbf{1}\{t_i = P \hat y_i\}
+          = \frac{1}{n} \sum_{k} \max_{c} n_{kc},
+
+    where :math:`P` is a T x K rectangular assignment matrix attributing each cluster to one
+    class (Willetts, Roberts and Holmes, 2019, eq. 10) and :math:`n_{kc}` counts the samples
+    of cluster k in class c. The maximum decouples over clusters, so no matching algorithm
+    is needed. Valid for any number K of clusters and T of classes; with K > T it rewards
+    splitting classes (K = n gives 1), so report it beside the one-to-one
+    :func:`cluster_accuracy`, which it never falls below.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+        Ground-truth classes; any label values.
+    y_pred : array-like of shape (n_samples,)
+        Predicted clusters; any label values.
+
+    Returns
+    -------
+    float
+        Accuracy in ``[0, 1]``.
+
+    Examples
+    --------
+    Two clusters of one class: both map to it.
+
+    >>> majority_accuracy([0, 0, 0, 1, 1, 1], [0, 0, 1, 1, 2, 2])
+    0.8333333333333334
+    >>> majority_accuracy([0, 0, 1, 1], [0, 1, 2, 3])
+    1.0
+    """
+    t, p = _check_pair(y_true, y_pred)
+    return float(_contingency(t, p).max(axis=1).sum() / t.shape[0])
 
 
 def nmi(y_true: ArrayLike, y_pred: ArrayLike) -> float:
@@ -394,4 +450,64 @@ def clustering_scores(
     scores["davies_bouldin"] = davies_bouldin(Xa, lp)
     scores["calinski_harabasz"] = calinski_harabasz(Xa, lp)
     scores["n_clusters_used"] = n_clusters_used(lp)
+    return scores
+
+
+#: The scores :func:`site_label_scores` gives for each (partition, label set) pair.
+SITE_SCORE_KEYS = ("acc", "acc_majority", "nmi", "ari")
+
+
+def site_label_scores(
+    predictions: Mapping[str, ArrayLike], label_sets: Mapping[str, ArrayLike]
+) -> dict[str, dict[str, dict[str, float]]]:
+    """Score every predicted partition against every reference partition.
+
+    Meant for models with several cluster sites (VLAC's ``y1``, ``y2``, ...) and data sets with
+    several known partitions (coloured MNIST's digit, digit colour and background colour):
+    which layer clusters which attribute.
+
+    Parameters
+    ----------
+    predictions : dict of str to array-like of shape (n_samples,)
+        Partition name (e.g. a cluster site) -> predicted clusters.
+    label_sets : dict of str to array-like of shape (n_samples,)
+        Label-set name -> reference classes, for the same rows.
+
+    Returns
+    -------
+    dict
+        ``scores[partition][label_set]`` is a dict with ``"acc"`` (one-to-one Hungarian,
+        :func:`cluster_accuracy`), ``"acc_majority"`` (each cluster to its majority class,
+        :func:`majority_accuracy`), ``"nmi"`` and ``"ari"``, as floats; serialisable with
+        :func:`json.dumps`.
+
+    Raises
+    ------
+    DataError
+        If either mapping is empty, or any vector is invalid or of another length.
+
+    Examples
+    --------
+    >>> s = site_label_scores({"y1": [0, 0, 1, 1]}, {"a": [1, 1, 0, 0], "b": [0, 1, 0, 1]})
+    >>> s["y1"]["a"]["acc"], s["y1"]["b"]["acc"]
+    (1.0, 0.5)
+    """
+    if not predictions or not label_sets:
+        raise DataError("site_label_scores needs at least one partition and one label set.")
+    truth = {
+        str(name): _as_labels(labels, f"label set {name!r}") for name, labels in label_sets.items()
+    }
+    scores: dict[str, dict[str, dict[str, float]]] = {}
+    for site, labels in predictions.items():
+        pred = _as_labels(labels, f"partition {site!r}")
+        row: dict[str, dict[str, float]] = {}
+        for name, t in truth.items():
+            _check_same_length(t, pred, f"label set {name!r}", f"partition {site!r}")
+            row[name] = {
+                "acc": cluster_accuracy(t, pred),
+                "acc_majority": majority_accuracy(t, pred),
+                "nmi": nmi(t, pred),
+                "ari": ari(t, pred),
+            }
+        scores[str(site)] = row
     return scores

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 
@@ -17,9 +18,11 @@ from pyroclust.metrics import (
     cluster_accuracy,
     clustering_scores,
     davies_bouldin,
+    majority_accuracy,
     n_clusters_used,
     nmi,
     silhouette,
+    site_label_scores,
 )
 
 
@@ -230,3 +233,70 @@ def test_other_input_errors():
     with pytest.raises(DataError, match="min_size"):
         n_clusters_used([0, 1], min_size=0)
     assert issubclass(DataError, ValueError)
+
+
+# ------------------------------------------------------------------------------------------
+# the rectangular (majority) accuracy and the site x label-set table
+# ------------------------------------------------------------------------------------------
+
+
+def test_majority_accuracy_by_hand():
+    # clusters: 0 -> {a, a, b}, 1 -> {b, b}, 2 -> {a, c, c, c}; majorities 2 + 2 + 3 of 9
+    y_true = ["a", "a", "b", "b", "b", "a", "c", "c", "c"]
+    y_pred = [0, 0, 0, 1, 1, 2, 2, 2, 2]
+    assert majority_accuracy(y_true, y_pred) == pytest.approx(7 / 9)
+    # one-to-one: 0 -> a (2), 1 -> b (2), 2 -> c (3): the same here
+    assert cluster_accuracy(y_true, y_pred) == pytest.approx(7 / 9)
+
+
+def test_majority_accuracy_many_clusters_per_class_differs_from_hungarian():
+    # 4 clusters, 2 classes: every cluster pure, so the rectangular match is perfect while a
+    # one-to-one match can use only 2 clusters (3 + 2 of 8 samples)
+    y_true = [0, 0, 0, 0, 1, 1, 1, 1]
+    y_pred = [0, 0, 0, 1, 2, 2, 3, 3]
+    assert majority_accuracy(y_true, y_pred) == 1.0
+    assert cluster_accuracy(y_true, y_pred) == pytest.approx(5 / 8)
+
+
+def test_majority_accuracy_matches_brute_force(blobs):
+    _, y, pred = blobs
+    clusters, classes = np.unique(pred), np.unique(y)
+    best = 0.0
+    for mapping in itertools.product(classes, repeat=len(clusters)):  # every T x K assignment
+        lookup = dict(zip(clusters, mapping))
+        best = max(best, float(np.mean([lookup[p] == t for p, t in zip(pred, y)])))
+    assert majority_accuracy(y, pred) == pytest.approx(best)
+    assert majority_accuracy(y, pred) >= cluster_accuracy(y, pred)
+
+
+def test_majority_accuracy_input_errors():
+    with pytest.raises(DataError, match="same number of samples"):
+        majority_accuracy([0, 1], [0, 1, 1])
+    with pytest.raises(DataError, match="1-D"):
+        majority_accuracy([[0, 1]], [[0, 1]])
+
+
+def test_site_label_scores_by_hand():
+    digit = np.array([0, 0, 1, 1, 2, 2])
+    colour = np.array([0, 1, 0, 1, 0, 1])
+    sites = {"y1": np.array([5, 5, 7, 7, 9, 9]), "y2": np.array([0, 1, 0, 1, 0, 0])}
+    scores = site_label_scores(sites, {"digit": digit, "colour": colour})
+    assert list(scores) == ["y1", "y2"]
+    assert list(scores["y1"]) == ["digit", "colour"]
+    assert scores["y1"]["digit"] == {"acc": 1.0, "acc_majority": 1.0, "nmi": 1.0, "ari": 1.0}
+    # y1 vs colour: 3 clusters of one 0 and one 1 each; one-to-one: two clusters matched, 1
+    # sample each; majority: 3 clusters each 1 of 2
+    assert scores["y1"]["colour"]["acc"] == pytest.approx(2 / 6)
+    assert scores["y1"]["colour"]["acc_majority"] == pytest.approx(3 / 6)
+    # y2 vs colour: cluster 0 holds colours {0, 0, 0, 1}, cluster 1 holds {1, 1}
+    assert scores["y2"]["colour"]["acc"] == pytest.approx(5 / 6)
+    assert scores["y2"]["colour"]["nmi"] == pytest.approx(nmi(colour, sites["y2"]))
+    assert scores["y2"]["colour"]["ari"] == pytest.approx(ari(colour, sites["y2"]))
+    json.dumps(scores)
+
+
+def test_site_label_scores_errors():
+    with pytest.raises(DataError, match="at least one partition"):
+        site_label_scores({}, {"a": [0, 1]})
+    with pytest.raises(DataError, match="label set 'a'.*same number of samples"):
+        site_label_scores({"y1": [0, 1, 1]}, {"a": [0, 1]})
