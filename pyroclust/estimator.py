@@ -20,6 +20,8 @@ from pyroclust.infer.trainer import EarlyStopping, resolve_device
 from pyroclust.validation import as_data_tensor, check_feature_names, get_feature_names
 
 ESTIMATOR_KIND = "clusterer"
+#: The session step that records the clustering the initialisation left (before free SVI).
+START_LABELS_STEP = "start-labels"
 
 
 def _rng_devices(x: torch.Tensor) -> list[int]:
@@ -85,6 +87,14 @@ class Clusterer(ClusterMixin, TransformerMixin, BaseEstimator):
     history_ : list of dict, the SVI stage's per-epoch ELBO
     stage_history_ : list of dict, the rows of every training stage, each with its ``stage``
     elbo_ : float, the ELBO per data point of the last epoch
+    start_labels_ : ndarray of shape (n_samples,)
+        For a model with a cluster site: the cluster of each training row right after the
+        initialisation, before free SVI (the start's clustering; kept in the checkpoint, so
+        a resumed fit has it too).
+    start_agreement_ : float
+        The adjusted Rand index between ``start_labels_`` and ``labels_``: 1 when the fit
+        kept its start's clustering, about 0 when it replaced it by an unrelated one. Needs
+        no labels: it says how much free SVI changed the start.
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (n_features_in_,)
         The column names of a DataFrame given to :meth:`fit` (scikit-learn's convention):
@@ -209,6 +219,7 @@ class Clusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         elif hasattr(self, "feature_names_in_"):
             del self.feature_names_in_
         init = self.init if self.init is not None else default_init(model, guide)
+        start_labels = None
         try:
             with local_params():
                 run_init(
@@ -220,6 +231,7 @@ class Clusterer(ClusterMixin, TransformerMixin, BaseEstimator):
                     random_state=self.random_state,
                     progress=self.progress,
                 )
+            start_labels = self._start_labels(model, guide, x, session)
             self.trainer_ = session.train(
                 "svi",
                 x,
@@ -238,10 +250,27 @@ class Clusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         except NonFiniteLossError:
             # the last good parameters are in place: leave a usable (savable) estimator
             self.trainer_ = session.trainers.get("svi")
-            self._finish(x, session, strict=False)
+            self._finish(x, session, strict=False, start_labels=start_labels)
             raise
-        self._finish(x, session)
+        self._finish(x, session, start_labels=start_labels)
         return self
+
+    @staticmethod
+    def _start_labels(
+        model: Any, guide: Any, x: torch.Tensor, session: FitSession
+    ) -> np.ndarray | None:
+        """The start's clustering of ``x``, as the session step ``"start-labels"`` (None for a
+        model without a cluster site). The random streams are left as they were, so the fit
+        goes on as it would without this step."""
+        if not structure.cluster_sites(model):
+            return None
+
+        def labels() -> np.ndarray:
+            with torch.random.fork_rng(devices=_rng_devices(x)):
+                lp = predictive.cluster_log_proba(model, guide, x)
+            return lp.argmax(1).cpu().numpy().astype(np.int64)
+
+        return np.asarray(session.step(START_LABELS_STEP, labels))
 
     def _check_params(self) -> None:
         """Check the training options (scikit-learn checks parameters in ``fit``)."""
@@ -291,10 +320,18 @@ class Clusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         return zoo.make(entry.name, x.shape[1], **options)
 
     def _finish(
-        self, x: torch.Tensor, session: FitSession | None = None, *, strict: bool = True
+        self,
+        x: torch.Tensor,
+        session: FitSession | None = None,
+        *,
+        strict: bool = True,
+        start_labels: np.ndarray | None = None,
     ) -> None:
         """Set the learned attributes from the fit's stages. With ``strict=False`` (after a
         stopped fit) the labels and weights are set only when they can be computed."""
+        for name in ("start_labels_", "start_agreement_"):
+            if hasattr(self, name):  # nothing left over from an earlier fit
+                delattr(self, name)
         trainer = self.trainer_
         self.history_ = [] if trainer is None else list(trainer.history)
         self.stage_history_ = (
@@ -310,6 +347,11 @@ class Clusterer(ClusterMixin, TransformerMixin, BaseEstimator):
             try:
                 lp = predictive.cluster_log_proba(self.model_, self.guide_, x)
                 self.labels_ = lp.argmax(1).cpu().numpy()
+                if start_labels is not None:
+                    from pyroclust.metrics import ari
+
+                    self.start_labels_ = start_labels
+                    self.start_agreement_ = ari(start_labels, self.labels_)
                 if structure.weight_priors(self.model_):
                     self.weights_ = self._weights()
             except Exception:

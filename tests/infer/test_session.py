@@ -159,7 +159,11 @@ def test_a_user_strategy_runs_once_as_one_step(tiny_vade, x_small, tmp_path) -> 
     _est(*tiny_vade(), path, init=my_init).fit(x_small)
     assert calls == [48]
     records = load_checkpoint(path, SESSION_KIND)["records"]
-    assert [(r["name"], r["kind"]) for r in records] == [("init", "step"), ("svi", "train")]
+    assert [(r["name"], r["kind"]) for r in records] == [
+        ("init", "step"),
+        ("start-labels", "step"),
+        ("svi", "train"),
+    ]
     _est(*tiny_vade(), path, init=my_init).fit(x_small, resume=True)
     assert calls == [48]  # done: not run again
 
