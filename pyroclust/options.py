@@ -26,6 +26,7 @@ from typing import Any
 __all__ = [
     "CSV_HEADERS",
     "MAX_SEED",
+    "OPTION_TARGETS",
     "Option",
     "csv_header",
     "index_column",
@@ -158,27 +159,48 @@ def layer_widths(text: str) -> list[int]:
 
 @dataclass(frozen=True)
 class Option:
-    """A keyword option of a builder, settable from text.
+    """A keyword option of a builder or of a training recipe, settable from text.
 
     Parameters
     ----------
     name : str
-        The builder's keyword (``"n_components"``); the command line offers it as
-        ``--n-components``.
+        The keyword (``"n_components"``); the command line offers it as ``--n-components``.
     parse : callable
         ``parse(text) -> value``, raising ``ValueError`` with a readable message for bad text.
+        The value is plain JSON (it is saved in a run's ``config.json``).
     help : str
-        One line for ``--help``; the builder's default is appended by the command line.
+        One line for ``--help``; the default is appended by the command line.
     metavar : str
         The value's name in ``--help`` (``"K"``).
+    target : {"model", "training"}
+        Whose keyword it is: the entry's builder (``"model"``, the default) or its training
+        recipe (``"training"``, e.g. GMVAE's temperature schedule).
+    switches : tuple of (str, value) pairs
+        Value-less flags that set the option, e.g. ``(("relaxed", "relaxed"),
+        ("enumerated", "enumerate"))`` gives ``--relaxed`` and ``--enumerated`` beside
+        ``--cluster MODE``; the three exclude one another.
+    implies : callable, optional
+        For a ``"training"`` option, ``implies(value) -> dict`` of builder options its value
+        fixes too (a temperature schedule fixes the modules' initial temperature).
     """
 
     name: str
     parse: Callable[[str], Any]
     help: str
     metavar: str = "VALUE"
+    target: str = "model"
+    switches: tuple[tuple[str, Any], ...] = ()
+    implies: Callable[[Any], dict[str, Any]] | None = None
+
+    def __post_init__(self) -> None:
+        if self.target not in OPTION_TARGETS:
+            raise ValueError(f"Option target must be one of {OPTION_TARGETS}, got {self.target!r}")
 
     @property
     def flag(self) -> str:
         """The command-line flag, ``--`` and the name with dashes (``"--n-components"``)."""
         return "--" + self.name.replace("_", "-")
+
+
+#: Whose keyword an :class:`Option` is: the builder's or the training recipe's.
+OPTION_TARGETS = ("model", "training")

@@ -238,7 +238,34 @@ WEIGHTS = Option(
 )
 BETA = Option("beta", non_negative_float, "KL weight, 0 for the no-KL variant", "B")
 CLUSTER = Option(
-    "cluster", check_cluster, "treatment of c: relaxed (Gumbel-Softmax) or enumerate", "MODE"
+    "cluster",
+    check_cluster,
+    "treatment of c: relaxed (Gumbel-Softmax) or enumerate (summed exactly); "
+    "--relaxed and --enumerated say the same",
+    "MODE",
+    switches=(("relaxed", "relaxed"), ("enumerated", "enumerate")),
+)
+
+
+def temperature_spec(text: str) -> str:
+    """A temperature schedule ``START:END:EPOCHS`` (e.g. ``"1:0.5:100"``), checked, returned
+    as given; ``ValueError`` saying what was expected otherwise."""
+    TemperatureAnnealing.from_spec(text)
+    return str(text).strip()
+
+
+def _initial_temperature(spec: str) -> dict[str, Any]:
+    return {"temperature": TemperatureAnnealing.from_spec(spec).start}
+
+
+TEMPERATURE = Option(
+    "temperature",
+    temperature_spec,
+    "Gumbel-Softmax temperature annealed from START to END over the first EPOCHS epochs "
+    "(relaxed c only)",
+    "START:END:EPOCHS",
+    target="training",
+    implies=_initial_temperature,
 )
 W_GAUSSIAN = Option("w_gaussian", non_negative_float, "weight w_G of KL(z) (5 in the paper)", "W")
 LAYERS = Option(
@@ -258,16 +285,19 @@ def no_recipe(n_samples: int, image_shape: Sequence[int] | None = None) -> dict[
     return {}
 
 
-def gmvae_training(n_samples: int, image_shape: Sequence[int] | None = None) -> dict[str, Any]:
-    """The paper's recipe: no pretraining, Adam 1e-3, batch 300, 300 epochs, temperature
-    1 -> 0.5 over the first 100 epochs (exponentially, as the authors' code); the callback
-    does nothing for the enumerated treatment."""
+def gmvae_training(
+    n_samples: int, image_shape: Sequence[int] | None = None, *, temperature: str = "1:0.5:100"
+) -> dict[str, Any]:
+    """The paper's recipe: no pretraining, Adam 1e-3, batch 300, 300 epochs, the temperature
+    annealed ``START:END:EPOCHS``, 1 -> 0.5 over the first 100 epochs by default
+    (exponentially, as the authors' code); the callback does nothing for the enumerated
+    treatment. Build the model at the schedule's start temperature (the command line does)."""
     return {
         "epochs": 300,
         "batch_size": 300,
         "lr": 1e-3,
         "init": RandomInit(),
-        "callbacks": [TemperatureAnnealing(1.0, 0.5, 100, strict=False)],
+        "callbacks": [TemperatureAnnealing.from_spec(temperature, strict=False)],
     }
 
 
@@ -445,15 +475,17 @@ class Architecture:
     paper : str
         The paper the architecture and its defaults come from.
     options : tuple of Option
-        The builder's keyword options a user may set from text; the command line offers
-        exactly these for this architecture.
+        The options a user may set from text, keywords of the builder (``target="model"``)
+        or of the training recipe (``target="training"``); the command line offers exactly
+        these for this architecture.
     init : callable
         The default initialisation strategy, a factory called with keyword overrides
         (``init(pretrain_epochs=10)``) that returns a strategy of :mod:`pyroclust.infer.init`.
     training : callable
-        ``training(n_samples, image_shape) -> dict``, the tuned training recipe: keyword
-        arguments of :class:`~pyroclust.estimator.Clusterer` (``init`` included when the
-        recipe has its own start); ``{}`` for the estimator's defaults.
+        ``training(n_samples, image_shape, **recipe_options) -> dict``, the tuned training
+        recipe: keyword arguments of :class:`~pyroclust.estimator.Clusterer` (``init``
+        included when the recipe has its own start); ``{}`` for the estimator's defaults.
+        ``recipe_options`` are the entry's ``target="training"`` options.
     """
 
     name: str
@@ -487,6 +519,13 @@ class Architecture:
         """The builder's default of ``option`` (``inspect.Parameter.empty`` when none)."""
         return self.parameters[option].default
 
+    def option_default(self, option: Option) -> Any:
+        """The default of ``option``: its builder's or its training recipe's, by target
+        (``inspect.Parameter.empty`` when none)."""
+        fn = self.build if option.target == "model" else self.training
+        param = inspect.signature(fn).parameters.get(option.name)
+        return inspect.Parameter.empty if param is None else param.default
+
     def default_init(self, **overrides: Any) -> Any:
         """The default initialisation strategy, with ``overrides`` (only those it takes)."""
         params = inspect.signature(self.init).parameters
@@ -509,7 +548,16 @@ ZOO: dict[str, Architecture] = {
         description="GMVAE: a categorical and a Gaussian code decoded together, c relaxed or "
         "enumerated in the guide",
         paper="Arias Figueroa & Ramirez Rivera, 2017, Is Simple Better? (NeurIPS workshop)",
-        options=(N_COMPONENTS, LATENT_DIM, HIDDEN, WEIGHTS, CLUSTER, W_GAUSSIAN, FEATURE_DIM),
+        options=(
+            N_COMPONENTS,
+            LATENT_DIM,
+            HIDDEN,
+            WEIGHTS,
+            CLUSTER,
+            W_GAUSSIAN,
+            FEATURE_DIM,
+            TEMPERATURE,
+        ),
         init=RandomInit,
         training=gmvae_training,
     ),
@@ -617,12 +665,24 @@ def make(architecture: str, n_features: int, **kwargs: Any) -> tuple[Any, Any]:
 
 
 def default_training(
-    architecture: str, n_samples: int, image_shape: Sequence[int] | None = None
+    architecture: str,
+    n_samples: int,
+    image_shape: Sequence[int] | None = None,
+    **recipe_options: Any,
 ) -> dict[str, Any]:
     """The tuned training recipe of ``architecture`` (keyword arguments of
-    :class:`~pyroclust.Clusterer`): its entry's ``training(n_samples, image_shape)``.
+    :class:`~pyroclust.Clusterer`): its entry's ``training(n_samples, image_shape,
+    **recipe_options)``, ``recipe_options`` being values of its ``target="training"``
+    options (GMVAE's ``temperature="1:0.5:100"``).
 
     VaDE's is :func:`vade_training`; architectures without a recipe give ``{}`` (the
     estimator's defaults).
     """
-    return dict(get(architecture).training(n_samples, image_shape))
+    entry = get(architecture)
+    known = {o.name for o in entry.options if o.target == "training"}
+    unknown = sorted(set(recipe_options) - known)
+    if unknown:
+        raise ValueError(
+            f"{unknown} are not training options of {entry.name!r}; it takes {sorted(known)}"
+        )
+    return dict(entry.training(n_samples, image_shape, **recipe_options))

@@ -336,3 +336,77 @@ def test_fit_refuses_an_existing_run_without_overwrite(tiny_npz, tmp_path, capsy
     assert fit(tiny_npz, out, "--epochs", "1") == 2
     assert "--overwrite" in one_error_line(capsys)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+# --------------------------------------------------------------- options of the recipe, switches
+def _parse_fit(argv):
+    import argparse
+
+    from pyroclust.cli import fit as fit_cli
+
+    parser = argparse.ArgumentParser()
+    fit_cli.add_arguments(parser)
+    return parser.parse_args(argv)
+
+
+def test_relaxed_and_enumerated_switches_set_the_cluster_option(capsys):
+    assert _parse_fit(["gmvae", "--enumerated"]).cluster == "enumerate"
+    assert _parse_fit(["gmvae", "--relaxed"]).cluster == "relaxed"
+    assert _parse_fit(["gmvae", "--cluster", "enumerate"]).cluster == "enumerate"
+    assert _parse_fit(["gmvae"]).cluster is None  # the builder's default then
+    assert cli.main(["fit", "gmvae", "--relaxed", "--enumerated"]) == 2
+    assert "not allowed with argument" in capsys.readouterr().err
+
+
+def test_temperature_schedule_goes_to_the_recipe_and_its_start_to_the_modules():
+    from pyroclust.cli import fit as fit_cli
+    from pyroclust.datasets import load_dataset
+    from pyroclust.infer.schedules import TemperatureAnnealing
+
+    args = _parse_fit(["gmvae", "--temperature", "2:0.25:10", "--w-gaussian", "1"])
+    config = fit_cli.fit_config(args)
+    assert config["temperature"] == "2:0.25:10"
+    ds = load_dataset("digits")
+    entry = fit_cli.zoo.ZOO["gmvae"]
+    built = fit_cli.builder_options(entry, config, ds)
+    assert built["temperature"] == 2.0 and built["w_gaussian"] == 1.0
+    callbacks = fit_cli.training_options(entry, config, ds)["callbacks"]
+    schedule = [c for c in callbacks if isinstance(c, TemperatureAnnealing)]
+    assert len(schedule) == 1 and (schedule[0].start, schedule[0].end) == (2.0, 0.25)
+    assert schedule[0].epochs == 10 and schedule[0].value(10) == 0.25
+    # the default schedule is the paper's
+    default = fit_cli.training_options(entry, fit_cli.fit_config(_parse_fit(["gmvae"])), ds)
+    paper = [c for c in default["callbacks"] if isinstance(c, TemperatureAnnealing)][0]
+    assert (paper.start, paper.end, paper.epochs) == (1.0, 0.5, 100)
+
+
+@pytest.mark.parametrize("spec", ["1:0.5", "0:0.5:10", "1:0.5:x", "1:-1:10"])
+def test_a_bad_temperature_schedule_is_a_one_line_usage_error(spec, capsys):
+    assert cli.main(["fit", "gmvae", "--temperature", spec]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "--temperature" in err[-1] and "temperature" in err[-1].split("--temperature", 1)[1]
+
+
+def test_recipe_options_are_checked_by_name():
+    from pyroclust import zoo
+
+    with pytest.raises(ValueError, match="not training options of 'vade'"):
+        zoo.default_training("vade", 100, None, temperature="1:0.5:10")
+    recipe = zoo.default_training("gmvae", 100, None, temperature="3:1:7")
+    assert recipe["callbacks"][0].start == 3.0 and recipe["callbacks"][0].epochs == 7
+
+
+def test_fit_gmvae_with_switch_and_schedule_saves_them_for_resume(tiny_npz, tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["fit", "gmvae", "--data", str(tiny_npz), "--out", str(out), "--hidden", "8"]
+    argv += ["--latent-dim", "2", "--feature-dim", "4", "--epochs", "1", "--no-progress"]
+    assert cli.main([*argv, "--enumerated", "--temperature", "2:0.5:3"]) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["cluster"] == "enumerate" and config["temperature"] == "2:0.5:3"
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["model"] == "gmvae" and math.isfinite(metrics["elbo"])
+    capsys.readouterr()
+    # a resumed run may not change the schedule
+    argv_resume = ["fit", "gmvae", "--out", str(out), "--resume", "--temperature", "1:0.5:3"]
+    assert cli.main(argv_resume) == 2
+    assert "--temperature 1:0.5:3 (saved: 2:0.5:3) differs" in capsys.readouterr().err

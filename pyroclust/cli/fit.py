@@ -140,16 +140,25 @@ def add_model_arguments(parser: argparse.ArgumentParser, entry: zoo.Architecture
         model = parser.add_argument_group(f"{entry.name} options")
         for option in entry.options:
             text = option.help
-            default = entry.default(option.name) if entry.accepts(option.name) else None
+            default = entry.option_default(option)
             if "default" not in text and default not in (None, inspect.Parameter.empty):
                 text += f" (default: {_shown(default)})"
-            model.add_argument(
+            group = model.add_mutually_exclusive_group() if option.switches else model
+            group.add_argument(
                 option.flag,
                 dest=option.name,
                 metavar=option.metavar,
                 type=arg_type(option.parse),
                 help=text,
             )
+            for word, value in option.switches:
+                group.add_argument(
+                    f"--{word}",
+                    dest=option.name,
+                    action="store_const",
+                    const=option.parse(str(value)),
+                    help=f"{option.flag} {value}",
+                )
     train = parser.add_argument_group("training")
     train.add_argument("--epochs", metavar="N", type=non_negative_int, help="SVI epochs")
     train.add_argument("--batch-size", metavar="B", type=positive_int, help="mini-batch size")
@@ -255,16 +264,27 @@ def builder_options(entry: zoo.Architecture, config: Mapping[str, Any], ds: Any)
     if entry.accepts("image_shape") and ds.image_shape is not None and ds.support == "unit":
         kwargs["image_shape"] = list(ds.image_shape)  # augmented training of the encoder
     for option in entry.options:
-        if config.get(option.name) is not None:
-            kwargs[option.name] = config[option.name]
+        value = config.get(option.name)
+        if value is None:
+            continue
+        if option.target == "model":
+            kwargs[option.name] = value
+        elif option.implies is not None:  # e.g. a temperature schedule's start temperature
+            kwargs.update(option.implies(value))
     return kwargs
 
 
 def training_options(entry: zoo.Architecture, config: Mapping[str, Any], ds: Any) -> dict[str, Any]:
     """Keyword options of :class:`~pyroclust.estimator.Clusterer`: the entry's recipe for this
     data and its initialisation (the recipe's, else the entry's default), then the options
-    given (``--pretrain-epochs`` sets the initialisation's ``pretrain_epochs``)."""
-    options = zoo.default_training(entry.name, ds.n_samples, ds.image_shape)
+    given (``--pretrain-epochs`` sets the initialisation's ``pretrain_epochs``; the entry's
+    ``target="training"`` options, such as GMVAE's ``--temperature``, go to its recipe)."""
+    recipe = {
+        option.name: config[option.name]
+        for option in entry.options
+        if option.target == "training" and config.get(option.name) is not None
+    }
+    options = zoo.default_training(entry.name, ds.n_samples, ds.image_shape, **recipe)
     for key in ("epochs", "batch_size", "lr"):
         if config.get(key) is not None:
             options[key] = config[key]
