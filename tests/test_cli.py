@@ -410,3 +410,44 @@ def test_fit_gmvae_with_switch_and_schedule_saves_them_for_resume(tiny_npz, tmp_
     argv_resume = ["fit", "gmvae", "--out", str(out), "--resume", "--temperature", "1:0.5:3"]
     assert cli.main(argv_resume) == 2
     assert "--temperature 1:0.5:3 (saved: 2:0.5:3) differs" in capsys.readouterr().err
+
+
+def test_start_scores_compare_the_start_with_the_final_clusters_and_the_truth():
+    from types import SimpleNamespace
+
+    from pyroclust.cli.fit import start_scores
+
+    start = np.array([0, 0, 1, 1, 2, 2])
+    final = np.array([1, 1, 0, 0, 2, 2])  # the same partition, renamed
+    est = SimpleNamespace(start_labels_=start, start_agreement_=1.0, labels_=final)
+    truth = np.array([0, 0, 1, 1, 1, 1])
+    scores = start_scores(est, truth)
+    assert scores["start_ari"] == 1.0
+    assert scores["start_acc"] == pytest.approx(4 / 6)  # clusters 0 and 1 matched, 2 not
+    assert set(scores) == {"start_ari", "start_acc", "start_nmi", "start_ari_true"}
+    assert start_scores(est) == {"start_ari": 1.0}  # no labels: only the agreement
+    assert start_scores(SimpleNamespace()) == {}  # no recorded start
+
+
+def test_fit_reports_the_start_beside_the_final_clusters(tiny_npz, tmp_path, monkeypatch):
+    from pyroclust.cli import fit as fit_cli
+    from pyroclust.metrics import ari, cluster_accuracy
+
+    seen = {}
+    original = fit_cli.start_scores
+
+    def spy(est, y=None):
+        seen["est"] = est
+        return original(est, y)
+
+    monkeypatch.setattr(fit_cli, "start_scores", spy)
+    out = tmp_path / "run"
+    assert fit(tiny_npz, out, "--epochs", "1") == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    est, y = seen["est"], np.load(tiny_npz)["y"]
+    final = cli.read_labels(out / "labels.csv")
+    np.testing.assert_array_equal(est.labels_, final)
+    assert est.start_labels_.shape == final.shape
+    assert metrics["start_ari"] == pytest.approx(ari(est.start_labels_, final))
+    assert metrics["start_acc"] == pytest.approx(cluster_accuracy(y, est.start_labels_))
+    assert metrics["start_ari_true"] == pytest.approx(ari(y, est.start_labels_))

@@ -75,6 +75,8 @@ SCORE_KEYS = (
     "davies_bouldin",
     "calinski_harabasz",
     "n_clusters_used",
+    "start_acc",
+    "start_ari",
     "elbo",
     "seconds",
 )
@@ -113,7 +115,9 @@ fitted estimator, for 'pyroclust predict' and 'pyroclust inspect'), metrics.json
 (index,label) and the
 plots elbo.png, embedding.png (latent codes in 2-D: PCA when latent_dim > 2, coloured by
 cluster) and, for image data, samples.png (samples of each cluster) and style_transfer.png
-(a few items' codes decoded with each cluster, GMVAE's Fig. 4a). A folder that holds a run
+(a few items' codes decoded with each cluster, GMVAE's Fig. 4a). metrics.json holds the
+scores, and start_ari: the agreement (adjusted Rand index) of the final clusters with the
+initialisation's, with start_acc beside acc when the data have labels. A folder that holds a run
 is never overwritten without --overwrite; --resume refuses options that differ from the saved
 ones (except --data-dir and --device) and writes nothing before its checks pass.
 """
@@ -364,6 +368,26 @@ def write_fit_plots(est: Any, ds: Any, codes: np.ndarray, labels: Any, out: Path
 STYLE_TRANSFER_CLUSTERS = 20
 
 
+def start_scores(est: Any, y: Any = None) -> dict[str, Any]:
+    """How far the fit moved from its start, for metrics.json: ``start_ari``, the agreement
+    (adjusted Rand index) between the initialisation's clustering and the final one, which
+    needs no labels, and with labels ``y`` the start's own ``start_acc``, ``start_nmi`` and
+    ``start_ari_true``; ``{}`` when the estimator recorded no start."""
+    start = getattr(est, "start_labels_", None)
+    if start is None:
+        return {}
+    from pyroclust.metrics import ari, cluster_accuracy, nmi
+
+    scores: dict[str, Any] = {"start_ari": float(est.start_agreement_)}
+    if y is not None:
+        scores.update(
+            start_acc=cluster_accuracy(y, start),
+            start_nmi=nmi(y, start),
+            start_ari_true=ari(y, start),
+        )
+    return scores
+
+
 def weights_summary(est: Any, seed: int, num_samples: int = 500) -> dict[str, Any]:
     """Posterior of the mixture weights for metrics.json: per component the mean, sd and
     94% HDI (a point mass for point-estimate priors), plus the expected clusters in use."""
@@ -449,6 +473,7 @@ def run(args: argparse.Namespace) -> int:
     }
     if labels is not None:
         metrics.update(clustering_scores(codes, labels, ds.y))
+        metrics.update(start_scores(est, ds.y))
         write_labels(out / "labels.csv", labels)
         metrics["weights"] = [float(w) for w in est.weights_]
         metrics["weights_summary"] = weights_summary(est, seed=int(config.get("seed") or 0))
