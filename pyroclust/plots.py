@@ -37,8 +37,11 @@ __all__ = [
     "plot_embedding",
     "plot_embedding_panels",
     "plot_image_grid",
+    "plot_component_grid",
     "plot_k_sweep",
+    "plot_layer_traversals",
     "plot_samples_grid",
+    "plot_style_transfer",
     "plot_voronoi",
 ]
 
@@ -181,21 +184,45 @@ def plot_embedding(
     return _save(fig, path)
 
 
+def _image_geometry(image_shape: Sequence[int]) -> tuple[int, int, int]:
+    """(channels, height, width) of a grey ``(height, width)`` or an image shape
+    ``(channels, height, width)`` with 1 or 3 channels (channels first, as the data sets
+    store them)."""
+    shape = tuple(int(s) for s in image_shape)
+    if len(shape) == 2:
+        return (1, *shape)
+    if len(shape) == 3 and shape[0] in (1, 3):
+        return shape  # type: ignore[return-value]
+    raise DataError(
+        f"image_shape must be (height, width) or (channels, height, width) with 1 or 3 "
+        f"channels, got {shape}"
+    )
+
+
 def _as_images(images: ArrayLike, image_shape: Sequence[int], name: str) -> np.ndarray:
+    """Flattened images as (n, h, w) for grey, (n, h, w, 3) for colour (channels last, as
+    imshow draws them); flattened colour images are read channels first."""
+    c, h, w = _image_geometry(image_shape)
     a = np.asarray(images, dtype=float)
-    h, w = (int(s) for s in image_shape)
-    if a.ndim == 3 and a.shape[1:] == (h, w):
+    if c == 1 and a.ndim == 3 and a.shape[1:] == (h, w):
         return a
-    if a.ndim != 2 or a.shape[1] != h * w:
+    if a.ndim == 4 and a.shape[1:] == (c, h, w):
+        a = a.reshape(len(a), c * h * w)
+    if a.ndim != 2 or a.shape[1] != c * h * w:
+        shown = (h, w) if c == 1 else (c, h, w)
         raise DataError(
-            f"{name} must have shape (n_images, {h * w}) for image_shape {(h, w)}, got {a.shape}"
+            f"{name} must have shape (n_images, {c * h * w}) for image_shape {shown}, got {a.shape}"
         )
-    return a.reshape(len(a), h, w)
+    if c == 1:
+        return a.reshape(len(a), h, w)
+    return a.reshape(len(a), c, h, w).transpose(0, 2, 3, 1)
 
 
 def _mosaic(rows: Sequence[np.ndarray], h: int, w: int, n_cols: int, pad: int = 1) -> np.ndarray:
-    """Tile rows of (n_i, h, w) images into one array; empty cells are NaN (drawn blank)."""
-    out = np.full((len(rows) * (h + pad) + pad, n_cols * (w + pad) + pad), np.nan)
+    """Tile rows of (n_i, h, w) grey or (n_i, h, w, 3) colour images into one array; empty
+    cells are NaN (drawn blank)."""
+    channels = next((r.shape[3:] for r in rows if r.ndim == 4), ())
+    out = np.full((len(rows) * (h + pad) + pad, n_cols * (w + pad) + pad, *channels), np.nan)
     for r, imgs in enumerate(rows):
         for c, img in enumerate(imgs[:n_cols]):
             y0, x0 = pad + r * (h + pad), pad + c * (w + pad)
@@ -204,6 +231,9 @@ def _mosaic(rows: Sequence[np.ndarray], h: int, w: int, n_cols: int, pad: int = 
 
 
 def _draw_mosaic(mosaic: np.ndarray, n_rows: int, n_cols: int, h: int, w: int) -> Figure:
+    """A figure of one mosaic: grey cells on a fixed 0..1 scale (dark = 1, as ink on paper;
+    min..max when values leave [0, 1]), colour cells as RGB (min-max scaled when values
+    leave [0, 1]); blank (NaN) cells white."""
     cell = 0.45 if max(h, w) <= 16 else 0.7
     fig = Figure(
         figsize=(max(2.0, n_cols * cell) + 0.8, max(1.0, n_rows * cell) + 0.4), layout="constrained"
@@ -213,8 +243,12 @@ def _draw_mosaic(mosaic: np.ndarray, n_rows: int, n_cols: int, h: int, w: int) -
     lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
     if 0.0 <= lo and hi <= 1.0:
         lo, hi = 0.0, 1.0
-    cmap = colormaps["gray_r"].with_extremes(bad="white")
-    ax.imshow(mosaic, cmap=cmap, vmin=lo, vmax=hi, interpolation="nearest")
+    if mosaic.ndim == 3:  # colour: RGB in [0, 1], blank cells white
+        rgb = (mosaic - lo) / max(hi - lo, 1e-12)
+        ax.imshow(np.where(np.isfinite(rgb), rgb, 1.0), interpolation="nearest")
+    else:
+        cmap = colormaps["gray_r"].with_extremes(bad="white")
+        ax.imshow(mosaic, cmap=cmap, vmin=lo, vmax=hi, interpolation="nearest")
     ax.set_xticks([])
     ax.set_yticks([])
     for side in ax.spines.values():
@@ -230,12 +264,13 @@ def plot_image_grid(
     n_cols: int | None = None,
     title: str | None = None,
 ) -> Figure:
-    """Flattened grey-scale images tiled in a grid.
+    """Flattened grey-scale or colour images tiled in a grid.
 
     Parameters
     ----------
     images : array-like of shape (n_images, height * width) or (n_images, height, width)
-    image_shape : (height, width)
+    image_shape : (height, width) or (channels, height, width)
+        Grey images, or colour images (3 channels) flattened channels first.
     path : path, optional
         Where to save the figure.
     n_cols : int, optional
@@ -250,7 +285,7 @@ def plot_image_grid(
         0..1 grey scale (dark = 1, as ink on paper).
     """
     imgs = _as_images(images, image_shape, "images")
-    h, w = imgs.shape[1:]
+    h, w = imgs.shape[1:3]
     n = len(imgs)
     if n == 0:
         raise DataError("images is empty")
@@ -278,7 +313,8 @@ def plot_samples_grid(
         Entry k holds the images drawn from cluster k, of shape (n_k, height * width)
         (e.g. ``Clusterer.sample(8, component=k)``); a dict maps cluster names to them.
         Rows have as many cells as the longest entry.
-    image_shape : (height, width)
+    image_shape : (height, width) or (channels, height, width)
+        Grey images, or colour images (3 channels) flattened channels first.
     path : path, optional
         Where to save the figure.
     weights : array-like of shape (n_clusters,), optional
@@ -299,7 +335,7 @@ def plot_samples_grid(
     if not entries:
         raise DataError("samples_per_cluster is empty")
     rows = [_as_images(e, image_shape, f"samples of cluster {n}") for n, e in zip(names, entries)]
-    h, w = (int(s) for s in image_shape)
+    _, h, w = _image_geometry(image_shape)
     n_cols = max(1, max(len(r) for r in rows))
     fig = _draw_mosaic(_mosaic(rows, h, w, n_cols), len(rows), n_cols, h, w)
     ax = fig.axes[0]
@@ -329,7 +365,8 @@ def plot_style_transfer(
     originals : array-like of shape (n_images, height * width)
     decoded_per_cluster : sequence of array-like, entry k of shape (n_images, height * width)
         E.g. ``[est.reconstruct(x, component=k) for k in range(K)]``.
-    image_shape : (height, width)
+    image_shape : (height, width) or (channels, height, width)
+        Grey images, or colour images (3 channels) flattened channels first.
     path : path, optional
         Where to save the figure.
     """
@@ -339,7 +376,7 @@ def plot_style_transfer(
     ]
     if any(len(r) != len(first) for r in rows):
         raise DataError("every cluster's row must hold one image per original")
-    h, w = (int(s) for s in image_shape)
+    _, h, w = _image_geometry(image_shape)
     fig = _draw_mosaic(_mosaic(rows, h, w, max(1, len(first))), len(rows), len(first), h, w)
     ax = fig.axes[0]
     names = ["input"] + [str(k) for k in range(len(rows) - 1)]
@@ -347,6 +384,115 @@ def plot_style_transfer(
     ax.tick_params(axis="y", length=0, labelsize="small")
     ax.set_ylabel("decoded with cluster")
     ax.set_title("Codes decoded with every cluster")
+    return _save(fig, path)
+
+
+def _label_rows(ax: Any, names: Sequence[str], h: int, ylabel: str) -> None:
+    ax.set_yticks([1 + r * (h + 1) + (h - 1) / 2 for r in range(len(names))], list(names))
+    ax.tick_params(axis="y", length=0, labelsize="small")
+    ax.set_ylabel(ylabel)
+
+
+def plot_component_grid(
+    grid: ArrayLike,
+    image_shape: Sequence[int],
+    path: PathLike | None = None,
+    *,
+    site: str = "y",
+    weights: ArrayLike | None = None,
+) -> Figure:
+    """Component-wise generation from one mixture layer (VLAC, Willetts et al., 2019, Fig. 3):
+    one column per cluster component, one row per draw of the other layers.
+
+    Parameters
+    ----------
+    grid : array-like of shape (n_rows, n_components, n_features)
+        Cell (r, k): an item generated with the layer's code drawn from component k and every
+        other layer at row r's prior draw (e.g.
+        :func:`pyroclust.models.vlac.component_grid`).
+    image_shape : (height, width) or (channels, height, width)
+        Grey images, or colour images (3 channels) flattened channels first.
+    path : path, optional
+        Where to save the figure.
+    site : str
+        The layer's cluster site, for the title.
+    weights : array-like of shape (n_components,), optional
+        The layer's mixture weights, printed under each column.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axes holding a mosaic of ``n_rows`` x ``n_components`` cells separated by one
+        blank pixel, the columns labelled by component.
+    """
+    cells = np.asarray(grid, dtype=float)
+    if cells.ndim != 3 or 0 in cells.shape:
+        raise DataError(
+            f"grid must have shape (n_rows, n_components, n_features), got {cells.shape}"
+        )
+    n_rows, k = cells.shape[:2]
+    rows = [_as_images(cells[r], image_shape, f"row {r}") for r in range(n_rows)]
+    _, h, w = _image_geometry(image_shape)
+    fig = _draw_mosaic(_mosaic(rows, h, w, k), n_rows, k, h, w)
+    ax = fig.axes[0]
+    names = [str(c) for c in range(k)]
+    if weights is not None:
+        wts = np.asarray(weights, dtype=float).ravel()
+        if len(wts) != k:
+            raise DataError(f"weights has {len(wts)} entries for {k} components")
+        names = [f"{c}\n{p:.2f}" for c, p in zip(names, wts)]
+    ax.set_xticks([1 + c * (w + 1) + (w - 1) / 2 for c in range(k)], names)
+    ax.tick_params(axis="x", length=0, labelsize="small")
+    ax.set_xlabel("component" + (" (weight)" if weights is not None else ""))
+    ax.set_ylabel("draw of the other layers")
+    ax.set_title(f"Components of {site}, other layers fixed per row")
+    return _save(fig, path)
+
+
+def plot_layer_traversals(
+    traversals: Mapping[str, ArrayLike],
+    image_shape: Sequence[int],
+    path: PathLike | None = None,
+    *,
+    reference: ArrayLike | None = None,
+) -> Figure:
+    """Per-layer manipulations of one item (VLAC, Willetts et al., 2019, Fig. 2): row l holds
+    items generated with layer l's code drawn from its prior and every other layer kept at
+    the item's codes.
+
+    Parameters
+    ----------
+    traversals : dict of str to array-like of shape (n_draws, n_features)
+        Layer name (e.g. its code site ``"z2"``) -> the generated items, one row of the
+        figure each (e.g. :func:`pyroclust.models.vlac.layer_traversals`).
+    image_shape : (height, width) or (channels, height, width)
+        Grey images, or colour images (3 channels) flattened channels first.
+    path : path, optional
+        Where to save the figure.
+    reference : array-like of shape (n_features,), optional
+        The item decoded at its own codes, drawn first in every row.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axes holding a mosaic with one row per layer (labelled), ``n_draws`` cells (plus
+        the reference first) per row.
+    """
+    if not traversals:
+        raise DataError("traversals is empty")
+    rows = [_as_images(v, image_shape, f"layer {n}") for n, v in traversals.items()]
+    if reference is not None:
+        ref = _as_images(
+            np.asarray(reference, dtype=float).reshape(1, -1), image_shape, "reference"
+        )
+        rows = [np.concatenate([ref, r]) for r in rows]
+    _, h, w = _image_geometry(image_shape)
+    n_cols = max(len(r) for r in rows)
+    fig = _draw_mosaic(_mosaic(rows, h, w, n_cols), len(rows), n_cols, h, w)
+    ax = fig.axes[0]
+    _label_rows(ax, [str(n) for n in traversals], h, "layer drawn from its prior")
+    first = "first cell: the item at its codes; " if reference is not None else ""
+    ax.set_title(f"One layer at a time from its prior ({first}others fixed)", fontsize=9)
     return _save(fig, path)
 
 

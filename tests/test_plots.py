@@ -137,3 +137,83 @@ def test_plot_style_transfer(tmp_path) -> None:
     assert len(fig.axes[0].get_yticks()) == 4  # the inputs and one row per cluster
     with pytest.raises(DataError, match="one image per original"):
         plot_style_transfer(originals, [rng.random((4, 16))], (4, 4))
+
+
+# ----------------------------------------------------------------------------- colour, layers
+def _cell(mosaic, r, c, h, w):
+    """Cell (r, c) of a mosaic with one blank pixel between cells."""
+    y0, x0 = 1 + r * (h + 1), 1 + c * (w + 1)
+    return mosaic[y0 : y0 + h, x0 : x0 + w]
+
+
+def test_plot_image_grid_colour_is_read_channels_first(tmp_path):
+    rng = np.random.default_rng(0)
+    images = rng.random((5, 3 * 4 * 6))  # (3, 4, 6) images, flattened channels first
+    fig = plots.plot_image_grid(images, (3, 4, 6), tmp_path / "rgb.png", n_cols=3)
+    assert_png(tmp_path / "rgb.png")
+    mosaic = np.asarray(fig.axes[0].images[0].get_array())
+    assert mosaic.shape == (2 * 5 + 1, 3 * 7 + 1, 3)
+    first = images[0].reshape(3, 4, 6)
+    for channel in range(3):
+        np.testing.assert_allclose(_cell(mosaic, 0, 0, 4, 6)[..., channel], first[channel])
+    np.testing.assert_allclose(_cell(mosaic, 1, 2, 4, 6), 1.0)  # the empty cell is white
+    assert (mosaic[0] == 1.0).all()  # the border too
+    with pytest.raises(DataError, match="1 or 3 channels"):
+        plots.plot_image_grid(images, (2, 4, 6))
+    with pytest.raises(DataError, match=r"\(n_images, 72\)"):
+        plots.plot_image_grid(images[:, :48], (3, 4, 6))
+
+
+def test_plot_samples_grid_colour(tmp_path):
+    rng = np.random.default_rng(1)
+    fig = plots.plot_samples_grid([rng.random((2, 3 * 16)) for _ in range(3)], (3, 4, 4))
+    assert np.asarray(fig.axes[0].images[0].get_array()).shape == (3 * 5 + 1, 2 * 5 + 1, 3)
+
+
+@pytest.mark.parametrize("shape", [(4, 5), (3, 4, 5)])
+def test_plot_component_grid_layout(tmp_path, shape):
+    rng = np.random.default_rng(0)
+    d = int(np.prod(shape))
+    grid = rng.random((2, 3, d))  # 2 rows, 3 components
+    fig = plots.plot_component_grid(
+        grid, shape, tmp_path / "components.png", site="y2", weights=[0.5, 0.3, 0.2]
+    )
+    assert_png(tmp_path / "components.png")
+    ax = fig.axes[0]
+    mosaic = np.asarray(ax.images[0].get_array())
+    h, w = shape[-2:]
+    assert mosaic.shape[:2] == (2 * (h + 1) + 1, 3 * (w + 1) + 1)
+    expected = grid[1, 2].reshape(shape)
+    expected = expected if len(shape) == 2 else expected.transpose(1, 2, 0)
+    np.testing.assert_allclose(_cell(mosaic, 1, 2, h, w), expected)  # row 1, component 2
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0\n0.50", "1\n0.30", "2\n0.20"]
+    assert "y2" in ax.get_title()
+    with pytest.raises(DataError, match="n_rows, n_components, n_features"):
+        plots.plot_component_grid(grid[0], shape)
+    with pytest.raises(DataError, match="weights"):
+        plots.plot_component_grid(grid, shape, weights=[1.0])
+
+
+def test_plot_layer_traversals_layout(tmp_path):
+    rng = np.random.default_rng(0)
+    shape = (3, 4, 4)
+    traversals = {"z1": rng.random((5, 48)), "z2": rng.random((5, 48)), "z3": rng.random((5, 48))}
+    reference = rng.random(48)
+    fig = plots.plot_layer_traversals(
+        traversals, shape, tmp_path / "traversals.png", reference=reference
+    )
+    assert_png(tmp_path / "traversals.png")
+    ax = fig.axes[0]
+    mosaic = np.asarray(ax.images[0].get_array())
+    assert mosaic.shape == (3 * 5 + 1, 6 * 5 + 1, 3)  # the reference and 5 draws per layer
+    ref = reference.reshape(shape).transpose(1, 2, 0)
+    for r in range(3):
+        np.testing.assert_allclose(_cell(mosaic, r, 0, 4, 4), ref)
+    np.testing.assert_allclose(
+        _cell(mosaic, 2, 3, 4, 4), traversals["z3"][2].reshape(shape).transpose(1, 2, 0)
+    )
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["z1", "z2", "z3"]
+    grey = plots.plot_layer_traversals({"z1": rng.random((2, 16))}, (4, 4))
+    assert grey.axes[0].images[0].get_array().shape == (5 + 1, 2 * 5 + 1)
+    with pytest.raises(DataError, match="empty"):
+        plots.plot_layer_traversals({}, (4, 4))
