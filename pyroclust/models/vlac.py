@@ -320,6 +320,128 @@ class VLAC(LatentVariableModel):
         order of ``latent_sites`` (what :meth:`pyroclust.Clusterer.transform` returns)."""
         return self.likelihood.mean(self.decoder_params(z.split(self.latent_dims, -1)))
 
+    def layer_index(self, layer: int | str) -> int:
+        """The 1-based ladder layer of ``layer``: itself, or the layer of a site name
+        (``"y2"`` or ``"z2"`` give 2); ``ValueError`` otherwise."""
+        names = {cluster_name(i): i for i in range(1, self.n_layers + 1)}
+        names.update({code_name(i): i for i in range(1, self.n_layers + 1)})
+        index = names.get(layer) if isinstance(layer, str) else int(layer)
+        if index is None or not 1 <= index <= self.n_layers:
+            raise ValueError(
+                f"no ladder layer {layer!r}: give 1..{self.n_layers} or a site of "
+                f"{sorted(names, key=lambda n: (names[n], n))}"
+            )
+        return index
+
+    def prior_codes(
+        self,
+        layer: int | str,
+        n: int,
+        *,
+        component: int | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """``n`` draws of z_l from its prior: N(0, I) at a plain layer; at a mixture layer
+        from component ``component`` (p(z_l | y_l = k)) when given, else y_l ~ Cat(pi_l)
+        first (pi_l the weight prior's value). Shape (n, d_l), no gradient."""
+        index = self.layer_index(layer)
+        k, d = self.ks[index - 1], self.latent_dims[index - 1]
+        ref = next(self.rungs.parameters())
+        noise = torch.randn(n, d, generator=generator, dtype=ref.dtype).to(ref.device)
+        if k == 1:
+            if component not in (None, 0):
+                raise ValueError(
+                    f"layer {index} is a plain Gaussian layer: no component {component}"
+                )
+            return noise
+        with torch.no_grad():
+            if component is None:
+                pi = self.weight_prior(index)().detach().cpu().to(torch.float64)
+                y = torch.multinomial(pi, n, replacement=True, generator=generator)
+            elif 0 <= int(component) < k:
+                y = torch.full((n,), int(component), dtype=torch.long)
+            else:
+                raise ValueError(
+                    f"component must lie in 0..{k - 1} at layer {index}, got {component}"
+                )
+            loc, scale = self.component_params(index, y.to(ref.device))
+            return loc + scale * noise
+
+    def generate(self, zs: Sequence[torch.Tensor]) -> torch.Tensor:
+        """E[x | z_1..z_L] for codes given layer by layer (each (..., d_l), leading
+        dimensions broadcast), with no gradient: shape (..., D)."""
+        with torch.no_grad():
+            return self.likelihood.mean(self.decoder_params(list(zs)))
+
+    def component_grid(
+        self,
+        layer: int | str,
+        n_rows: int = 4,
+        *,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """Component-wise generation (the paper's Fig. 3): in row r every other layer is at
+        one prior draw, and column k draws layer ``layer``'s code from component k.
+
+        Returns
+        -------
+        tensor of shape (n_rows, K_l, D): E[x | z] of each cell. Call it with the networks in
+        evaluation mode (:func:`pyroclust.predictive.evaluating`) when they hold BatchNorm.
+        """
+        index = self.layer_index(layer)
+        k = self.ks[index - 1]
+        if k == 1:
+            raise ValueError(f"layer {index} has no mixture (K = 1): no components to show")
+        zs = []
+        for other in range(1, self.n_layers + 1):
+            if other == index:  # (n_rows, K, d): one draw per cell, from each column's component
+                per_k = [
+                    self.prior_codes(other, n_rows, component=c, generator=generator)
+                    for c in range(k)
+                ]
+                zs.append(torch.stack(per_k, 1))
+            else:  # (n_rows, 1, d): one draw per row, shared by its columns
+                zs.append(self.prior_codes(other, n_rows, generator=generator)[:, None])
+        return self.generate(zs)
+
+    def layer_traversals(
+        self,
+        codes: Sequence[torch.Tensor],
+        n_draws: int = 8,
+        *,
+        generator: torch.Generator | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """Per-layer manipulations of one item (the paper's Fig. 2): for each layer l, its
+        code drawn ``n_draws`` times from its prior while every other layer keeps the item's.
+
+        Parameters
+        ----------
+        codes : sequence of tensors, entry l of shape (d_l,)
+            The item's codes z_1..z_L (e.g. the rows of
+            :meth:`pyroclust.Clusterer.codes` at ``"z1"``, ``"z2"``...).
+
+        Returns
+        -------
+        dict by code site (``"z1"``...) of tensors (n_draws, D): E[x | z] of each draw.
+        """
+        if len(codes) != self.n_layers:
+            raise ValueError(f"give one code per layer ({self.n_layers}), got {len(codes)}")
+        ref = next(self.rungs.parameters())
+        item = [
+            torch.as_tensor(c, dtype=ref.dtype, device=ref.device).reshape(1, -1) for c in codes
+        ]
+        for index, (z, d) in enumerate(zip(item, self.latent_dims), 1):
+            if z.shape[1] != d:
+                raise ValueError(
+                    f"the code of layer {index} must have {d} entries, got {z.shape[1]}"
+                )
+        out = {}
+        for index in range(1, self.n_layers + 1):
+            zs = [z.expand(n_draws, -1) for z in item]
+            zs[index - 1] = self.prior_codes(index, n_draws, generator=generator)
+            out[code_name(index)] = self.generate(zs)
+        return out
+
     def forward(
         self, x: torch.Tensor | None = None, *, data_size: int | None = None
     ) -> torch.Tensor:

@@ -260,3 +260,92 @@ def test_image_shape_gives_conv_networks() -> None:
     assert torch.isfinite(loss)
     with pytest.raises(ValueError, match="does not match n_features"):
         VLAC(10, [2], image_shape=(2, 6, 6))
+
+
+# ----------------------------------------------------------------------------- generation
+class _Recorder:
+    """Stands in for ``VLAC.generate``: records the codes it is given, returns the real
+    output."""
+
+    def __init__(self, model: VLAC) -> None:
+        self.model, self.calls = model, []
+        self.real = model.generate
+
+    def __call__(self, zs):
+        self.calls.append([z.clone() for z in zs])
+        return self.real(zs)
+
+
+def _sharp(model: VLAC) -> VLAC:
+    """Every component's scale at its floor, so component draws sit at their means."""
+    with torch.no_grad():
+        for layer in model.mixture_layers:
+            getattr(model, f"raw_scale{layer}").fill_(-30.0)
+    return model
+
+
+def test_layer_index_reads_numbers_and_site_names() -> None:
+    model = VLAC(N_FEATURES, [3, 1, 2], hidden=8)
+    assert [model.layer_index(v) for v in (1, "y1", "z2", "y3", 3)] == [1, 1, 2, 3, 3]
+    for bad in (0, 4, "y4", "obs"):
+        with pytest.raises(ValueError, match="no ladder layer"):
+            model.layer_index(bad)
+
+
+def test_prior_codes_follow_each_prior() -> None:
+    model = VLAC(N_FEATURES, [3, 1], latent_dim=2, hidden=8)
+    g = torch.Generator().manual_seed(0)
+    plain = model.prior_codes("z2", 20_000, generator=g)
+    torch.testing.assert_close(plain.mean(0), torch.zeros(2), atol=0.03, rtol=0)
+    torch.testing.assert_close(plain.std(0), torch.ones(2), atol=0.03, rtol=0)
+    loc, scale = model.component_params(1, torch.tensor([2]))
+    drawn = model.prior_codes(1, 20_000, component=2, generator=g)
+    torch.testing.assert_close(drawn.mean(0), loc[0], atol=0.03, rtol=0)
+    torch.testing.assert_close(drawn.std(0), scale[0], atol=0.03, rtol=0)
+    # the marginal: components drawn with the prior's weights (uniform here)
+    sharp = _sharp(model).prior_codes(1, 6_000, generator=g)
+    nearest = torch.cdist(sharp, model.loc1.detach()).argmin(1)
+    torch.testing.assert_close(
+        torch.bincount(nearest, minlength=3) / 6_000.0, torch.full((3,), 1 / 3), atol=0.03, rtol=0
+    )
+    with pytest.raises(ValueError, match="component must lie in 0..2"):
+        model.prior_codes(1, 2, component=3)
+    with pytest.raises(ValueError, match="plain Gaussian layer"):
+        model.prior_codes(2, 2, component=1)
+
+
+def test_component_grid_fixes_the_other_layers_per_row(monkeypatch) -> None:
+    model = _sharp(VLAC(N_FEATURES, [1, 3, 2], latent_dim=[2, 3, 2], hidden=8))
+    recorder = _Recorder(model)
+    monkeypatch.setattr(model, "generate", recorder)
+    grid = model.component_grid("y2", 4, generator=torch.Generator().manual_seed(0))
+    assert grid.shape == (4, 3, N_FEATURES)
+    (zs,) = recorder.calls
+    assert [tuple(z.shape) for z in zs] == [(4, 1, 2), (4, 3, 3), (4, 1, 2)]  # shared per row
+    torch.testing.assert_close(zs[1], model.loc2.detach().expand(4, 3, 3), atol=1e-2, rtol=0)
+    assert not torch.equal(zs[0][0], zs[0][1])  # the rows differ
+    # each cell is the decoder's mean at that cell's codes
+    cell = [zs[0][2, 0], zs[1][2, 1], zs[2][2, 0]]
+    expected = model.likelihood.mean(model.decoder_params([c[None] for c in cell]))[0]
+    torch.testing.assert_close(grid[2, 1], expected.detach())
+    with pytest.raises(ValueError, match="no mixture"):
+        model.component_grid(1)
+
+
+def test_layer_traversals_change_one_layer_at_a_time(monkeypatch) -> None:
+    model = VLAC(N_FEATURES, [3, 1], latent_dim=2, hidden=8)
+    recorder = _Recorder(model)
+    monkeypatch.setattr(model, "generate", recorder)
+    codes = [torch.tensor([0.5, -0.5]), torch.tensor([1.0, 2.0])]
+    out = model.layer_traversals(codes, 5, generator=torch.Generator().manual_seed(0))
+    assert list(out) == ["z1", "z2"] and all(v.shape == (5, N_FEATURES) for v in out.values())
+    for layer, zs in enumerate(recorder.calls):
+        for other, z in enumerate(zs):
+            if other == layer:
+                assert z.shape == (5, 2) and not torch.equal(z[0], z[1])
+            else:
+                torch.testing.assert_close(z, codes[other].expand(5, 2))
+    with pytest.raises(ValueError, match="one code per layer"):
+        model.layer_traversals(codes[:1])
+    with pytest.raises(ValueError, match="must have 2 entries"):
+        model.layer_traversals([torch.zeros(3), torch.zeros(2)])
