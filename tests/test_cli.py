@@ -51,6 +51,7 @@ def test_fit_writes_metrics_checkpoint_labels_and_plots(tiny_npz, tmp_path, caps
     for name in ("elbo.png", "embedding.png", "samples.png"):
         assert (out / name).read_bytes()[:8] == PNG_MAGIC, name
     assert (out / "style_transfer.png").read_bytes()[:8] == PNG_MAGIC  # codes x clusters
+    assert (out / "reconstructions.png").read_bytes()[:8] == PNG_MAGIC
     assert (out / "model.ckpt").is_file() and (out / "train.ckpt").is_file()
     labels = cli.read_labels(out / "labels.csv")
     assert labels.shape == (90,) and set(labels) <= {0, 1, 2}
@@ -451,3 +452,25 @@ def test_fit_reports_the_start_beside_the_final_clusters(tiny_npz, tmp_path, mon
     assert metrics["start_ari"] == pytest.approx(ari(est.start_labels_, final))
     assert metrics["start_acc"] == pytest.approx(cluster_accuracy(y, est.start_labels_))
     assert metrics["start_ari_true"] == pytest.approx(ari(y, est.start_labels_))
+
+
+def test_reconstruction_rows_decode_each_item_by_its_own_cluster():
+    from types import SimpleNamespace
+
+    from pyroclust.cli.fit import reconstruction_rows
+
+    calls = []
+
+    def reconstruct(x, component=None):  # a fake decoder: cluster c paints every pixel c + 1
+        calls.append(component)
+        return np.full(x.shape, -1.0 if component is None else component + 1.0)
+
+    est = SimpleNamespace(reconstruct=reconstruct)
+    originals = np.arange(6 * 4, dtype=float).reshape(6, 4) / 100
+    rows = reconstruction_rows(est, originals, np.array([2, 0, 2, 1, 1, 0]))
+    assert rows.shape == (12, 4) and sorted(calls) == [0, 1, 2]
+    np.testing.assert_array_equal(rows[:3], originals[:3])  # first row of originals
+    np.testing.assert_array_equal(rows[3:6, 0], [3.0, 1.0, 3.0])  # decoded by clusters 2, 0, 2
+    np.testing.assert_array_equal(rows[6:9], originals[3:])
+    np.testing.assert_array_equal(rows[9:, 0], [2.0, 2.0, 1.0])
+    assert (reconstruction_rows(est, originals)[3:6] == -1.0).all()  # no labels: point recon

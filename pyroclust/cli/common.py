@@ -37,6 +37,7 @@ RUN_FILES = (
     "elbo.png",
     "embedding.png",
     "samples.png",
+    "reconstructions.png",
     "style_transfer.png",
 )
 

@@ -114,7 +114,9 @@ Options left out use the architecture's tuned recipe, else the estimator's defau
 fitted estimator, for 'pyroclust predict' and 'pyroclust inspect'), metrics.json, labels.csv
 (index,label) and the
 plots elbo.png, embedding.png (latent codes in 2-D: PCA when latent_dim > 2, coloured by
-cluster) and, for image data, samples.png (samples of each cluster) and style_transfer.png
+cluster) and, for image data, samples.png (samples of each cluster, one decoder each for
+k-DVAE), reconstructions.png (items over their reconstructions, each decoded as a member of
+its own cluster) and style_transfer.png
 (a few items' codes decoded with each cluster, GMVAE's Fig. 4a). metrics.json holds the
 scores, and start_ari: the agreement (adjusted Rand index) of the final clusters with the
 initialisation's, with start_acc beside acc when the data have labels. A folder that holds a run
@@ -353,6 +355,15 @@ def write_fit_plots(est: Any, ds: Any, codes: np.ndarray, labels: Any, out: Path
         else:
             plots.plot_image_grid(est.sample(64), ds.image_shape, path, title="Samples")
         written.append(path)
+        path = out / "reconstructions.png"
+        plots.plot_image_grid(
+            reconstruction_rows(est, np.asarray(ds.x[:RECONSTRUCTED_ITEMS]), labels),
+            ds.image_shape,
+            path,
+            n_cols=RECONSTRUCTED_ITEMS // 2,
+            title="Items (rows 1, 3) and their reconstructions (rows 2, 4)",
+        )
+        written.append(path)
         sites = getattr(est, "cluster_sites_", ())
         if sites:  # a few items' codes decoded with each cluster of the first site
             path = out / "style_transfer.png"
@@ -366,6 +377,30 @@ def write_fit_plots(est: Any, ds: Any, codes: np.ndarray, labels: Any, out: Path
 
 #: Clusters shown in style_transfer.png (the first ones), however many the model has.
 STYLE_TRANSFER_CLUSTERS = 20
+#: Items shown in reconstructions.png, in two rows of originals each above its reconstructions.
+RECONSTRUCTED_ITEMS = 16
+
+
+def reconstruction_rows(est: Any, originals: np.ndarray, labels: Any = None) -> np.ndarray:
+    """The images of reconstructions.png: ``originals`` in rows of half their number, each
+    row followed by the items' reconstructions. With cluster ``labels`` each item is decoded
+    as a member of its own cluster (``reconstruct(component=label)``: k-DVAE's decoder of the
+    item's cluster, VaDE's or GMVAE's code with that cluster), else by the model's point
+    reconstruction."""
+    originals = originals.reshape(len(originals), -1)
+    decoded = np.empty_like(originals, dtype=float)
+    if labels is None:
+        decoded[:] = est.reconstruct(originals)
+    else:
+        assigned = np.asarray(labels)[: len(originals)]
+        for c in np.unique(assigned):
+            rows = assigned == c
+            decoded[rows] = est.reconstruct(originals[rows], component=int(c))
+    half = max(1, (len(originals) + 1) // 2)
+    blocks = []
+    for start in range(0, len(originals), half):
+        blocks += [originals[start : start + half], decoded[start : start + half]]
+    return np.concatenate(blocks)
 
 
 def start_scores(est: Any, y: Any = None) -> dict[str, Any]:
