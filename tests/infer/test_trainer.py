@@ -283,3 +283,42 @@ def test_jit_training_compiles_each_batch_size_and_matches_the_plain_elbo(x) -> 
     trainer.epochs = 3  # continuing compiles afresh in the new fit's param store
     trainer.fit(x)
     assert len(trainer.history) == 3 and math.isfinite(trainer.history[-1]["elbo"])
+
+
+@pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning")
+@pytest.mark.filterwarnings("ignore:.*torch.jit.trace.* is deprecated:DeprecationWarning")
+def test_jit_elbo_gradients_equal_the_plain_elbo(x) -> None:
+    # the fast path (jit=True) must give TraceEnum_ELBO's loss and gradients, same noise
+    model, guide = _pair()
+    trainer = _trainer(model, guide, jit=True, batch_size=16, epochs=1)
+    grads = {}
+
+    def compare(trainer: SVITrainer, epoch: int) -> None:
+        params = trainer.parameters()
+        for name, elbo in (
+            ("jit", trainer._elbos[16]),
+            ("plain", pyro.infer.TraceEnum_ELBO(max_plate_nesting=1)),
+        ):
+            pyro.set_rng_seed(3)
+            loss = elbo.differentiable_loss(trainer.model, trainer.guide, x[:16], data_size=48)
+            grads[name] = (loss.detach(), torch.autograd.grad(loss, params))
+
+    trainer.callbacks.append(compare)
+    trainer.fit(x)
+    (jit_loss, jit_grads), (loss, reference) = grads["jit"], grads["plain"]
+    torch.testing.assert_close(jit_loss, loss, rtol=1e-5, atol=1e-4)
+    assert len(jit_grads) == len(reference) > 0
+    for got, want in zip(jit_grads, reference):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+
+
+def test_default_multi_tensor_adam_equals_the_per_parameter_loop(x) -> None:
+    from pyroclust.infer.trainer import default_optimizer
+
+    fused = _trainer(*_pair(), epochs=2).fit(x)
+    loop = _trainer(*_pair(), epochs=2, optimizer=torch.optim.Adam).fit(x)
+    assert fused.optimizer_factory is default_optimizer
+    assert fused._optim.param_groups[0]["foreach"] is True
+    for a, b in ((fused.model, loop.model), (fused.guide, loop.guide)):
+        for (name, p), q in zip(a.state_dict().items(), b.state_dict().values()):
+            torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6, msg=name)
