@@ -57,6 +57,7 @@ __all__ = [
     "majority_accuracy",
     "n_clusters_used",
     "nmi",
+    "SITE_SCORE_KEYS",
     "silhouette",
     "site_label_scores",
 ]
