@@ -22,6 +22,7 @@ from pyro.infer import ELBO
 from torch import nn
 
 from pyroclust.exceptions import CheckpointError, NonFiniteLossError
+from pyroclust.infer import distributed
 from pyroclust.infer.checkpoint import load_checkpoint, save_checkpoint
 from pyroclust.infer.elbo import local_params, make_elbo, seed_everything
 from pyroclust.infer.progress import progress_bar
@@ -207,7 +208,15 @@ class SVITrainer:
         keeps every stage of a fit in one file this way); its ``path`` attribute, if any, is
         named in messages.
     callbacks : sequence of callables ``(trainer, epoch) -> None``
-        Called after every epoch (e.g. temperature annealing).
+        Called after every epoch (e.g. temperature annealing), on every process.
+    distributed : bool, optional
+        Data-parallel training over the processes of a ``torch.distributed`` group (launched
+        by ``torchrun``; see :mod:`pyroclust.infer.distributed`). None (the default) trains
+        data-parallel whenever a group of more than one process is initialised; False never;
+        True requires one. ``batch_size`` is then the rows of each process: a step sees
+        ``world_size * batch_size`` rows, with gradients averaged over the processes, and
+        equals a one-process step over those rows. Rank 0 writes the checkpoints and shows
+        the progress bar.
 
     Attributes
     ----------
@@ -216,6 +225,8 @@ class SVITrainer:
         per data point for an ELBO), ``lr``, ``seconds``.
     epoch, step : int
         Epochs and optimiser steps completed.
+    world_size, rank : int
+        Processes of the last fit and this one's rank (1 and 0 when training alone).
     stopped_early : bool
 
     Raises
@@ -250,6 +261,7 @@ class SVITrainer:
         checkpoint: str | os.PathLike | Callable[[SVITrainer], None] | None = None,
         checkpoint_every: int = 1,
         callbacks: Sequence[Callable[[SVITrainer, int], None]] = (),
+        distributed: bool | None = None,
     ) -> None:
         if int(epochs) < 0:
             raise ValueError(f"epochs must be >= 0, got {epochs}")
@@ -288,6 +300,12 @@ class SVITrainer:
         self.checkpoint = checkpoint
         self.checkpoint_every = max(1, int(checkpoint_every))
         self.callbacks = list(callbacks)
+        self.distributed = distributed
+        self.world_size = 1
+        self.rank = 0
+        self._parallel: distributed.DataParallel | None = None
+        self._synced: list[nn.Parameter] | None = None
+        self._rank_rng: list[torch.Tensor] | None = None
         self.history: list[dict[str, float]] = []
         self.epoch = 0
         self.step = 0
@@ -343,8 +361,17 @@ class SVITrainer:
         # compiles fresh copies of it, one per batch size (the last batch may be smaller).
         # run the loss once so lazily created parameters exist before the optimiser (not
         # needed when a loss callable comes with the parameters it trains)
-        if self.loss_fn is None or self.params is None:
-            self._batch_loss(probe, n)
+        if self.loss_fn is None or self.params is None or self._parallel is not None:
+            warm = self._batch_loss(probe, n)
+            if self._parallel is not None:
+                # the parameters the loss uses are those DistributedDataParallel synchronises
+                params = self.parameters()
+                grads = (
+                    torch.autograd.grad(warm, params, allow_unused=True)
+                    if warm.requires_grad
+                    else [None] * len(params)
+                )
+                self._synced = [p for p, g in zip(params, grads) if g is not None]
         self._optim = self.optimizer_factory(self.parameters(), lr=self.lr)
         self._sched = torch.optim.lr_scheduler.LambdaLR(self._optim, self.lr_schedule)
 
@@ -386,10 +413,13 @@ class SVITrainer:
             "history": [dict(row) for row in self.history],
             "rng_torch": torch.get_rng_state(),
             "rng_shuffle": self._shuffle.get_state(),
+            "world_size": self.world_size,
             "bad_epochs": self._bad_epochs,
             "best_elbo": None if self._best is None else self._best[0],
             "best_params": None if self._best is None else self._best[1],
         }
+        if self._rank_rng is not None:
+            state["rng_torch_ranks"] = list(self._rank_rng)
         if torch.cuda.is_available():
             state["rng_cuda"] = torch.cuda.get_rng_state_all()
         return state
@@ -415,6 +445,8 @@ class SVITrainer:
         self.history = [dict(row) for row in state["history"]]
         torch.set_rng_state(state["rng_torch"])
         self._shuffle.set_state(state["rng_shuffle"])
+        if self._parallel is not None:  # each rank's own stream, when as many ran
+            self._parallel.restore_rng(state.get("rng_torch_ranks"))
         if "rng_cuda" in state and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["rng_cuda"])
         self._bad_epochs = int(state["bad_epochs"])
@@ -443,6 +475,11 @@ class SVITrainer:
     def _write_checkpoint(self) -> None:
         if self.checkpoint is None:
             return
+        if self._parallel is not None:
+            # every rank's random state goes into rank 0's file (a collective: all ranks)
+            self._rank_rng = self._parallel.gather_rng()
+            if not self._parallel.is_main:
+                return
         if isinstance(self.checkpoint, str | os.PathLike):
             self.save()
         else:
@@ -498,12 +535,18 @@ class SVITrainer:
         if n == 0:
             raise ValueError("cannot train on empty data")
         self._elbos = {}  # compiled ELBOs are bound to one fit's param store
+        self._parallel = parallel = distributed.context(self.distributed)
+        self.world_size, self.rank = (
+            (1, 0) if parallel is None else (parallel.world_size, parallel.rank)
+        )
         if self._optim is None:
             seed_everything(self.random_state)
             if self.random_state is not None:
                 self._shuffle.manual_seed(int(self.random_state))
             else:
                 self._shuffle.seed()
+            if parallel is not None:
+                parallel.seed(self.random_state, self._shuffle)
             try:
                 self._setup(data)
             except ValueError as err:
@@ -523,12 +566,44 @@ class SVITrainer:
             state = self._load_resume_file()
         if state is not None:
             self.load_state_dict(state)
+        try:
+            if parallel is not None:
+                if self._synced is None:
+                    raise RuntimeError(
+                        "this trainer first trained alone: continue it alone "
+                        "(distributed=False), or start a fresh trainer in the process group"
+                    )
+                parallel.wrap(self._synced, self.device)
+            return self._train(data, n)
+        finally:
+            if parallel is not None:
+                parallel.unwrap()
 
-        steps_per_epoch = math.ceil(n / self.batch_size)
-        if steps_per_epoch > 1 and n % self.batch_size == 1:
+    def _steps_per_epoch(self, n: int) -> int:
+        if self._parallel is not None:
+            return self._parallel.steps_per_epoch(n, self.batch_size)
+        steps = math.ceil(n / self.batch_size)
+        if steps > 1 and n % self.batch_size == 1:
             # a last batch of one row would break BatchNorm in training mode (and gives a
             # one-row gradient): it joins the batch before it
-            steps_per_epoch -= 1
+            steps -= 1
+        return steps
+
+    def _step_loss(self, idx: torch.Tensor, data: tuple[torch.Tensor, ...], n: int) -> torch.Tensor:
+        """The loss of the batch ``idx`` (this process's share of it when data-parallel,
+        weighted so that the processes' mean is the global batch's estimate)."""
+        parallel = self._parallel
+        if parallel is None:
+            return self._batch_loss(tuple(t[idx] for t in data), n)
+        mine, weight = parallel.shard(idx)
+        batch = tuple(t[mine] for t in data)
+        loss = parallel.loss(lambda: self._batch_loss(batch, n))
+        return loss if weight == 1.0 else loss * weight
+
+    def _train(self, data: tuple[torch.Tensor, ...], n: int) -> SVITrainer:
+        parallel = self._parallel
+        size = self.batch_size * self.world_size  # rows of one step, over all processes
+        steps_per_epoch = self._steps_per_epoch(n)
         params = self.parameters()
         snapshot = _ParamSnapshot(params)
         label = "loss" if self.loss_fn is not None else "elbo"
@@ -536,7 +611,7 @@ class SVITrainer:
         bar = progress_bar(
             total=self.epochs * steps_per_epoch,
             initial=min(self.epoch, self.epochs) * steps_per_epoch,
-            disable=not self.progress,
+            disable=not self.progress or self.rank != 0,
             desc=f"{type(self.model).__name__} {self.stage}",
             unit="step",
         )
@@ -548,12 +623,11 @@ class SVITrainer:
                 total = 0.0
                 seen = 0
                 for i in range(steps_per_epoch):
-                    end = (i + 1) * self.batch_size if i < steps_per_epoch - 1 else n
-                    idx = order[i * self.batch_size : end]
-                    batch = tuple(t[idx] for t in data)
+                    end = (i + 1) * size if i < steps_per_epoch - 1 else n
+                    idx = order[i * size : end]
                     self._optim.zero_grad(set_to_none=True)
                     try:
-                        loss = self._batch_loss(batch, n)
+                        loss = self._step_loss(idx, data, n)
                         loss.backward()
                     except ValueError as err:
                         what = _non_finite_value_error(
@@ -563,9 +637,10 @@ class SVITrainer:
                             raise
                         self._stop(snapshot, f"non-finite {what}", i, steps_per_epoch, err)
                     norm = nn.utils.clip_grad_norm_(params, max_norm)
-                    loss_value, norm_value = torch.stack(
-                        [loss.detach().reshape(()), norm.to(loss.device)]
-                    ).tolist()
+                    pair = torch.stack([loss.detach().reshape(()), norm.to(loss.device)])
+                    if parallel is not None:  # the global batch's loss; the norm is global
+                        pair = parallel.average(pair)
+                    loss_value, norm_value = pair.tolist()
                     if not (math.isfinite(loss_value) and math.isfinite(norm_value)):
                         bad = (
                             f"loss ({loss_value})"
