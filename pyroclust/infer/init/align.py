@@ -7,25 +7,86 @@ from typing import Any
 
 import numpy as np
 import torch
+from pyro.poutine.messenger import Messenger
 
 from pyroclust.infer.session import FitSession
 
 ALIGN_STAGE = "align"
 
 
+class _Observed(Messenger):
+    """Observe the sample site ``name`` at ``value``; with ``counted=False`` its log-density
+    is masked out of the objective (a relaxed site observed at a vertex of the simplex, where
+    the Concrete density says nothing useful about the weights)."""
+
+    def __init__(self, name: str, value: torch.Tensor, *, counted: bool = True) -> None:
+        super().__init__()
+        self.name, self.value, self.counted = name, value, counted
+
+    def _pyro_sample(self, msg: dict[str, Any]) -> None:
+        if msg["name"] != self.name:
+            return
+        msg["value"] = self.value
+        msg["is_observed"] = True
+        if not self.counted:
+            msg["mask"] = torch.zeros((), dtype=torch.bool, device=self.value.device)
+
+
+def site_value(site: Any, labels: torch.Tensor) -> torch.Tensor:
+    """The value of the cluster site ``site`` (a :class:`~pyroclust.structure.ClusterSite`)
+    at the integer ``labels``: the labels themselves, or one-hot rows for a relaxed site."""
+    if site.relaxed:
+        return torch.nn.functional.one_hot(labels, site.n_components).to(torch.get_default_dtype())
+    return labels
+
+
+class _GuideLogits:
+    """The labelled guide of a guide-side cluster site: the guide runs with the site at the
+    labels, hidden from the objective, and its q(c | x) logits are kept for the
+    classification term."""
+
+    def __init__(self, guide: Any, site: Any) -> None:
+        self.guide, self.site = guide, site
+        self.logits: torch.Tensor | None = None
+
+    def __call__(self, x: torch.Tensor, labels: torch.Tensor, data_size: int) -> Any:
+        from pyro import poutine
+
+        conditioned = _Observed(self.site.name, site_value(self.site, labels))(self.guide)
+        with poutine.block(hide=[self.site.name]):
+            trace = poutine.trace(conditioned).get_trace(x, data_size=data_size)
+        fn = trace.nodes[self.site.name]["fn"]
+        logits = getattr(fn, "logits", None)
+        if logits is None:
+            raise TypeError(
+                f"the guide's cluster site {self.site.name!r} has no logits "
+                f"({type(fn).__name__}); the alignment needs q(c | x) as logits"
+            )
+        self.logits = logits
+        return trace.nodes["_RETURN"]["value"]
+
+
 def labelled(model: Any, guide: Any) -> tuple[Callable[..., Any], Callable[..., Any]]:
     """The pair ``(model, guide)`` as functions of ``(x, labels, data_size)`` in which the
-    model's (first) cluster site, ``"assignment"`` for VaDE, is observed at ``labels``
-    (``poutine.condition``).
-    """
-    from pyro import poutine
+    model's (first) cluster site, ``"assignment"`` for VaDE, is observed at ``labels``.
 
+    Where the guide holds the site (GMVAE), the guide runs with it at the labels too (one-hot
+    rows for a relaxed site) and the site is hidden from the objective, so the ELBO is that
+    of labelled data (Kingma et al., 2014, eq. 6); the guide's q(c | x) is then trained only
+    by the classification term of :func:`labelled_loss`. A relaxed site's Concrete density
+    at a vertex is left out of the model's terms.
+    """
     from pyroclust.structure import cluster_site
 
-    name = cluster_site(model).name
+    site = cluster_site(model)
+    name = site.name
 
     def labelled_model(x: torch.Tensor, labels: torch.Tensor, data_size: int) -> Any:
-        return poutine.condition(model, data={name: labels})(x, data_size=data_size)
+        observed = _Observed(name, site_value(site, labels), counted=not site.relaxed)
+        return observed(model)(x, data_size=data_size)
+
+    if site.in_guide:
+        return labelled_model, _GuideLogits(guide, site)
 
     def labelled_guide(x: torch.Tensor, labels: torch.Tensor, data_size: int) -> Any:
         return guide(x, data_size=data_size)
@@ -33,10 +94,17 @@ def labelled(model: Any, guide: Any) -> tuple[Callable[..., Any], Callable[..., 
     return labelled_model, labelled_guide
 
 
-def labelled_loss(model: Any, guide: Any, x: torch.Tensor, labels: torch.Tensor) -> Callable:
-    """The negative ELBO of :func:`labelled` as a trainer loss callable
+def labelled_loss(
+    model: Any, guide: Any, x: torch.Tensor, labels: torch.Tensor, *, alpha: float = 1.0
+) -> Callable:
+    r"""The negative ELBO of :func:`labelled` as a trainer loss callable
     ``(model, guide, x, labels, data_size=n)``; the ELBO (``TraceEnum_ELBO`` when a site is
-    still enumerated) is chosen by tracing the labelled pair at two rows of ``x``."""
+    still enumerated) is chosen by tracing the labelled pair at two rows of ``x``.
+
+    Where the guide holds the cluster site, the loss adds Kingma et al.'s (2014, eq. 9)
+    classification term, :math:`-\alpha \sum_n \log q(c = y_n \mid x_n)` over the data
+    (the batch scaled to ``data_size`` rows, as the ELBO), so q(c | x) learns the labels.
+    """
     from pyroclust.infer.trainer import auto_elbo
 
     conditioned, guide_fn = labelled(model, guide)
@@ -45,7 +113,11 @@ def labelled_loss(model: Any, guide: Any, x: torch.Tensor, labels: torch.Tensor)
     def loss(
         model_: Any, guide_: Any, xb: torch.Tensor, yb: torch.Tensor, *, data_size: int
     ) -> torch.Tensor:
-        return elbo.differentiable_loss(conditioned, guide_fn, xb, yb, data_size)
+        value = elbo.differentiable_loss(conditioned, guide_fn, xb, yb, data_size)
+        if isinstance(guide_fn, _GuideLogits):
+            log_q = torch.log_softmax(guide_fn.logits, -1).gather(-1, yb[:, None])
+            value = value - alpha * log_q.sum() * data_size / len(xb)
+        return value
 
     return loss
 
@@ -62,6 +134,7 @@ def fit_conditioned(
     random_state: int | None = None,
     progress: bool = False,
     session: FitSession | None = None,
+    alpha: float = 1.0,
 ) -> list[float]:
     r"""SVI with the model's cluster site observed at ``labels`` (a start's pseudo-labels).
 
@@ -71,6 +144,11 @@ def fit_conditioned(
     and the components and weights fit the labelled codes. Afterwards the mixture on the
     codes reproduces the labels, and free SVI starts from the clustering instead of from a
     mixture on codes that the labels only summarised.
+
+    Where the guide holds the cluster site (GMVAE's q(c | x)), the guide is conditioned too
+    and q(c | x) is trained towards the labels by the classification term of
+    :func:`labelled_loss` with weight ``alpha`` (Kingma et al., 2014), so free SVI starts
+    with q(c | x) reproducing the labels.
 
     It runs as the training stage ``"align"`` of ``session`` (a fresh one without a
     checkpoint when None), through :class:`~pyroclust.infer.SVITrainer`, on the data
@@ -90,7 +168,7 @@ def fit_conditioned(
     trainer = session.train(
         ALIGN_STAGE,
         (x, labels),
-        loss=labelled_loss(model, guide, x, labels),
+        loss=labelled_loss(model, guide, x, labels, alpha=alpha),
         epochs=epochs,
         batch_size=batch_size,
         lr=lr,

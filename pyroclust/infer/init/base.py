@@ -188,12 +188,32 @@ class LatentClusterStart:
             return (*moments_from_labels(codes, labels, n_components), labels)
         return (*self.cluster(codes, n_components, random_state, data=data), None)
 
+    def data_labels(
+        self, x: torch.Tensor, n_components: int, random_state: int | None
+    ) -> np.ndarray:
+        """Hard labels in ``range(n_components)`` of the rows of ``x`` found without codes:
+        the start of a model whose cluster site is in the guide (GMVAE), which has no
+        mixture on codes to set. Only strategies that cluster the data itself have them."""
+        raise ValueError(
+            f"{type(self).__name__} clusters an autoencoder's codes; a model whose cluster "
+            "site is in the guide needs a start that clusters the data, such as "
+            "ManifoldInit(space='data', pretrain_epochs=0, align_epochs=...)"
+        )
+
     def start_mixture(
         self, model: Any, guide: Any, x: torch.Tensor, random_state: int | None = None
     ) -> torch.Tensor | np.ndarray | None:
         """Set the start mixture (and the guide's scale) from the codes of ``x``; return the
         labels the alignment conditions on, in the model's numbering (None without
-        alignment)."""
+        alignment).
+
+        A model whose cluster site is in the guide has no mixture on codes: its start is
+        the labels of :meth:`data_labels`, which the alignment trains q(c | x) towards."""
+        from pyroclust.structure import cluster_site
+
+        if cluster_site(model).in_guide:
+            labels = self.data_labels(x, int(model.n_components), random_state)
+            return labels if self.align_epochs > 0 else None
         codes = encode_means(guide, x)
         pi, loc, var, labels = self.start(codes, int(model.n_components), random_state, data=x)
         order = set_mixture(model, guide, pi, loc, var, n_samples=len(x))
@@ -229,6 +249,13 @@ class LatentClusterStart:
                 model, guide, random_state=random_state, progress=progress, device=x.device
             )
         if self.pretrain_epochs > 0:
+            from pyroclust.structure import cluster_site
+
+            if cluster_site(model).in_guide:
+                raise ValueError(
+                    "autoencoder pretraining needs a model whose cluster site it enumerates "
+                    "(VaDE's shape); with the cluster site in the guide, set pretrain_epochs=0"
+                )
             pretrain_autoencoder(
                 model,
                 guide,

@@ -99,6 +99,16 @@ class ManifoldInit(LatentClusterStart):
         labels = self.cluster_labels(codes, n_components, random_state, data=data)
         return (*moments_from_labels(codes, labels, n_components), labels)
 
+    def data_labels(  # noqa: D102
+        self, x: torch.Tensor, n_components: int, random_state: int | None
+    ) -> np.ndarray:
+        if self.space != "data":
+            raise ValueError(
+                "a model whose cluster site is in the guide has no codes to embed: use "
+                "ManifoldInit(space='data')"
+            )
+        return self.cluster_labels(np.zeros((len(x), 0)), n_components, random_state, data=x)
+
     def embed(self, features: np.ndarray, random_state: int | None) -> np.ndarray:
         """The 2-D embedding of ``features`` (rows) this strategy clusters."""
         if self.embedding == "umap":
