@@ -78,6 +78,12 @@ class Clusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         (:func:`~pyroclust.infer.make_elbo`).
     num_particles : int
         Particles of the automatic ELBO.
+    distributed : bool, optional
+        Data-parallel training when the script runs under ``torchrun --nproc-per-node N``
+        (:mod:`pyroclust.infer.distributed`): ``fit`` joins the process group torchrun
+        describes (gloo on CPU, nccl on GPU) and every training stage splits each batch over
+        the processes, ``batch_size`` rows each. None (the default) does so whenever launched
+        that way; False trains alone.
 
     Attributes
     ----------
@@ -131,6 +137,7 @@ class Clusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         callbacks: Any = (),
         loss: Any = None,
         num_particles: int = 1,
+        distributed: bool | None = None,
     ) -> None:
         self.model = model
         self.guide = guide
@@ -151,6 +158,7 @@ class Clusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         self.callbacks = callbacks
         self.loss = loss
         self.num_particles = num_particles
+        self.distributed = distributed
 
     # --------------------------------------------------------------- fitting
     def _validate(self, X: Any, model: Any) -> torch.Tensor:
@@ -182,6 +190,10 @@ class Clusterer(ClusterMixin, TransformerMixin, BaseEstimator):
                 f"device must be 'auto', 'cpu', 'cuda' or another torch device that is "
                 f"available here, got {self.device!r} ({str(err).splitlines()[0]})"
             ) from err
+        if self.distributed is not False:
+            from pyroclust.infer import distributed
+
+            distributed.init_from_env(device)  # under torchrun: join its process group
         x = as_data_tensor(X, min_samples=2)
         names = get_feature_names(X)  # scikit-learn's convention for DataFrames
         proto_model, proto_guide = self._prototypes(x)
@@ -237,6 +249,7 @@ class Clusterer(ClusterMixin, TransformerMixin, BaseEstimator):
                 x,
                 loss=self.loss,
                 num_particles=self.num_particles,
+                distributed=self.distributed,
                 epochs=self.epochs,
                 batch_size=self.batch_size,
                 lr=self.lr,
