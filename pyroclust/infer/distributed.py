@@ -196,7 +196,9 @@ class DataParallel:
 
         module = _Trained(params)
         device_ids = [device.index or 0] if device.type == "cuda" else None
-        self._ddp = DistributedDataParallel(module, device_ids=device_ids, broadcast_buffers=False)
+        # the module holds no buffers (BatchNorm statistics stay each process's own; rank
+        # 0's are the ones checkpointed)
+        self._ddp = DistributedDataParallel(module, device_ids=device_ids)
 
     def loss(self, fn: Callable[[], torch.Tensor]) -> torch.Tensor:
         """Run the loss closure ``fn`` through ``DistributedDataParallel`` (its backward pass
