@@ -23,6 +23,7 @@ from pyroclust.datasets.formats import (
     read_pendigits,
     read_user_file,
 )
+from pyroclust.datasets.svhn import load_svhn
 from pyroclust.exceptions import DatasetError
 
 Split = Literal["all", "train", "test"]
@@ -260,6 +261,7 @@ DATASETS: dict[str, Loader] = {
     "fashion-mnist": load_fashion_mnist,
     "pendigits": load_pendigits,
     "usps": load_usps,
+    "svhn": load_svhn,
 }
 
 
