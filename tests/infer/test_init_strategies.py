@@ -67,6 +67,28 @@ def test_pretraining_reports_the_mean_nll_per_row(tiny_vade, x_small) -> None:
     assert losses == [pytest.approx(expected, rel=1e-6)]
 
 
+def test_pretraining_stops_when_the_reconstruction_stops_improving(tiny_vade, x_small) -> None:
+    """An improvement of 1e9 nats per row is never reached: the first epoch is the best and
+    the stage stops ``patience`` epochs later, well before its 50."""
+    from pyroclust.infer import EarlyStopping
+
+    model, guide = tiny_vade()
+    x = torch.as_tensor(x_small)
+    session = FitSession(model, guide, random_state=0, device="cpu")
+    stop = EarlyStopping(patience=2, min_delta=1e9, restore_best=False)
+    strategy = GMMInit(pretrain_epochs=50, batch_size=16, n_init=1, pretrain_early_stopping=stop)
+    with local_params():
+        strategy(model, guide, x, random_state=0, session=session)
+    pretrain = session.records[0]
+    assert pretrain["name"] == "pretrain" and pretrain["stopped_early"]
+    assert pretrain["epoch"] == 3 and len(pretrain["history"]) == 3
+    # without it, the same stage runs its epochs
+    free = FitSession(model, guide, random_state=0, device="cpu")
+    with local_params():
+        pretrain_autoencoder(model, guide, x, epochs=4, batch_size=16, session=free)
+    assert free.records[0]["epoch"] == 4 and not free.records[0]["stopped_early"]
+
+
 def test_strategy_stages_run_in_the_given_session(tiny_vade, x_small, capfd) -> None:
     model, guide = tiny_vade()
     x = torch.as_tensor(x_small)

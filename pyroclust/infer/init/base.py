@@ -23,6 +23,7 @@ import torch
 from pyroclust.infer.init.align import fit_conditioned
 from pyroclust.infer.init.pretrain import pretrain_autoencoder
 from pyroclust.infer.session import FitSession
+from pyroclust.infer.trainer import EarlyStopping
 
 START_STEP = "start"
 
@@ -141,6 +142,9 @@ class LatentClusterStart:
         sigma(x) of the guide starts at this fraction of the codes' typical spread.
     augment : callable, optional
         Augmentation of the encoder's input in pretraining.
+    pretrain_early_stopping : EarlyStopping, optional
+        Stop pretraining when the reconstruction loss per row has not improved by its
+        ``min_delta`` for ``patience`` epochs (``pretrain_epochs`` is then an upper bound).
     align_epochs : int
         Epochs of SVI with the cluster site observed at the start's labels
         (:func:`~pyroclust.infer.init.fit_conditioned`) before free SVI (0: skip);
@@ -154,6 +158,7 @@ class LatentClusterStart:
     augment: Callable[[torch.Tensor], torch.Tensor] | None = None
     align_epochs: int = 0
     align_lr: float | None = None
+    pretrain_early_stopping: EarlyStopping | None = None
 
     def cluster(
         self,
@@ -267,6 +272,7 @@ class LatentClusterStart:
                 progress=progress,
                 augment=self.augment,
                 session=session,
+                early_stopping=self.pretrain_early_stopping,
             )
         labels = session.step(START_STEP, lambda: self.start_mixture(model, guide, x, random_state))
         if self.align_epochs > 0:

@@ -8,6 +8,7 @@ from typing import Any
 import torch
 
 from pyroclust.infer.session import FitSession
+from pyroclust.infer.trainer import EarlyStopping
 
 PRETRAIN_STAGE = "pretrain"
 
@@ -41,6 +42,7 @@ def pretrain_autoencoder(
     progress: bool = False,
     augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
     session: FitSession | None = None,
+    early_stopping: EarlyStopping | None = None,
 ) -> list[float]:
     """Train ``guide.encode(x)[0] -> model.decoder`` as a deterministic autoencoder.
 
@@ -48,7 +50,10 @@ def pretrain_autoencoder(
     (binary cross-entropy for Bernoulli, squared error for Gaussian), averaged over rows.
     With ``augment`` (e.g. :class:`pyroclust.nn.augment.RandomAffine`), the encoder sees an
     augmented copy and the decoder must reconstruct the original (DEC-DA, Guo et al. 2018).
-    Only the guide's and the decoder's parameters are trained.
+    Only the guide's and the decoder's parameters are trained. With ``early_stopping``
+    (:class:`~pyroclust.infer.EarlyStopping`, on the mean reconstruction loss per row), the
+    pretraining stops once the reconstruction has stopped improving, so ``epochs`` is an
+    upper bound.
 
     It runs as the training stage ``"pretrain"`` of ``session`` (a fresh one without a
     checkpoint when None), through :class:`~pyroclust.infer.SVITrainer`.
@@ -69,5 +74,6 @@ def pretrain_autoencoder(
         lr=lr,
         random_state=random_state,
         progress=progress,
+        early_stopping=early_stopping,
     )
     return [-row["elbo"] for row in trainer.history]
