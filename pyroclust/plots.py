@@ -444,8 +444,8 @@ def plot_component_grid(
     ax.set_xticks([1 + c * (w + 1) + (w - 1) / 2 for c in range(k)], names)
     ax.tick_params(axis="x", length=0, labelsize="small")
     ax.set_xlabel("component" + (" (weight)" if weights is not None else ""))
-    ax.set_ylabel("draw of the other layers")
-    ax.set_title(f"Components of {site}, other layers fixed per row")
+    ax.set_ylabel("other layers' draw", fontsize="small")
+    ax.set_title(f"{site}: one column per component", fontsize=9)
     return _save(fig, path)
 
 
@@ -490,9 +490,9 @@ def plot_layer_traversals(
     n_cols = max(len(r) for r in rows)
     fig = _draw_mosaic(_mosaic(rows, h, w, n_cols), len(rows), n_cols, h, w)
     ax = fig.axes[0]
-    _label_rows(ax, [str(n) for n in traversals], h, "layer drawn from its prior")
-    first = "first cell: the item at its codes; " if reference is not None else ""
-    ax.set_title(f"One layer at a time from its prior ({first}others fixed)", fontsize=9)
+    _label_rows(ax, [str(n) for n in traversals], h, "layer redrawn")
+    first = " (first: the item)" if reference is not None else ""
+    ax.set_title(f"One layer at a time from its prior{first}", fontsize=9)
     return _save(fig, path)
 
 
