@@ -67,6 +67,13 @@ class ManifoldInit(LatentClusterStart):
 
     Notes
     -----
+    A model whose cluster site is in the guide (GMVAE's q(c | x), relaxed or enumerated) has
+    no mixture on codes to start: with ``space="data"`` and ``pretrain_epochs=0`` the start
+    is the embedding's labels alone, and the ``align_epochs`` train the labelled ELBO with
+    q(c | x) pulled towards them by a classification term
+    (:func:`~pyroclust.infer.init.fit_conditioned`), e.g.
+    ``ManifoldInit(pretrain_epochs=0, align_epochs=20)``.
+
     Data without structure to embed start without an embedding, so that no input crashes
     t-SNE or UMAP: when every row of the embedded features is the same (constant data), all
     rows form one cluster (the other components start at the overall moments with the
