@@ -474,3 +474,36 @@ def test_reconstruction_rows_decode_each_item_by_its_own_cluster():
     np.testing.assert_array_equal(rows[6:9], originals[3:])
     np.testing.assert_array_equal(rows[9:, 0], [2.0, 2.0, 1.0])
     assert (reconstruction_rows(est, originals)[3:6] == -1.0).all()  # no labels: point recon
+
+
+def test_fit_of_a_ladder_on_coloured_images_scores_every_site_against_every_label_set(
+    tmp_path, monkeypatch, capsys
+):
+    from pyroclust.cli import fit as fit_cli
+    from pyroclust.datasets import load_dataset
+    from pyroclust.datasets.colored import colorize
+
+    digits = load_dataset("digits")
+    ds = colorize(digits.x[:60].reshape(-1, 8, 8), digits.y[:60], seed=0, name="coloured")
+    monkeypatch.setattr(fit_cli, "load_data", lambda *args: ds)
+    out = tmp_path / "run"
+    argv = ["fit", "vlac", "--out", str(out), "--layers", "1,3,2", "--latent-dim", "2"]
+    argv += ["--hidden", "8", "--epochs", "1", "--batch-size", "30", "--no-progress"]
+    assert cli.main(argv) == 0
+    printed = capsys.readouterr().out
+    metrics = json.loads((out / "metrics.json").read_text())
+    scores = metrics["site_scores"]
+    assert len(scores) == 2  # the two mixture layers
+    assert set(ds.label_sets) == {"digit", "digit_colour", "background_colour"}
+    for by_set in scores.values():
+        assert set(by_set) == set(ds.label_sets)
+        for row in by_set.values():
+            assert 0.0 <= row["acc"] <= row["acc_majority"] <= 1.0
+    for site in scores:  # the printed table has a line per (site, label set)
+        for name in ds.label_sets:
+            assert any(site in line and name in line for line in printed.splitlines())
+    for name in ("samples.png", "reconstructions.png", "layer_traversals.png"):
+        assert (out / name).read_bytes()[:8] == PNG_MAGIC, name
+    assert sorted(p.name for p in out.glob("components_*.png")) == sorted(
+        f"components_{site}.png" for site in scores
+    )

@@ -39,6 +39,7 @@ RUN_FILES = (
     "samples.png",
     "reconstructions.png",
     "style_transfer.png",
+    "layer_traversals.png",
 )
 
 __all__ = [

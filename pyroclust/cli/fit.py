@@ -112,16 +112,21 @@ Options left out use the architecture's tuned recipe, else the estimator's defau
 --out (default runs/MODEL-DATA-TIMESTAMP) receives: config.json (the options, reused by
 --resume), train.ckpt (the whole fit, start included, written every epoch), model.ckpt (the
 fitted estimator, for 'pyroclust predict' and 'pyroclust inspect'), metrics.json, labels.csv
-(index,label) and the
-plots elbo.png, embedding.png (latent codes in 2-D: PCA when latent_dim > 2, coloured by
-cluster) and, for image data, samples.png (samples of each cluster, one decoder each for
-k-DVAE), reconstructions.png (items over their reconstructions, each decoded as a member of
-its own cluster) and style_transfer.png
-(a few items' codes decoded with each cluster, GMVAE's Fig. 4a). metrics.json holds the
-scores, and start_ari: the agreement (adjusted Rand index) of the final clusters with the
-initialisation's, with start_acc beside acc when the data have labels. A folder that holds a run
-is never overwritten without --overwrite; --resume refuses options that differ from the saved
-ones (except --data-dir and --device) and writes nothing before its checks pass.
+(index,label) and the plots elbo.png and embedding.png (latent codes in 2-D: PCA when
+latent_dim > 2, coloured by cluster). For image data (grey or colour) also samples.png
+(samples of each cluster; one decoder each for k-DVAE), reconstructions.png (items over their
+reconstructions, each decoded as a member of its own cluster), style_transfer.png (a few
+items' codes decoded with each cluster, GMVAE's Fig. 4a) and, for ladder models (VLAC),
+components_SITE.png per cluster site (Fig. 3) and layer_traversals.png (Fig. 2).
+
+metrics.json holds the scores; start_ari, the agreement (adjusted Rand index) of the final
+clusters with the initialisation's (start_acc beside acc when the data have labels); and
+site_scores, every cluster site against every label set of the data (ACC, majority ACC, NMI,
+ARI), printed as a table when there are several.
+
+A folder that holds a run is never overwritten without --overwrite; --resume refuses options
+that differ from the saved ones (except --data-dir and --device) and writes nothing before its
+checks pass.
 """
 
 
@@ -346,7 +351,7 @@ def write_fit_plots(est: Any, ds: Any, codes: np.ndarray, labels: Any, out: Path
     plots.plot_elbo(est.history_, written[0])
     colour = labels if labels is not None else (ds.y if ds.y is not None else np.zeros(len(codes)))
     plots.plot_embedding(codes, colour, written[1], method="pca")
-    if ds.image_shape is not None and len(ds.image_shape) == 2:  # grey images
+    if ds.image_shape is not None:  # grey or colour images
         path = out / "samples.png"
         k = getattr(est.model_, "n_components", None)
         if k is not None:
@@ -372,6 +377,9 @@ def write_fit_plots(est: Any, ds: Any, codes: np.ndarray, labels: Any, out: Path
             decoded = [est.reconstruct(originals, component=c) for c in shown]
             plots.plot_style_transfer(originals, decoded, ds.image_shape, path)
             written.append(path)
+    from pyroclust.cli import report
+
+    written += report.write_layer_plots(est, ds, out)  # ladders: per-layer pictures
     return written
 
 
@@ -445,6 +453,7 @@ def weights_summary(est: Any, seed: int, num_samples: int = 500) -> dict[str, An
 
 def run(args: argparse.Namespace) -> int:
     """Fit a model to a data set and write checkpoint, labels, metrics and plots."""
+    from pyroclust.cli import report
     from pyroclust.metrics import clustering_scores
 
     started = time.perf_counter()
@@ -467,9 +476,9 @@ def run(args: argparse.Namespace) -> int:
     resuming = bool(args.resume and (out / TRAIN_CHECKPOINT).is_file())
 
     if args.overwrite:  # the former run's files go, so none of them is mistaken for this run's
-        for name in RUN_FILES:
-            if (out / name).is_file():
-                (out / name).unlink()
+        for path in [*(out / name for name in RUN_FILES), *out.glob("components_*.png")]:
+            if path.is_file():
+                path.unlink()
     out.mkdir(parents=True, exist_ok=True)
     if not args.resume:  # a resumed run keeps its config.json (its options were compared)
         (out / CONFIG_FILE).write_text(
@@ -509,6 +518,9 @@ def run(args: argparse.Namespace) -> int:
     if labels is not None:
         metrics.update(clustering_scores(codes, labels, ds.y))
         metrics.update(start_scores(est, ds.y))
+        by_site = report.site_scores(est, ds)
+        if by_site:  # every cluster site against every label set of the data
+            metrics["site_scores"] = by_site
         write_labels(out / "labels.csv", labels)
         metrics["weights"] = [float(w) for w in est.weights_]
         metrics["weights_summary"] = weights_summary(est, seed=int(config.get("seed") or 0))
@@ -519,5 +531,8 @@ def run(args: argparse.Namespace) -> int:
     (out / "metrics.json").write_text(json.dumps(jsonable(metrics), indent=2) + "\n")
 
     print_table({key: metrics.get(key) for key in SCORE_KEYS if key in metrics})
+    by_site = metrics.get("site_scores", {})
+    if len(by_site) > 1 or len(ds.label_sets) > 1:  # several partitions: the whole table
+        print(report.format_site_table(by_site))
     print(f"results in {out}/ (metrics.json, {MODEL_CHECKPOINT}, labels.csv, *.png)")
     return 0
