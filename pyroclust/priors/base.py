@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from pyro.nn import PyroModule
 
@@ -33,7 +35,8 @@ class WeightPrior(PyroModule):
 
     and, when they have latent sites, :meth:`make_guide` returning a :class:`WeightGuide` that
     samples those sites. :meth:`set_weights` lets initialisation strategies (GMM, k-means) start
-    the weights at a given vector; :meth:`mean` returns a point summary of pi.
+    the weights at a given vector; :meth:`mean` returns a point summary of pi;
+    :meth:`start_mixture` is the mixture a start strategy fits under this prior.
     """
 
     n_components: int | None = None
@@ -87,12 +90,64 @@ class WeightPrior(PyroModule):
         """A point summary of pi under the prior's current parameters."""
         raise NotImplementedError
 
+    def start_mixture(
+        self, n_components: int, *, n_init: int = 5, random_state: int | None = None
+    ) -> Any:
+        """The scikit-learn mixture a start strategy fits (to a low-dimensional embedding of
+        the data, say) so that the start follows this prior over the weights: here a
+        full-covariance ``GaussianMixture`` with exactly ``n_components`` clusters, whose
+        maximum-likelihood weights keep every component in use. Priors under which
+        components can stay empty (:class:`~pyroclust.priors.StickBreaking`,
+        :class:`~pyroclust.priors.Dirichlet`) return a variational Bayesian mixture under the
+        same prior, which leaves the components the data do not need empty: their start has
+        the number of clusters the data show, up to ``n_components``.
+
+        Returns an unfitted estimator with ``fit_predict(features)``.
+        """
+        from sklearn.mixture import GaussianMixture
+
+        return GaussianMixture(
+            int(n_components), covariance_type="full", n_init=n_init, random_state=random_state
+        )
+
     def _check_built(self) -> int:
         if self.n_components is None:
             raise RuntimeError(
                 f"{type(self).__name__} is not built; pass it to a model, or call .build(K)"
             )
         return self.n_components
+
+
+def bayesian_start_mixture(
+    n_components: int,
+    kind: str,
+    concentration: float,
+    *,
+    n_init: int = 5,
+    random_state: int | None = None,
+) -> Any:
+    r"""scikit-learn's variational Bayesian Gaussian mixture (Blei & Jordan, 2006) with the
+    weight prior ``kind`` of concentration ``concentration``, full covariances.
+
+    ``kind`` is ``"dirichlet_process"`` (the truncated stick-breaking prior
+    :math:`v_k \sim \mathrm{Beta}(1, \alpha)`, :class:`~pyroclust.priors.StickBreaking`) or
+    ``"dirichlet_distribution"`` (the symmetric :math:`\mathrm{Dir}(\alpha)`,
+    :class:`~pyroclust.priors.Dirichlet`). Its coordinate-ascent update of q over the
+    weights is the conjugate one of the priors' :meth:`WeightGuide.set_weights`, given the
+    expected counts. Up to 500 iterations: the mean-field updates that empty a component
+    take more than the default 100.
+    """
+    from sklearn.mixture import BayesianGaussianMixture
+
+    return BayesianGaussianMixture(
+        n_components=int(n_components),
+        covariance_type="full",
+        weight_concentration_prior_type=kind,
+        weight_concentration_prior=float(concentration),
+        n_init=n_init,
+        max_iter=500,
+        random_state=random_state,
+    )
 
 
 class WeightGuide(PyroModule):

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pyro
 import pyro.distributions as dist
 import torch
 from pyro.nn import PyroParam
 from torch.distributions import constraints
 
-from pyroclust.priors.base import WeightGuide, WeightPrior
+from pyroclust.priors.base import WeightGuide, WeightPrior, bayesian_start_mixture
 from pyroclust.sites import WEIGHTS
 
 CONCENTRATION = "concentration"
@@ -83,6 +85,25 @@ class Dirichlet(WeightPrior):
         """The prior mean alpha / sum(alpha)."""
         self._check_built()
         return (self.alpha / self.alpha.sum()).detach()
+
+    def start_mixture(
+        self, n_components: int, *, n_init: int = 5, random_state: int | None = None
+    ) -> Any:
+        """A variational Bayesian Gaussian mixture with this symmetric Dirichlet prior
+        (:func:`~pyroclust.priors.base.bayesian_start_mixture`), which leaves the
+        components the data do not need empty; a concentration that differs between
+        components has no such form there, and gets the fixed-K mixture of the base class."""
+        self._check_built()
+        alpha = self.alpha
+        if not bool((alpha == alpha[0]).all()):
+            return super().start_mixture(n_components, n_init=n_init, random_state=random_state)
+        return bayesian_start_mixture(
+            n_components,
+            "dirichlet_distribution",
+            float(alpha[0]),
+            n_init=n_init,
+            random_state=random_state,
+        )
 
 
 class DirichletGuide(WeightGuide):

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pyro
 import pyro.distributions as dist
 import torch
 from pyro.nn import PyroParam
 from torch.distributions import constraints
 
-from pyroclust.priors.base import WeightGuide, WeightPrior
+from pyroclust.priors.base import WeightGuide, WeightPrior, bayesian_start_mixture
 from pyroclust.sites import WEIGHTS
 
 #: Name of the stick-proportion site v_1 .. v_{K-1}.
@@ -117,6 +119,16 @@ class StickBreaking(WeightPrior):
         r"""Prior mean of pi: :math:`E\pi_k = E v_k \prod_{j<k} E(1 - v_j)` (independent sticks)."""
         self._check_built()
         return _mean_weights(self.stick_a, self.stick_b)
+
+    def start_mixture(
+        self, n_components: int, *, n_init: int = 5, random_state: int | None = None
+    ) -> Any:
+        """A variational Dirichlet-process Gaussian mixture with this concentration
+        (:func:`~pyroclust.priors.base.bayesian_start_mixture`): the start keeps the
+        clusters the data show and leaves the other components empty."""
+        return bayesian_start_mixture(
+            n_components, "dirichlet_process", self.alpha, n_init=n_init, random_state=random_state
+        )
 
 
 def _mean_weights(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

@@ -150,6 +150,27 @@ def test_posterior_mean_recovers_known_weights_and_agrees_with_sklearn():
     assert total == pytest.approx(len(x) + 3.0, rel=0.3)
 
 
+def test_start_mixture_is_the_bayesian_mixture_of_this_prior():
+    """A symmetric prior's start mixture leaves unneeded components empty, with the conjugate
+    posterior Dir(alpha + n) (float64 formula); an asymmetric one has a fixed-K mixture."""
+    x, labels = three_blobs(300)
+    alpha, k = 0.01, 10
+    mixture = priors.Dirichlet(alpha).build(k).start_mixture(k, n_init=1, random_state=0)
+    assert isinstance(mixture, BayesianGaussianMixture)
+    found = mixture.fit_predict(x)
+    assert len(np.unique(found)) == 3
+    concentration = np.asarray(mixture.weight_concentration_, dtype=np.float64)
+    counts = concentration - alpha
+    assert counts.min() >= -1e-9 and counts.sum() == pytest.approx(len(x), rel=1e-6)
+    guide = priors.Dirichlet(alpha).build(k).make_guide()
+    with local_params():
+        guide.set_weights(torch.as_tensor(counts / counts.sum()), n_samples=counts.sum())
+        ours = guide.concentration.detach().double().numpy()
+    np.testing.assert_allclose(ours, np.maximum(alpha + counts, 1e-3), rtol=1e-5)
+    asymmetric = priors.Dirichlet([1.0, 2.0, 3.0]).start_mixture(3, random_state=0)
+    assert isinstance(asymmetric, GaussianMixture) and asymmetric.n_components == 3
+
+
 def test_zoo_spec_strings():
     prior = zoo.make_weight_prior("dirichlet:0.5").build(4)
     assert isinstance(prior, priors.Dirichlet)

@@ -60,3 +60,16 @@ def test_learned_weights_are_a_softmax_point_estimate():
 def test_an_unbuilt_prior_says_how_to_build_it():
     with pytest.raises(RuntimeError, match="build"):
         priors.Learned()()
+
+
+def test_point_estimate_weights_start_from_a_mixture_with_every_component():
+    """Maximum-likelihood weights have no empty components: their start mixture is a
+    fixed-K Gaussian mixture, which splits three clusters into as many as it is given."""
+    from sklearn.mixture import GaussianMixture
+
+    from .gmm_model import three_blobs
+
+    x, _ = three_blobs(300)
+    mixture = priors.Learned().build(6).start_mixture(6, n_init=1, random_state=0)
+    assert isinstance(mixture, GaussianMixture) and mixture.covariance_type == "full"
+    assert len(np.unique(mixture.fit_predict(x))) == 6

@@ -10,7 +10,7 @@ from pyro import poutine
 from pyro.infer import TraceEnum_ELBO
 from scipy import stats
 
-from pyroclust import inspect, priors, zoo
+from pyroclust import inspect, metrics, priors, zoo
 from pyroclust.infer import SVITrainer
 from pyroclust.infer.elbo import local_params
 from pyroclust.priors.stick_breaking import stick_breaking_log_weights, weights_to_sticks
@@ -134,6 +134,29 @@ def test_twenty_components_on_three_clusters_leave_about_three_in_use():
     assert np.sort(mean)[-3:].sum() > 0.95
     in_use = inspect.expected_n_clusters(model, guide, num_samples=200, random_state=0)
     assert 3 <= in_use <= 5
+
+
+def test_start_mixture_is_the_dirichlet_process_mixture_of_this_prior():
+    """The start's mixture leaves the components three clusters do not need empty, and its
+    posterior over the sticks is this prior's conjugate update (float64 formula)."""
+    x, labels = three_blobs(300)
+    alpha, k = 0.5, 10
+    mixture = priors.StickBreaking(alpha).build(k).start_mixture(k, n_init=1, random_state=0)
+    found = mixture.fit_predict(x)
+    assert len(np.unique(found)) == 3
+    assert metrics.ari(labels, found) > 0.95
+    # scikit-learn's q(v_k) = Beta(1 + n_k, alpha + sum_{j>k} n_j) at its expected counts
+    a_sk, b_sk = (np.asarray(c, dtype=np.float64) for c in mixture.weight_concentration_)
+    counts = a_sk - 1.0
+    after = np.array([counts[j + 1 :].sum() for j in range(k)])
+    np.testing.assert_allclose(b_sk, alpha + after, rtol=1e-10)
+    # the same update in our guide (its K - 1 sticks; pi_K is the remainder)
+    guide = priors.StickBreaking(alpha).build(k).make_guide()
+    with local_params():
+        guide.set_weights(torch.as_tensor(counts / counts.sum()), n_samples=counts.sum())
+        a, b = guide.a.detach().double().numpy(), guide.b.detach().double().numpy()
+    np.testing.assert_allclose(a, 1.0 + counts[:-1], rtol=1e-5, atol=1e-3)
+    np.testing.assert_allclose(b, alpha + after[:-1], rtol=1e-5, atol=1e-3)
 
 
 def test_zoo_spec_strings():
