@@ -1,0 +1,172 @@
+"""VLAC ("Disentangling to Cluster"): which ladder layer clusters which attribute of coloured
+MNIST, against a single-layer Gaussian-mixture VAE with the same networks and K.
+
+Fits, on a seeded subsample of coloured MNIST (digit, digit colour, background colour; built
+from the MNIST files in ``--data-dir``, no download):
+
+- VLAC with mixture layers at two levels, K = ``--layers`` bottom first ([1, 4, 10, 1] by
+  default: a small mixture at layer 2 for a colour, K = 10 at layer 3 for the digit, as the
+  paper's [1, 5, 50, 1] puts its digit mixture at layer 3), the registry's builder and recipe
+  (``pyroclust.zoo``: conv g_1 / deconv f_0 from the image shape);
+- the single-layer GM-VAE of the paper's Table 1: the same VLAC class with K = [K_digit]
+  (one latent layer with a Gaussian-mixture prior), so g_1, f_0, widths and K are exactly the
+  VLAC's;
+- the models' starts (the same estimators with 0 epochs) and the baselines on the raw data,
+  per attribute with K = its number of classes: k-means and UMAP (2-D) + full-covariance GMM.
+
+Prints the full layer x attribute table (ACC one-to-one, ACC rectangular, NMI, ARI), the digit
+comparison and seconds per epoch, and appends them to RESULTS.md.
+
+Targets (issue VLAC): one layer's clusters match the digit at ACC >= 0.90, another layer's a
+colour attribute at ACC >= 0.95; VLAC above the GM-VAE on the digit; a fit <= 20 min on the
+2-core CPU.
+
+Usage::
+
+    python benchmarks/vlac.py --threads 1                     # 10,000 rows, 25 epochs
+    python benchmarks/vlac.py --n 70000 --epochs 10 --layers 1,4,10,1
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+import torch
+from _common import DEFAULT_DATA_DIR, append_results, markdown_table
+from sklearn.cluster import KMeans
+from sklearn.mixture import GaussianMixture
+
+from pyroclust import zoo
+from pyroclust.datasets import load_dataset
+from pyroclust.estimator import Clusterer
+from pyroclust.metrics import site_label_scores
+
+
+def subsample(ds, n: int, seed: int):
+    """The data set's x and label sets on a seeded subsample of ``n`` rows (all when n >= rows)."""
+    rows = np.arange(ds.n_samples)
+    if n < ds.n_samples:
+        rows = np.sort(np.random.default_rng(seed).choice(ds.n_samples, n, replace=False))
+    return ds.x[rows], {name: labels[rows] for name, labels in ds.label_sets.items()}
+
+
+def baselines(x: np.ndarray, label_sets: dict, seed: int) -> list[dict]:
+    """k-means and UMAP + GMM on the raw data, K = each attribute's number of classes."""
+    from umap import UMAP
+
+    rows = []
+    t0 = time.perf_counter()
+    emb = UMAP(n_components=2, min_dist=0.0, n_neighbors=20, random_state=seed).fit_transform(x)
+    umap_s = time.perf_counter() - t0
+    for name, truth in label_sets.items():
+        k = int(np.unique(truth).size)
+        t0 = time.perf_counter()
+        km = KMeans(k, n_init=10, random_state=seed).fit_predict(x)
+        rows.append(row("k-means (raw)", f"K={k}", name, truth, km, time.perf_counter() - t0))
+        t0 = time.perf_counter()
+        gmm = GaussianMixture(k, covariance_type="full", n_init=5, random_state=seed)
+        labels = gmm.fit_predict(emb)
+        seconds = umap_s + time.perf_counter() - t0
+        rows.append(row("UMAP + GMM (raw)", f"K={k}", name, truth, labels, seconds))
+    return rows
+
+
+def row(method: str, site: str, attribute: str, truth, labels, seconds=None) -> dict:
+    s = site_label_scores({site: labels}, {attribute: truth})[site][attribute]
+    out = {"method": method, "site": site, "attribute": attribute, **s}
+    out["used"] = int(np.unique(labels).size)
+    if seconds is not None:
+        out["s/fit"] = seconds
+    return out
+
+
+def fit_ladder(x, label_sets, layers, image_shape, epochs, seed, method) -> list[dict]:
+    """Fit VLAC with K = ``layers`` (and its start); one row per (site, attribute)."""
+    recipe = zoo.default_training("vlac", len(x), image_shape)
+    recipe["epochs"] = epochs
+    rows = []
+    for stage, n_epochs in (("start", 0), ("fit", epochs)):
+        torch.manual_seed(seed)
+        model, guide = zoo.make(
+            "vlac", x.shape[1], layers=layers, image_shape=image_shape, likelihood="bernoulli"
+        )
+        est = Clusterer(model, guide, random_state=seed, progress=False, **recipe)
+        est.set_params(epochs=n_epochs)
+        t0 = time.perf_counter()
+        est.fit(x)
+        seconds = time.perf_counter() - t0
+        name = method if stage == "fit" else f"{method}: start"
+        for site in est.cluster_sites_:
+            labels = est.predict(x, site=site.name)
+            for attribute, truth in label_sets.items():
+                r = row(name, f"{site.name} (K={site.n_components})", attribute, truth, labels)
+                if stage == "fit":
+                    r["s/fit"] = seconds
+                    r["s/epoch"] = statistics.median(h["seconds"] for h in est.history_)
+                rows.append(r)
+    return rows
+
+
+def summary(rows: list[dict], vlac: str, gmvae: str) -> list[dict]:
+    """Per attribute: the best VLAC site (by one-to-one ACC) beside the GM-VAE and baselines."""
+    out = []
+    for attribute in dict.fromkeys(r["attribute"] for r in rows):
+        of = [r for r in rows if r["attribute"] == attribute]
+        best = max((r for r in of if r["method"] == vlac), key=lambda r: r["acc"])
+        entry = {"attribute": attribute, "best VLAC site": best["site"]}
+        entry["VLAC acc"], entry["VLAC acc_majority"] = best["acc"], best["acc_majority"]
+        for method, key in (
+            (gmvae, "GM-VAE"),
+            ("k-means (raw)", "k-means"),
+            ("UMAP + GMM (raw)", "UMAP+GMM"),
+        ):
+            entry[f"{key} acc"] = next(r["acc"] for r in of if r["method"] == method)
+        out.append(entry)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR))
+    parser.add_argument("--n", type=int, default=10_000, help="rows of the seeded subsample")
+    parser.add_argument("--layers", default="1,4,10,1", help="VLAC's K, bottom first")
+    parser.add_argument("--epochs", type=int, default=25)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--no-record", action="store_true", help="do not append to RESULTS.md")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    layers = [int(k) for k in args.layers.split(",")]
+    ds = load_dataset("colored-mnist", data_dir=args.data_dir, download=False)
+    x, label_sets = subsample(ds, args.n, args.seed)
+    rows = []
+    for r in baselines(x, label_sets, args.seed):
+        rows.append(r)
+        print({k: round(v, 4) if isinstance(v, float) else v for k, v in r.items()}, flush=True)
+    k_digit = max(layers)
+    vlac, gmvae = f"VLAC K={layers}", f"GM-VAE K=[{k_digit}]"
+    for method, ks in ((vlac, layers), (gmvae, [k_digit])):
+        for r in fit_ladder(x, label_sets, ks, ds.image_shape, args.epochs, args.seed, method):
+            rows.append(r)
+            print({k: round(v, 4) if isinstance(v, float) else v for k, v in r.items()}, flush=True)
+    cols = ["method", "site", "attribute", "acc", "acc_majority", "nmi", "ari", "used"]
+    cols += ["s/fit", "s/epoch"]
+    best = summary(rows, vlac, gmvae)
+    table = markdown_table(best, list(best[0])) + "\n\n" + markdown_table(rows, cols)
+    notes = (
+        f"coloured MNIST, seeded subsample of {len(x)} of {ds.n_samples} rows (seed "
+        f"{args.seed}); {args.epochs} epochs of the registry's VLAC recipe for both models; "
+        f"torch threads {torch.get_num_threads()}; acc = one-to-one Hungarian, acc_majority = "
+        "each cluster to its majority class (the paper's eq. 10)"
+    )
+    print(table)
+    if not args.no_record:
+        append_results("VLAC: layer x attribute on coloured MNIST, vs a GM-VAE", table, notes=notes)
+
+
+if __name__ == "__main__":
+    main()
