@@ -406,10 +406,32 @@ class Clusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         return np.exp(self.predict_log_proba(X, site=site))
 
     def predict_log_proba(self, X: Any, *, site: str | None = None) -> np.ndarray:
-        """log p(y = k | x) for the cluster site ``site``: ndarray (n_samples, n_components)."""
-        x = self._input(X)
-        lp = predictive.cluster_log_proba(self.model_, self.guide_, x, site=site)
-        return lp.double().cpu().numpy()
+        """log p(y = k | x) for the cluster site ``site``: ndarray (n_samples, n_components).
+
+        ``X`` may live on disk (a ``np.memmap`` or a
+        :class:`~pyroclust.datasets.streaming.ArrayStream`): it is then read in chunks, never
+        whole, as in :meth:`transform`."""
+
+        def log_proba(part: Any) -> np.ndarray:
+            x = self._input(part)
+            lp = predictive.cluster_log_proba(self.model_, self.guide_, x, site=site)
+            return lp.double().cpu().numpy()
+
+        return self._chunked(X, log_proba)
+
+    def _chunked(self, X: Any, fn: Any) -> Any:
+        """``fn(X)``, computed chunk by chunk when ``X`` is streamed from disk (its results,
+        arrays or dicts of arrays, joined row-wise), so that ``X`` is never loaded whole."""
+        from pyroclust.datasets import streaming
+
+        if not streaming.is_streamed(X):
+            return fn(X)
+        parts = [fn(chunk) for chunk in streaming.iter_chunks(X, streaming.DEFAULT_CHUNK_SIZE)]
+        if not parts:  # no rows: the usual one-line error
+            return fn(np.empty((0, X.shape[1]), np.float32))
+        if isinstance(parts[0], dict):
+            return {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
+        return np.concatenate(parts)
 
     def predict(self, X: Any, *, site: str | None = None) -> np.ndarray:
         """Most probable cluster of each row for the cluster site ``site`` (the first by
@@ -434,10 +456,14 @@ class Clusterer(ClusterMixin, TransformerMixin, BaseEstimator):
 
     def codes(self, X: Any) -> dict[str, np.ndarray]:
         """The guide's point value of each declared latent code, by site name: each an
-        ndarray of shape (n_samples, code_dim)."""
-        x = self._input(X)
-        out = predictive.codes(self.model_, self.guide_, x)
-        return {name: value.double().cpu().numpy() for name, value in out.items()}
+        ndarray of shape (n_samples, code_dim). ``X`` on disk is read in chunks."""
+
+        def codes(part: Any) -> dict[str, np.ndarray]:
+            x = self._input(part)
+            out = predictive.codes(self.model_, self.guide_, x)
+            return {name: value.double().cpu().numpy() for name, value in out.items()}
+
+        return self._chunked(X, codes)
 
     def reconstruct(
         self, X: Any, *, component: int | None = None, site: str | None = None
