@@ -91,23 +91,33 @@ class WeightPrior(PyroModule):
         raise NotImplementedError
 
     def start_mixture(
-        self, n_components: int, *, n_init: int = 5, random_state: int | None = None
+        self,
+        n_components: int,
+        *,
+        covariance_type: str = "full",
+        n_init: int = 5,
+        random_state: int | None = None,
     ) -> Any:
         """The scikit-learn mixture a start strategy fits (to a low-dimensional embedding of
-        the data, say) so that the start follows this prior over the weights: here a
-        full-covariance ``GaussianMixture`` with exactly ``n_components`` clusters, whose
+        the data, or to the codes) so that the start follows this prior over the weights:
+        here a ``GaussianMixture`` with exactly ``n_components`` clusters, whose
         maximum-likelihood weights keep every component in use. Priors under which
         components can stay empty (:class:`~pyroclust.priors.StickBreaking`,
         :class:`~pyroclust.priors.Dirichlet`) return a variational Bayesian mixture under the
         same prior, which leaves the components the data do not need empty: their start has
         the number of clusters the data show, up to ``n_components``.
 
-        Returns an unfitted estimator with ``fit_predict(features)``.
+        ``covariance_type`` (``"full"``, ``"diag"``...) and ``n_init`` are scikit-learn's.
+        Returns an unfitted estimator with ``fit_predict(features)``, ``weights_``,
+        ``means_`` and ``covariances_``.
         """
         from sklearn.mixture import GaussianMixture
 
         return GaussianMixture(
-            int(n_components), covariance_type="full", n_init=n_init, random_state=random_state
+            int(n_components),
+            covariance_type=covariance_type,
+            n_init=n_init,
+            random_state=random_state,
         )
 
     def _check_built(self) -> int:
@@ -123,11 +133,12 @@ def bayesian_start_mixture(
     kind: str,
     concentration: float,
     *,
+    covariance_type: str = "full",
     n_init: int = 5,
     random_state: int | None = None,
 ) -> Any:
     r"""scikit-learn's variational Bayesian Gaussian mixture (Blei & Jordan, 2006) with the
-    weight prior ``kind`` of concentration ``concentration``, full covariances.
+    weight prior ``kind`` of concentration ``concentration``.
 
     ``kind`` is ``"dirichlet_process"`` (the truncated stick-breaking prior
     :math:`v_k \sim \mathrm{Beta}(1, \alpha)`, :class:`~pyroclust.priors.StickBreaking`) or
@@ -141,7 +152,7 @@ def bayesian_start_mixture(
 
     return BayesianGaussianMixture(
         n_components=int(n_components),
-        covariance_type="full",
+        covariance_type=covariance_type,
         weight_concentration_prior_type=kind,
         weight_concentration_prior=float(concentration),
         n_init=n_init,

@@ -87,7 +87,12 @@ class Dirichlet(WeightPrior):
         return (self.alpha / self.alpha.sum()).detach()
 
     def start_mixture(
-        self, n_components: int, *, n_init: int = 5, random_state: int | None = None
+        self,
+        n_components: int,
+        *,
+        covariance_type: str = "full",
+        n_init: int = 5,
+        random_state: int | None = None,
     ) -> Any:
         """A variational Bayesian Gaussian mixture with this symmetric Dirichlet prior
         (:func:`~pyroclust.priors.base.bayesian_start_mixture`), which leaves the
@@ -96,11 +101,17 @@ class Dirichlet(WeightPrior):
         self._check_built()
         alpha = self.alpha
         if not bool((alpha == alpha[0]).all()):
-            return super().start_mixture(n_components, n_init=n_init, random_state=random_state)
+            return super().start_mixture(
+                n_components,
+                covariance_type=covariance_type,
+                n_init=n_init,
+                random_state=random_state,
+            )
         return bayesian_start_mixture(
             n_components,
             "dirichlet_distribution",
             float(alpha[0]),
+            covariance_type=covariance_type,
             n_init=n_init,
             random_state=random_state,
         )

@@ -121,13 +121,23 @@ class StickBreaking(WeightPrior):
         return _mean_weights(self.stick_a, self.stick_b)
 
     def start_mixture(
-        self, n_components: int, *, n_init: int = 5, random_state: int | None = None
+        self,
+        n_components: int,
+        *,
+        covariance_type: str = "full",
+        n_init: int = 5,
+        random_state: int | None = None,
     ) -> Any:
         """A variational Dirichlet-process Gaussian mixture with this concentration
         (:func:`~pyroclust.priors.base.bayesian_start_mixture`): the start keeps the
         clusters the data show and leaves the other components empty."""
         return bayesian_start_mixture(
-            n_components, "dirichlet_process", self.alpha, n_init=n_init, random_state=random_state
+            n_components,
+            "dirichlet_process",
+            self.alpha,
+            covariance_type=covariance_type,
+            n_init=n_init,
+            random_state=random_state,
         )
 
 

@@ -10,7 +10,7 @@ from pyro import poutine
 from pyro.infer import TraceEnum_ELBO
 from scipy import stats
 
-from pyroclust import inspect, metrics, priors, zoo
+from pyroclust import inspect, metrics, priors, structure, zoo
 from pyroclust.infer import SVITrainer
 from pyroclust.infer.elbo import local_params
 from pyroclust.priors.stick_breaking import stick_breaking_log_weights, weights_to_sticks
@@ -157,6 +157,49 @@ def test_start_mixture_is_the_dirichlet_process_mixture_of_this_prior():
         a, b = guide.a.detach().double().numpy(), guide.b.detach().double().numpy()
     np.testing.assert_allclose(a, 1.0 + counts[:-1], rtol=1e-5, atol=1e-3)
     np.testing.assert_allclose(b, alpha + after[:-1], rtol=1e-5, atol=1e-3)
+    diagonal = priors.StickBreaking(alpha).start_mixture(k, covariance_type="diag")
+    assert diagonal.covariance_type == "diag" and diagonal.weight_concentration_prior == alpha
+
+
+@pytest.mark.parametrize("spec", ["stick-breaking:1", "zipf:1.1"])
+def test_assignment_posterior_is_exact_at_1024_components_and_64_dims(spec):
+    """VaDE's p(y | x) with 1,024 components in 64 latent dims, a long-tailed posterior over
+    the weights: finite, and equal to a float64 computation from the same parameters."""
+    from scipy.special import logsumexp
+
+    from pyroclust import predictive
+    from pyroclust.datasets import zipf_weights
+    from pyroclust.priors.zipf import zipf_log_weights
+
+    k, d, n = 1024, 64, 16
+    gen = torch.Generator().manual_seed(0)
+    model, guide = zoo.make(
+        "vade", 8, n_components=k, latent_dim=d, hidden=(8,), likelihood="gaussian", weights=spec
+    )
+    structure.attach_weight_guides(model, guide)
+    x = torch.randn(n, 8, generator=gen)
+    with local_params(), torch.no_grad():
+        loc = torch.randn(k, d, generator=gen) * 3.0
+        var = torch.rand(k, d, generator=gen) + 0.5
+        model.components.set_from_moments(loc, var)
+        if guide.weights is not None:  # a Zipf-shaped posterior over the sticks, N = 200,000
+            pi = torch.as_tensor(zipf_weights(k, 1.1), dtype=torch.float32)
+            guide.weights.set_weights(pi, n_samples=200_000)
+        with predictive.evaluating(model, guide):
+            lp = predictive.cluster_log_proba(model, guide, x).double().numpy()
+            code = guide.encode(x)[0].double().numpy()
+        if guide.weights is not None:
+            a, b = (t.detach().double().numpy() for t in (guide.weights.a, guide.weights.b))
+            log_pi = np.log(_numpy_weights(a / (a + b)))
+        else:
+            log_pi = zipf_log_weights(torch.tensor(1.1, dtype=torch.float64), k).numpy()
+        loc64, sd64 = loc.double().numpy(), model.components.scale.detach().double().numpy()
+    assert lp.shape == (n, k) and np.isfinite(lp).all()
+    joint = log_pi[None] + stats.norm.logpdf(code[:, None, :], loc64[None], sd64[None]).sum(-1)
+    expected = joint - logsumexp(joint, axis=1, keepdims=True)
+    np.testing.assert_allclose(np.exp(lp), np.exp(expected), atol=1e-5)
+    likely = expected > -30.0
+    np.testing.assert_allclose(lp[likely], expected[likely], atol=2e-3)
 
 
 def test_zoo_spec_strings():
