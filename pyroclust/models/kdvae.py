@@ -379,18 +379,26 @@ class ClusterReconstructionLoss:
     r"""Each autoencoder trained on the rows of its cluster, as a trainer loss callable
     ``loss(model, guide, x, labels, data_size=n)`` (data ``(x, labels)``).
 
-    .. math:: -\frac{n}{B} \sum_b \log p\big(x_b \mid \mathrm{dec}_{l_b}(\mu_{l_b}(x_b))\big)
+    .. math:: -\frac{n}{B} \sum_b s_{l_b}(x_b)
               \;+\; \frac{n}{B} \sum_b -\log q(y = l_b \mid x_b)
 
-    with :math:`l_b` the label of row b: all k autoencoders run on the batch in one batched
-    pass and each row's loss is read at its own cluster's, so row b's gradient reaches
-    autoencoder :math:`l_b` only (a masked reconstruction loss). The second term (with
-    ``classifier=True``) trains q(y | x) to predict the labels, so that the soft objective
-    starts from the same clustering.
+    with :math:`l_b` the label of row b and :math:`s_i(x)` autoencoder i's score of x: with
+    ``objective="reconstruction"`` (default) its reconstruction log-likelihood at the mean
+    code, :math:`\log p(x \mid \mathrm{dec}_i(\mu_i(x)))` (:func:`reconstruction_scores`);
+    with ``objective="elbo"`` its term of eq. 6, the reconstruction at a sampled code minus
+    the KL divergence of :math:`q_i(z \mid x)` from N(0, I) (:func:`elbo_scores`; for k-DAE
+    the reconstruction alone), so that each VAE is pretrained as a VAE. All k autoencoders
+    run on the batch in one batched pass and each row's loss is read at its own cluster's,
+    so row b's gradient reaches autoencoder :math:`l_b` only (a masked loss). The second
+    term (with ``classifier=True``) trains q(y | x) to predict the labels, so that the soft
+    objective starts from the same clustering.
     """
 
-    def __init__(self, classifier: bool = True) -> None:
+    def __init__(self, classifier: bool = True, objective: str = "reconstruction") -> None:
+        if objective not in ("reconstruction", "elbo"):
+            raise ValueError(f"objective must be 'reconstruction' or 'elbo', got {objective!r}")
         self.classifier = bool(classifier)
+        self.objective = objective
 
     def __call__(
         self,
@@ -403,14 +411,17 @@ class ClusterReconstructionLoss:
     ) -> torch.Tensor:
         """The loss of the whole data set estimated from the batch (rows ``x``, ``labels``)."""
         labels = labels.long()
-        scores = reconstruction_scores(model, guide, x)  # (batch, K)
+        if self.objective == "elbo":
+            scores = elbo_scores(model, guide, x, sample=True)  # (batch, K)
+        else:
+            scores = reconstruction_scores(model, guide, x)
         loss = -scores.gather(-1, labels[:, None]).sum()
         if self.classifier:
             loss = loss + F.cross_entropy(guide.cluster_logits(x), labels, reduction="sum")
         return loss * _scale(data_size, x.shape[0])
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(classifier={self.classifier})"
+        return f"{type(self).__name__}(classifier={self.classifier}, objective={self.objective!r})"
 
 
 def check_pair(model: KDVAE, guide: nn.Module) -> None:

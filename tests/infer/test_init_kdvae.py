@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from sklearn.metrics import adjusted_rand_score
 
@@ -90,3 +91,22 @@ def test_start_sets_the_learned_weights_to_the_cluster_proportions() -> None:
     labels = MixtureOfAutoencodersInit().start(model, guide, codes, random_state=0)
     expected = np.bincount(labels, minlength=K) / len(labels)
     assert np.allclose(model.weights.mean().numpy(), expected, atol=1e-6)
+
+
+def test_start_can_take_vades_own_clustering() -> None:
+    model, guide = _pair(weights=priors.Learned())
+    codes = np.zeros((6, 2))  # k-means could not split these
+    vade_labels = np.array([0, 0, 1, 1, 1, 2])
+    start = MixtureOfAutoencodersInit(clustering="vade")
+    labels = start.start(model, guide, codes, random_state=0, vade_labels=vade_labels)
+    assert labels.tolist() == vade_labels.tolist()
+    assert np.allclose(model.weights.mean().numpy(), [2 / 6, 3 / 6, 1 / 6], atol=1e-6)
+    with pytest.raises(ValueError, match="needs VaDE's labels"):
+        start.start(model, guide, codes, random_state=0)
+
+
+def test_bad_options_are_refused() -> None:
+    with pytest.raises(ValueError, match="clustering must be one of kmeans, vade"):
+        MixtureOfAutoencodersInit(clustering="gmm")
+    with pytest.raises(ValueError, match="objective must be one of reconstruction, elbo"):
+        MixtureOfAutoencodersInit(objective="kl")

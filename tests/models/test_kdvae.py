@@ -23,12 +23,13 @@ from pyroclust.likelihoods import Gaussian
 from pyroclust.models import KDAE, KDVAE
 from pyroclust.models.kdae import MinReconstructionLoss
 from pyroclust.models.kdvae import (
+    ClusterReconstructionLoss,
     HardAssignmentLoss,
     assignment_scores,
     hard_assignments,
     select_cluster,
 )
-from pyroclust.predictive import cluster_log_proba, sample
+from pyroclust.predictive import cluster_log_proba, reconstruct, sample
 from pyroclust.testing import ModelGuideChecks
 from tests.conftest import blobs
 from tests.reference import bernoulli_log_prob as _bernoulli
@@ -154,6 +155,58 @@ def test_hard_objective_is_eq6(fit_posterior: bool) -> None:
             log_q = guide.classifier(xb).log_softmax(-1)
             expected -= log_q.gather(-1, winner[:, None]).sum() * n / len(xb)
     assert float(loss.detach()) == pytest.approx(float(expected), rel=1e-10)
+
+
+@pytest.mark.parametrize("objective", ["reconstruction", "elbo"])
+@pytest.mark.parametrize("classifier", [False, True])
+def test_cluster_pretraining_loss_by_hand(objective: str, classifier: bool) -> None:
+    """Row b scored by autoencoder l_b only: its reconstruction at the mean code, or its
+    ELBO term of eq. 6 for the same noise; plus the cross-entropy of q(y | x) at the labels."""
+    model, guide = _double(*_pair())
+    x = _x(10).double()
+    xb, n = x[:5], len(x)
+    labels = torch.tensor([2, 0, 1, 1, 0])
+    loss_fn = ClusterReconstructionLoss(classifier=classifier, objective=objective)
+    torch.manual_seed(4)
+    loss = loss_fn(model, guide, xb, labels, data_size=n)
+    torch.manual_seed(4)
+    eps = torch.randn(K, len(xb), LATENT, dtype=torch.float64)  # the same noise
+    with torch.no_grad():
+        terms = []
+        for i in range(K):
+            loc, scale = _heads(guide, i, xb)
+            if objective == "elbo":
+                kl = 0.5 * (loc**2 + scale**2 - 1 - torch.log(scale**2)).sum(-1)
+                terms.append(_bernoulli(_net(model.decoder, i, loc + scale * eps[i]), xb) - kl)
+            else:
+                terms.append(_bernoulli(_net(model.decoder, i, loc), xb))
+        expected = -torch.stack(terms, -1)[torch.arange(5), labels].sum()
+        if classifier:
+            log_q = guide.classifier(xb).log_softmax(-1)
+            expected -= log_q[torch.arange(5), labels].sum()
+        expected *= n / len(xb)
+    assert float(loss.detach()) == pytest.approx(float(expected), rel=1e-10)
+    with pytest.raises(ValueError, match="objective must be"):
+        ClusterReconstructionLoss(objective="kl")
+
+
+def test_reconstruct_uses_each_items_assigned_decoder() -> None:
+    """Clusterer.reconstruct (predictive.reconstruct) decodes mu_l(x) with decoder l, l the
+    item's cluster under predict (the mode of q(y | x)): "reconstructions by the assigned
+    decoder" need no helper of their own."""
+    model, guide = _double(*_pair())
+    x = _x(9).double()
+    labels = cluster_log_proba(model, guide, x).argmax(-1)
+    with torch.no_grad():
+        expected = torch.stack(
+            [
+                torch.sigmoid(_net(model.decoder, int(c), _heads(guide, int(c), x[b : b + 1])[0]))[
+                    0
+                ]
+                for b, c in enumerate(labels)
+            ]
+        )
+    torch.testing.assert_close(reconstruct(model, guide, x), expected)
 
 
 def test_hard_objective_gradient_of_networks_is_eq6s() -> None:

@@ -17,6 +17,10 @@ from pyroclust.infer.session import FitSession, run_init
 VADE_STEP = "vade"
 START_STEP = "start"
 PRETRAIN_STAGE = "pretrain"
+#: Where the starting clusters come from: k-means on VaDE's codes (the paper), or VaDE's own.
+CLUSTERINGS = ("kmeans", "vade")
+#: What each autoencoder is pretrained on in its cluster: the reconstruction, or its ELBO.
+PRETRAIN_OBJECTIVES = ("reconstruction", "elbo")
 
 #: VaDE's training when none is given: the estimator's defaults with the VaDE paper's start.
 DEFAULT_VADE_TRAINING: dict[str, Any] = {"epochs": 100, "batch_size": 256, "lr": 1e-3}
@@ -67,16 +71,20 @@ class MixtureOfAutoencodersInit:
     fit skips those done):
 
     1. ``"vade"`` (a step): fit VaDE to the data with ``vade_training`` and keep its codes,
-       the guide's means (n_samples, d). The VaDE runs in a session of its own (its stages
-       are not checkpointed one by one: an interrupted start reruns VaDE) and is dropped
+       the guide's means (n_samples, d), and its own clustering. The VaDE runs in a session
+       of its own (its stages are not checkpointed one by one: an interrupted start reruns
+       VaDE) and is dropped
        afterwards: "this architecture was used only in this initialisation step";
-    2. ``"start"`` (a step): k-means with K clusters on the codes; the weight prior (and its
-       variational posterior) starts at the cluster proportions (clusters renumbered
-       largest first when the prior is ordered, e.g. Zipf);
+    2. ``"start"`` (a step): k-means with K clusters on the codes (the paper;
+       ``clustering="kmeans"``) or VaDE's own clustering, the argmax of its posterior over
+       clusters (``clustering="vade"``); the weight prior (and its variational posterior)
+       starts at the cluster proportions (clusters renumbered largest first when the prior
+       is ordered, e.g. Zipf);
     3. ``"pretrain"`` (a training stage, ``pretrain_epochs``): autoencoder i trained on the
        rows of cluster i only (:class:`~pyroclust.models.kdvae.ClusterReconstructionLoss`:
-       all K networks run batched, each row's loss is read at its own cluster's), and
-       q(y | x) fitted to the labels (``classifier=True``).
+       all K networks run batched, each row's loss is read at its own cluster's) on its
+       reconstruction (``objective="reconstruction"``) or on its ELBO, as a VAE
+       (``objective="elbo"``), and q(y | x) fitted to the labels (``classifier=True``).
 
     The paper states stages 1, 2 and joint training; stage 3 (each autoencoder pretrained on
     its initial cluster) is from the issue that specifies this zoo's k-DVAE, and is the
@@ -106,6 +114,12 @@ class MixtureOfAutoencodersInit:
         :data:`DEFAULT_VADE_TRAINING` with :class:`GMMInit` when None.
     kmeans_n_init : int
         Restarts of k-means.
+    clustering : {"kmeans", "vade"}
+        Where stage 2's clusters come from: k-means on VaDE's codes (the paper) or VaDE's
+        own clustering.
+    objective : {"reconstruction", "elbo"}
+        What each autoencoder is pretrained on in stage 3
+        (:class:`~pyroclust.models.kdvae.ClusterReconstructionLoss`).
 
     Examples
     --------
@@ -125,6 +139,18 @@ class MixtureOfAutoencodersInit:
     vade_options: dict[str, Any] | None = None
     vade_training: dict[str, Any] | Callable[[int], dict[str, Any]] | None = None
     kmeans_n_init: int = 10
+    clustering: str = "kmeans"
+    objective: str = "reconstruction"
+
+    def __post_init__(self) -> None:
+        if self.clustering not in CLUSTERINGS:
+            raise ValueError(
+                f"clustering must be one of {', '.join(CLUSTERINGS)}, got {self.clustering!r}"
+            )
+        if self.objective not in PRETRAIN_OBJECTIVES:
+            raise ValueError(
+                f"objective must be one of {', '.join(PRETRAIN_OBJECTIVES)}, got {self.objective!r}"
+            )
 
     # ------------------------------------------------------------------ stages
     def recipe(self, n_samples: int) -> dict[str, Any]:
@@ -137,17 +163,19 @@ class MixtureOfAutoencodersInit:
             recipe["init"] = GMMInit()
         return recipe
 
-    def vade_codes(
+    def vade_start(
         self,
         model: Any,
         x: torch.Tensor,
         random_state: int | None = None,
         progress: bool = False,
-    ) -> np.ndarray:
-        """Stage 1: fit VaDE to ``x`` and return its codes, float64 (n_samples, d)."""
+    ) -> dict[str, np.ndarray]:
+        """Stage 1: fit VaDE to ``x``; return its codes (``"codes"``, the guide's means,
+        float64 (n_samples, d)) and its own clustering (``"labels"``, the argmax of its
+        posterior over clusters, int64 (n_samples,))."""
         from pyroclust import structure
         from pyroclust.infer.elbo import local_params
-        from pyroclust.predictive import codes
+        from pyroclust.predictive import cluster_log_proba, codes
 
         build = self.vade_build if self.vade_build is not None else paper_vade
         options = dict(self.vade_options or {})
@@ -167,15 +195,39 @@ class MixtureOfAutoencodersInit:
             )
             session.train("svi", x, **recipe)
             z = codes(vade, vade_guide, x)["z"]
-        return z.double().cpu().numpy()
+            labels = cluster_log_proba(vade, vade_guide, x).argmax(-1)
+        return {
+            "codes": z.double().cpu().numpy(),
+            "labels": labels.cpu().numpy().astype(np.int64),
+        }
+
+    def vade_codes(
+        self,
+        model: Any,
+        x: torch.Tensor,
+        random_state: int | None = None,
+        progress: bool = False,
+    ) -> np.ndarray:
+        """Stage 1's codes alone, float64 (n_samples, d) (see :meth:`vade_start`)."""
+        return self.vade_start(model, x, random_state, progress)["codes"]
 
     def start(
-        self, model: Any, guide: Any, codes: np.ndarray, random_state: int | None = None
+        self,
+        model: Any,
+        guide: Any,
+        codes: np.ndarray,
+        random_state: int | None = None,
+        vade_labels: np.ndarray | None = None,
     ) -> np.ndarray:
-        """Stage 2: k-means labels of ``codes`` (int64, (n_samples,)); the weight prior (and
+        """Stage 2: the starting clusters (int64, (n_samples,)): k-means on ``codes``, or
+        VaDE's own labels ``vade_labels`` with ``clustering="vade"``; the weight prior (and
         q's) start at the cluster proportions."""
         k = int(model.n_components)
-        if too_few_distinct_rows(codes, k):
+        if self.clustering == "vade":
+            if vade_labels is None:
+                raise ValueError("clustering='vade' needs VaDE's labels (vade_labels=)")
+            labels = np.asarray(vade_labels)
+        elif too_few_distinct_rows(codes, k):
             labels = labels_of_few_rows(codes, k, random_state)
         else:
             from sklearn.cluster import KMeans
@@ -219,7 +271,7 @@ class MixtureOfAutoencodersInit:
         trainer = session.train(
             PRETRAIN_STAGE,
             (x, labels),
-            loss=ClusterReconstructionLoss(classifier=self.classifier),
+            loss=ClusterReconstructionLoss(classifier=self.classifier, objective=self.objective),
             params=params,
             epochs=self.pretrain_epochs,
             batch_size=self.batch_size,
@@ -246,9 +298,16 @@ class MixtureOfAutoencodersInit:
             session = FitSession(
                 model, guide, random_state=random_state, progress=progress, device=x.device
             )
-        codes = session.step(VADE_STEP, lambda: self.vade_codes(model, x, random_state, progress))
+        vade = session.step(VADE_STEP, lambda: self.vade_start(model, x, random_state, progress))
         labels = session.step(
-            START_STEP, lambda: self.start(model, guide, np.asarray(codes), random_state)
+            START_STEP,
+            lambda: self.start(
+                model,
+                guide,
+                np.asarray(vade["codes"]),
+                random_state,
+                vade_labels=np.asarray(vade["labels"]),
+            ),
         )
         if self.pretrain_epochs > 0:
             self.pretrain(model, guide, x, labels, session, random_state, progress)

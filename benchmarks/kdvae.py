@@ -1,0 +1,197 @@
+"""k-DVAE and k-DAE (issue 12): (A) the speed of the batched networks, (B) clustering quality.
+
+**Part A, speed** (``python benchmarks/kdvae.py speed``). At k = 50 clusters, CPU, batch 256,
+one SVI step of the registry's k-DVAE (the paper's networks: per cluster an encoder
+D-500-100-2d and a decoder d-100-500-D, q(y|x) an MLP D-500-100-K; the soft ELBO,
+``TraceEnum_ELBO``, Adam) with its K encoders and K decoders as one
+:class:`~pyroclust.nn.BatchedMLP` each, against the same pair whose encoders and decoders are a
+Python loop over 50 separate :class:`~pyroclust.nn.MLP` (``LoopedMLP`` below) holding the same
+weights. Before timing, the two losses are checked equal for the same noise (same ELBO, same
+weights). Timings alternate between the two (blocks of steps, repeated) and the medians are
+compared as a ratio in the same run, at each torch thread count asked for. Target: >= 3x.
+
+**Part B, quality** (``python benchmarks/kdvae.py quality``): see :func:`quality`.
+
+Usage::
+
+    python benchmarks/kdvae.py speed [--threads 1,2] [--widths 64,784] [--steps 10]
+    python benchmarks/kdvae.py quality [--seeds 0,1,2,3,4] [--threads 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import itertools
+import statistics
+import time
+
+import pyro
+import torch
+from _common import DEFAULT_DATA_DIR, append_results, markdown_table
+from torch import nn
+
+from pyroclust import zoo
+from pyroclust.infer.elbo import local_params, make_elbo
+from pyroclust.nn import BatchedMLP
+
+
+# ---------------------------------------------------------------------------------------------
+# part A: batched networks vs a Python loop over networks
+# ---------------------------------------------------------------------------------------------
+class LoopedMLP(nn.Module):
+    """The baseline: the k networks of a :class:`BatchedMLP` as k separate MLPs (copies of its
+    weights), run one after another in a Python loop; same inputs and outputs."""
+
+    def __init__(self, batched: BatchedMLP) -> None:
+        super().__init__()
+        self.nets = nn.ModuleList(batched.network(i) for i in range(batched.n_networks))
+        self.n_networks = batched.n_networks
+        self.out_features = batched.out_features
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 2:  # shared input
+            return torch.stack([net(x) for net in self.nets])
+        return torch.stack([net(xi) for net, xi in zip(self.nets, x)])
+
+
+def pairs(n_features: int, k: int, hidden: tuple[int, ...] = (500, 100)) -> tuple[tuple, tuple]:
+    """The registry's k-DVAE pair (batched) and a copy with looped networks, same weights."""
+    torch.manual_seed(0)
+    model, guide = zoo.make("kdvae", n_features, n_components=k, hidden=hidden)
+    looped_model, looped_guide = copy.deepcopy(model), copy.deepcopy(guide)
+    looped_model.decoder = LoopedMLP(model.decoder)
+    looped_guide.encoder = LoopedMLP(guide.encoder)
+    return (model, guide), (looped_model, looped_guide)
+
+
+def loss_of(pair: tuple, elbo, x: torch.Tensor, n: int, seed: int) -> torch.Tensor:
+    pyro.set_rng_seed(seed)
+    return elbo.differentiable_loss(*pair, x, data_size=n)
+
+
+class Stepper:
+    """One SVI step as :class:`~pyroclust.infer.SVITrainer` takes it: zero the gradients,
+    the ELBO's differentiable loss of the batch, backward, Adam."""
+
+    def __init__(self, pair: tuple, elbo) -> None:
+        self.pair, self.elbo = pair, elbo
+        params = [*pair[0].parameters(), *pair[1].parameters()]
+        self.optim = torch.optim.Adam(params, lr=1e-4)
+
+    def step(self, x: torch.Tensor, n: int) -> None:
+        self.optim.zero_grad(set_to_none=True)
+        self.elbo.differentiable_loss(*self.pair, x, data_size=n).backward()
+        self.optim.step()
+
+    def time(self, batches: list[torch.Tensor], n: int) -> tuple[float, float]:
+        """Wall-clock and CPU seconds (this process, all threads) per step over ``batches``."""
+        t0, c0 = time.perf_counter(), time.process_time()
+        for x in batches:
+            self.step(x, n)
+        return (time.perf_counter() - t0) / len(batches), (time.process_time() - c0) / len(batches)
+
+
+def speed_at(
+    x: torch.Tensor, k: int, batch: int, steps: int, repeats: int, hidden: tuple[int, ...]
+) -> dict:
+    n = len(x)
+    batched, looped = pairs(x.shape[1], k, hidden)
+    xb = x[:batch]
+    with local_params():
+        elbo = make_elbo(batched[0], xb, guide=batched[1], data_size=n)
+        a, b = loss_of(batched, elbo, xb, n, 0), loss_of(looped, elbo, xb, n, 0)
+        rel = abs(a.item() - b.item()) / abs(a.item())
+        if rel > 1e-5:
+            raise AssertionError(f"the two losses differ: {a.item()} vs {b.item()}")
+        steppers = {"batched": Stepper(batched, elbo), "loop": Stepper(looped, elbo)}
+        g = torch.Generator().manual_seed(0)
+        batches = [x[torch.randperm(n, generator=g)[:batch]] for _ in range(steps)]
+        for s in steppers.values():  # warm-up, not timed
+            s.time(batches[:2], n)
+        times: dict[str, list[tuple[float, float]]] = {name: [] for name in steppers}
+        for _ in range(repeats):  # alternate, so that a busy moment hits both
+            for name, s in steppers.items():
+                times[name].append(s.time(batches, n))
+    med = {name: statistics.median(w for w, _ in t) for name, t in times.items()}
+    cpu = {name: statistics.median(c for _, c in t) for name, t in times.items()}
+    return {
+        "D": x.shape[1],
+        "hidden": "-".join(map(str, hidden)),
+        "k": k,
+        "batch": batch,
+        "threads": torch.get_num_threads(),
+        "loss rel. diff": rel,
+        "batched ms/step": 1e3 * med["batched"],
+        "loop ms/step": 1e3 * med["loop"],
+        "speed-up": med["loop"] / med["batched"],
+        "batched CPU ms": 1e3 * cpu["batched"],
+        "loop CPU ms": 1e3 * cpu["loop"],
+        "CPU speed-up": cpu["loop"] / cpu["batched"],
+    }
+
+
+def width_data(width: int, n: int, seed: int = 0) -> tuple[str, torch.Tensor]:
+    """Rows in [0, 1] of the given width: the embedded digits for 64, MNIST rows for 784."""
+    from pyroclust.datasets import load_dataset
+
+    name = {64: "digits", 784: "mnist"}.get(width)
+    if name is None:
+        raise ValueError(f"no data set of width {width} here (64: digits, 784: MNIST)")
+    x = torch.as_tensor(load_dataset(name, data_dir=DEFAULT_DATA_DIR).x, dtype=torch.float32)
+    idx = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:n]
+    return name, x[idx]
+
+
+def speed(args: argparse.Namespace) -> None:
+    rows = []
+    nets = [tuple(int(w) for w in h.split(",")) for h in args.hidden.split("/")]
+    for width in (int(w) for w in args.widths.split(",")):
+        name, x = width_data(width, 4 * args.batch)
+        for hidden, threads in itertools.product(nets, map(int, args.threads.split(","))):
+            torch.set_num_threads(threads)
+            row = {
+                "data": name,
+                **speed_at(x, args.k, args.batch, args.steps, args.repeats, hidden),
+            }
+            rows.append(row)
+            print({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()})
+    cols = ["data", "D", "hidden", "k", "batch", "threads", "loss rel. diff"]
+    cols += ["batched ms/step", "loop ms/step", "speed-up"]
+    cols += ["batched CPU ms", "loop CPU ms", "CPU speed-up"]
+    table = markdown_table(rows, cols)
+    notes = (
+        f"SVI step of the soft ELBO (TraceEnum_ELBO), Adam; {args.steps} steps x {args.repeats} "
+        "alternating repeats, medians; same weights and same ELBO (loss checked equal for the "
+        "same noise); shared machine (2 cores, other sessions' jobs ran)"
+    )
+    print(table)
+    if not args.no_record:
+        append_results(
+            "k-DVAE: batched networks vs a Python loop over 50 networks (SVI step, CPU)",
+            table,
+            notes=notes,
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="part", required=True)
+    p = sub.add_parser("speed", help="part A: batched vs looped networks")
+    p.add_argument("--k", type=int, default=50)
+    p.add_argument("--batch", type=int, default=256)
+    p.add_argument("--widths", default="64,784", help="data widths (64: digits, 784: MNIST)")
+    p.add_argument("--threads", default="1,2")
+    p.add_argument(
+        "--hidden", default="500,100", help="encoders' hidden widths, several split by '/'"
+    )
+    p.add_argument("--steps", type=int, default=10, help="steps per timed block")
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--no-record", action="store_true", help="do not append to RESULTS.md")
+    args = parser.parse_args()
+    if args.part == "speed":
+        speed(args)
+
+
+if __name__ == "__main__":
+    main()
