@@ -44,6 +44,7 @@ RUN_FILES = (
 
 __all__ = [
     "PROG",
+    "LabelWriter",
     "RUN_FILES",
     "RunInterrupted",
     "UsageError",
@@ -146,25 +147,59 @@ def print_table(rows: Mapping[str, Any], file: Any = None) -> None:
         print(f"  {key:<{width}}  {_fmt(value)}", file=file)
 
 
+class LabelWriter:
+    """Write ``index,label`` rows (and ``p0..p{K-1}`` columns with probabilities) as CSV,
+    block by block: :meth:`write` appends the next rows, numbered on from the last, so a
+    file of any length is written in bounded memory. Use it as a context manager."""
+
+    def __init__(self, path: str | os.PathLike, n_components: int | None = None) -> None:
+        self.path = Path(path)
+        self.n_components = n_components
+        self.rows = 0
+        if self.path.parent != Path():
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._handle = open(self.path, "w", newline="")
+        self._writer = csv.writer(self._handle, lineterminator="\n")
+        header = ["index", "label"]
+        if n_components is not None:
+            header += [f"p{k}" for k in range(n_components)]
+        self._writer.writerow(header)
+
+    def write(self, labels: np.ndarray, proba: np.ndarray | None = None) -> None:
+        """Append the rows of ``labels`` (and of ``proba``, shape (rows, n_components), when
+        the writer was opened with ``n_components``)."""
+        if (proba is None) != (self.n_components is None):
+            raise ValueError("give probabilities exactly when the writer has n_components")
+        start = self.rows
+        if proba is None:
+            self._writer.writerows(
+                [i, int(label)] for i, label in enumerate(labels.tolist(), start)
+            )
+        else:
+            self._writer.writerows(
+                [i, int(label), *(f"{p:.6g}" for p in row)]
+                for i, (label, row) in enumerate(zip(labels.tolist(), proba.tolist()), start)
+            )
+        self.rows += len(labels)
+
+    def close(self) -> None:
+        """Close the file."""
+        self._handle.close()
+
+    def __enter__(self) -> LabelWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 def write_labels(
     path: str | os.PathLike, labels: np.ndarray, proba: np.ndarray | None = None
 ) -> Path:
     """Write ``index,label`` rows (and ``p0..p{K-1}`` columns with ``proba``) as CSV."""
-    path = Path(path)
-    if path.parent != Path():
-        path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
-        header = ["index", "label"]
-        if proba is not None:
-            header += [f"p{k}" for k in range(proba.shape[1])]
-        writer.writerow(header)
-        for i, label in enumerate(labels):
-            row = [i, int(label)]
-            if proba is not None:
-                row += [f"{p:.6g}" for p in proba[i]]
-            writer.writerow(row)
-    return path
+    with LabelWriter(path, None if proba is None else proba.shape[1]) as writer:
+        writer.write(np.asarray(labels), proba)
+    return writer.path
 
 
 def read_labels(path: str | os.PathLike) -> np.ndarray:

@@ -3,31 +3,42 @@
 from __future__ import annotations
 
 import argparse
+import os
+import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from pyroclust.cli.common import (
     DEVICES,
+    LabelWriter,
     UsageError,
     add_csv_arguments,
     check_device,
     check_output_file,
     load_data,
     load_estimator,
+    positive_int,
     print_table,
-    write_labels,
 )
+from pyroclust.datasets.streaming import DEFAULT_CHUNK_SIZE, iter_chunks
 
 EPILOG = """\
 examples:
   pyroclust predict runs/vade-digits-20260101-120000/model.ckpt --data digits --out labels.csv
   pyroclust predict model.ckpt --data new_points.npz --out labels.csv --proba
   pyroclust predict model.ckpt --data table.csv --header yes --index-col id --overwrite
+  pyroclust predict model.ckpt --data big.npy --chunk-size 100000
+  pyroclust predict model.ckpt --data shards/      (a folder of .npy/.npz shards)
 
 labels.csv has the columns index,label (and p0..p{K-1}, the posterior p(cluster | x), with
 --proba). When the data have labels, the accuracy, NMI and ARI against them are printed. An
 existing --out file is replaced only with --overwrite (checked before the model runs).
+
+A .npy file is memory-mapped and a folder of .npy/.npz shards read shard by shard: the rows
+go through the model --chunk-size at a time and their labels straight to the file, so data
+larger than memory are labelled in bounded memory (see pyroclust.datasets.streaming).
 """
 
 
@@ -45,6 +56,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     parser.add_argument("--proba", action="store_true", help="also write cluster probabilities")
     parser.add_argument("--device", choices=DEVICES, default="auto", help="default: auto")
+    parser.add_argument(
+        "--chunk-size",
+        metavar="ROWS",
+        type=positive_int,
+        default=DEFAULT_CHUNK_SIZE,
+        help=f"rows through the model at a time (default: {DEFAULT_CHUNK_SIZE})",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -56,21 +74,52 @@ def run(args: argparse.Namespace) -> int:
     est = load_estimator(args.checkpoint, device)
     if getattr(est.model_, "n_components", None) is None:
         raise UsageError(f"{args.checkpoint} holds a model without clusters; nothing to predict")
-    ds = load_data(args.data, args.data_dir, args.header, args.index_col)
-    log_proba = est.predict_log_proba(ds.x)
-    labels = log_proba.argmax(1)
-    path = write_labels(out, labels, np.exp(log_proba) if args.proba else None)
+    started = time.perf_counter()
+    if _streams(args.data):
+        from pyroclust.datasets.streaming import open_stream
+
+        data: Any = open_stream(args.data)
+        name, y = data.name, None
+    else:
+        ds = load_data(args.data, args.data_dir, args.header, args.index_col)
+        data, name, y = ds.x, ds.name, ds.y
+    k = int(est.model_.n_components)
+    counts = np.zeros(k, dtype=np.int64)
+    kept = [] if y is not None else None  # labels, only to score against the data's own
+    # written beside --out and renamed at the end: a failure leaves no partial file
+    part = out.with_name(out.name + ".part")
+    try:
+        with LabelWriter(part, k if args.proba else None) as writer:
+            for chunk in iter_chunks(data, args.chunk_size):
+                log_proba = est.predict_log_proba(chunk)
+                labels = log_proba.argmax(1)
+                writer.write(labels, np.exp(log_proba) if args.proba else None)
+                counts += np.bincount(labels, minlength=k)
+                if kept is not None:
+                    kept.append(labels)
+        os.replace(part, out)
+    finally:
+        part.unlink(missing_ok=True)
+    seconds = time.perf_counter() - started
     rows: dict[str, Any] = {
-        "data": ds.name,
-        "n_samples": ds.n_samples,
-        "n_clusters_used": metrics.n_clusters_used(labels),
+        "data": name,
+        "n_samples": writer.rows,
+        "n_clusters_used": int((counts > 0).sum()),
+        "rows/s": writer.rows / max(seconds, 1e-9),
     }
-    if ds.y is not None:
+    if y is not None:
+        labels = np.concatenate(kept)
         rows.update(
-            acc=metrics.cluster_accuracy(ds.y, labels),
-            nmi=metrics.nmi(ds.y, labels),
-            ari=metrics.ari(ds.y, labels),
+            acc=metrics.cluster_accuracy(y, labels),
+            nmi=metrics.nmi(y, labels),
+            ari=metrics.ari(y, labels),
         )
     print_table(rows)
-    print(f"labels written to {path}")
+    print(f"labels written to {out}")
     return 0
+
+
+def _streams(data: str) -> bool:
+    """Whether ``--data`` names a ``.npy`` file or a folder of shards, read in chunks."""
+    path = Path(data)
+    return path.is_dir() or (path.suffix.lower() == ".npy" and path.is_file())
