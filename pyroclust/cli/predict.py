@@ -36,7 +36,7 @@ labels.csv has the columns index,label (and p0..p{K-1}, the posterior p(cluster 
 --proba). When the data have labels, the accuracy, NMI and ARI against them are printed. An
 existing --out file is replaced only with --overwrite (checked before the model runs).
 
-A .npy file is memory-mapped and a folder of .npy/.npz shards read shard by shard: the rows
+A .npy file is read block by block and a folder of .npy/.npz shards shard by shard: the rows
 go through the model --chunk-size at a time and their labels straight to the file, so data
 larger than memory are labelled in bounded memory (see pyroclust.datasets.streaming).
 """

@@ -1,13 +1,14 @@
 """Data larger than memory: rows read chunk by chunk from arrays on disk, never loaded whole.
 
-An :class:`ArrayStream` is a memory-mapped ``.npy`` file, or a folder of ``.npy`` / ``.npz``
+An :class:`ArrayStream` is a ``.npy`` file, or a folder of ``.npy`` / ``.npz``
 shards taken in name order (each ``.npz`` holding its rows as ``x``, and optionally labels as
 ``y``), seen as one array of shape (n_samples, n_features). Only the headers are read when it
 is opened; :meth:`ArrayStream.chunks` then yields float32 blocks of at most ``chunk_size``
 rows, with the conventions of :func:`pyroclust.datasets.load_dataset` (images flattened,
-``uint8`` scaled by 1/255). A ``.npy`` shard is memory-mapped, so a chunk costs its own rows;
-an ``.npz`` member is compressed or zipped and is read whole, so each ``.npz`` shard must fit
-in memory (split larger data into several shards, or save ``.npy``).
+``uint8`` scaled by 1/255). A ``.npy`` shard is read block by block from the file (not
+memory-mapped: a map's pages stay in the process's resident memory once read), so a chunk
+costs its own rows; an ``.npz`` member is compressed or zipped and is read whole, so each
+``.npz`` shard must fit in memory (split larger data into several shards, or save ``.npy``).
 
 :meth:`pyroclust.estimator.Clusterer.predict` and ``transform`` accept a stream or a
 ``np.memmap`` and work through it in chunks; ``pyroclust predict`` streams a ``.npy`` file or
@@ -57,10 +58,29 @@ class _Shard:
     path: Path
     shape: tuple[int, ...]
     dtype: np.dtype
+    offset: int | None = None  # where the rows of a C-ordered .npy start: read, not mapped
 
     @property
     def rows(self) -> int:
         return int(self.shape[0])
+
+    def blocks(self, chunk_size: int) -> Iterator[np.ndarray]:
+        """The rows ``chunk_size`` at a time. A C-ordered ``.npy`` is read block by block
+        from the file (no memory map, whose pages would stay resident); others are opened."""
+        if self.offset is None:
+            rows = self.open()
+            for start in range(0, len(rows), chunk_size):
+                yield rows[start : start + chunk_size]
+            return
+        width = int(np.prod(self.shape[1:]))
+        with open(self.path, "rb") as handle:
+            for start in range(0, self.rows, chunk_size):
+                n = min(chunk_size, self.rows - start)
+                handle.seek(self.offset + start * width * self.dtype.itemsize)
+                block = np.fromfile(handle, dtype=self.dtype, count=n * width)
+                if len(block) != n * width:
+                    raise DatasetError(f"{self.path} is truncated: fewer rows than its header")
+                yield block.reshape(n, *self.shape[1:])
 
     def open(self) -> np.ndarray:
         """The shard's rows: memory-mapped for ``.npy``, read for ``.npz``."""
@@ -70,7 +90,7 @@ class _Shard:
             return archive["x"]
 
 
-def _npy_header(handle: Any, path: Path) -> tuple[tuple[int, ...], np.dtype]:
+def _npy_header(handle: Any, path: Path) -> tuple[tuple[int, ...], np.dtype, bool]:
     try:
         version = np.lib.format.read_magic(handle)
         read = (
@@ -78,26 +98,27 @@ def _npy_header(handle: Any, path: Path) -> tuple[tuple[int, ...], np.dtype]:
             if version == (1, 0)
             else np.lib.format.read_array_header_2_0
         )
-        shape, _, dtype = read(handle)
+        shape, fortran, dtype = read(handle)
     except ValueError as error:
         raise DatasetError(f"{path} is not a NumPy array file ({error})") from error
     if dtype.hasobject:
         raise DatasetError(f"{path} holds Python objects (dtype object); save a numeric array")
-    return tuple(int(s) for s in shape), dtype
+    return tuple(int(s) for s in shape), dtype, bool(fortran)
 
 
 def _read_shard(path: Path) -> _Shard:
     """The shape and dtype of a ``.npy`` or ``.npz`` shard (its rows ``x``), from headers."""
     if path.suffix.lower() == ".npy":
         with open(path, "rb") as handle:
-            shape, dtype = _npy_header(handle, path)
-        return _Shard(path, shape, dtype)
+            shape, dtype, fortran = _npy_header(handle, path)
+            offset = None if fortran else handle.tell()
+        return _Shard(path, shape, dtype, offset)
     try:
         with zipfile.ZipFile(path) as archive:
             if "x.npy" not in archive.namelist():
                 raise DatasetError(f"{path} has no array 'x' (the rows of a shard)")
             with archive.open("x.npy") as handle:
-                shape, dtype = _npy_header(handle, path)
+                shape, dtype, _ = _npy_header(handle, path)
     except zipfile.BadZipFile as error:
         raise DatasetError(f"{path} is not an .npz archive (a zip file of np.savez)") from error
     return _Shard(path, shape, dtype)
@@ -110,7 +131,9 @@ def _features(block: np.ndarray) -> np.ndarray:
         out = flat.astype(np.float32)
         out /= np.float32(255)
         return out
-    return np.array(flat, dtype=np.float32)  # its own writable copy, never the map
+    if flat.dtype == np.float32 and flat.flags.writeable and flat.flags.c_contiguous:
+        return flat  # a block read from the file: already an array of its own
+    return np.array(flat, dtype=np.float32)  # its own writable copy, never a memory map
 
 
 class ArrayStream:
@@ -177,10 +200,8 @@ class ArrayStream:
         block never spans two shards, so only the shard being read is open."""
         chunk_size = _check_chunk_size(chunk_size)
         for shard in self.shards:
-            rows = shard.open()
-            for start in range(0, len(rows), chunk_size):
-                yield _features(rows[start : start + chunk_size])
-            del rows
+            for block in shard.blocks(chunk_size):
+                yield _features(block)
 
     def take(self, index: Sequence[int] | np.ndarray) -> np.ndarray:
         """The rows ``index`` (any order) as float32 (len(index), n_features): for
@@ -207,7 +228,7 @@ def _check_chunk_size(chunk_size: int) -> int:
 
 
 def open_stream(path: str | os.PathLike) -> ArrayStream:
-    """An :class:`ArrayStream` over a ``.npy`` file (memory-mapped), an ``.npz`` file, or a
+    """An :class:`ArrayStream` over a ``.npy`` file (read block by block), an ``.npz`` file, or a
     folder of ``.npy``/``.npz`` shards (in name order)."""
     path = Path(path)
     if path.is_dir():
@@ -231,7 +252,9 @@ def is_streamed(X: Any) -> bool:
 def iter_chunks(X: Any, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[Any]:
     """Blocks of at most ``chunk_size`` rows of ``X``, in order: an :class:`ArrayStream`'s
     float32 chunks, or slices of an array (of a memory-mapped one, only the slice is read,
-    into an array of its own)."""
+    into an array of its own; the map's pages it touched count in the process's resident
+    memory until the kernel drops them, so for the smallest footprint open the file with
+    :func:`open_stream` instead)."""
     if isinstance(X, ArrayStream):
         yield from X.chunks(chunk_size)
         return

@@ -36,6 +36,18 @@ def test_a_folder_of_shards_is_one_array_in_row_order(tmp_path, rows) -> None:
         stream.take([23])
 
 
+def test_fortran_ordered_and_truncated_npy_files(tmp_path, rows) -> None:
+    np.save(tmp_path / "f.npy", np.asfortranarray(rows))
+    np.testing.assert_array_equal(
+        np.concatenate(list(open_stream(tmp_path / "f.npy").chunks(5))), rows
+    )
+    np.save(tmp_path / "t.npy", rows)
+    data = (tmp_path / "t.npy").read_bytes()
+    (tmp_path / "t.npy").write_bytes(data[: len(data) - 40])
+    with pytest.raises(DatasetError, match="truncated"):
+        list(open_stream(tmp_path / "t.npy").chunks(5))
+
+
 def test_uint8_rows_are_scaled_as_load_dataset_does(tmp_path) -> None:
     images = np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3)
     np.save(tmp_path / "img.npy", images)
