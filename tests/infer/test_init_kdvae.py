@@ -59,8 +59,9 @@ def test_stages_leave_each_autoencoder_best_on_its_cluster() -> None:
     model, guide = _pair()
     calls: list[dict] = []
     session = FitSession(model, guide, random_state=0, device="cpu")
+    start = _tiny(calls=calls)
     with local_params():
-        _tiny(calls=calls)(model, guide, x, random_state=0, session=session)
+        start(model, guide, x, random_state=0, session=session)
     assert [r["name"] for r in session.records] == ["vade", "start", "pretrain"]
     assert calls[0]["likelihood"] == "bernoulli" and calls[0]["n_components"] == K
     assert {"n_samples": 60} in calls
@@ -74,6 +75,12 @@ def test_stages_leave_each_autoencoder_best_on_its_cluster() -> None:
     with torch.no_grad():  # q(y | x) starts at the k-means labels
         agree = (guide.cluster_logits(x).argmax(-1).numpy() == labels).mean()
     assert agree > 0.9
+    # what each stage left, for reports: VaDE's own clustering, the start, q(y | x) after
+    assert list(start.stages_) == ["vade", "start", "pretrain"]
+    assert all(stage["seconds"] >= 0 for stage in start.stages_.values())
+    assert adjusted_rand_score(start.stages_["vade"]["labels"], np.arange(60) % 3) > 0.9
+    assert np.array_equal(start.stages_["start"]["labels"], labels)
+    assert (start.stages_["pretrain"]["labels"] == labels).mean() > 0.9
 
 
 def test_start_renumbers_clusters_largest_first_for_ordered_priors() -> None:

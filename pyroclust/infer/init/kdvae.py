@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -141,6 +142,12 @@ class MixtureOfAutoencodersInit:
     kmeans_n_init: int = 10
     clustering: str = "kmeans"
     objective: str = "reconstruction"
+    #: Filled by a call: per stage (``"vade"``, ``"start"``, ``"pretrain"``) its wall-clock
+    #: ``"seconds"`` and the clustering it leaves (``"labels"``: VaDE's own, the starting
+    #: clusters, q(y | x)'s argmax after pretraining), to report what each stage contributes.
+    stages_: dict[str, dict[str, Any]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         if self.clustering not in CLUSTERINGS:
@@ -298,7 +305,14 @@ class MixtureOfAutoencodersInit:
             session = FitSession(
                 model, guide, random_state=random_state, progress=progress, device=x.device
             )
+        self.stages_ = {}
+        t0 = time.perf_counter()
         vade = session.step(VADE_STEP, lambda: self.vade_start(model, x, random_state, progress))
+        self.stages_[VADE_STEP] = {
+            "seconds": time.perf_counter() - t0,
+            "labels": np.asarray(vade["labels"]),
+        }
+        t0 = time.perf_counter()
         labels = session.step(
             START_STEP,
             lambda: self.start(
@@ -309,8 +323,25 @@ class MixtureOfAutoencodersInit:
                 vade_labels=np.asarray(vade["labels"]),
             ),
         )
+        self.stages_[START_STEP] = {"seconds": time.perf_counter() - t0, "labels": labels}
         if self.pretrain_epochs > 0:
+            t0 = time.perf_counter()
             self.pretrain(model, guide, x, labels, session, random_state, progress)
+            self.stages_[PRETRAIN_STAGE] = {
+                "seconds": time.perf_counter() - t0,
+                "labels": predicted_labels(model, guide, x),
+            }
+
+
+def predicted_labels(model: Any, guide: Any, x: torch.Tensor) -> np.ndarray:
+    """The pair's clustering of ``x`` as ``predict`` gives it (int64, (n_samples,)), the
+    random streams left as they were."""
+    from pyroclust.predictive import cluster_log_proba
+
+    devices = [x.device] if x.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        lp = cluster_log_proba(model, guide, x)
+    return lp.argmax(-1).cpu().numpy().astype(np.int64)
 
 
 __all__ = [
