@@ -83,7 +83,7 @@ def make_elbo(
     if guide is not None:
         # reading the guide leaves the random stream as it was: a fit draws the same numbers
         # whether or not the objective was chosen with the guide
-        with torch.random.fork_rng(devices=_rng_devices()):
+        with torch.random.fork_rng(devices=rng_devices()):
             guide_trace = _traces(model, guide, *args, **kwargs)[1]
         guide_enum = _enumerated(guide_trace)
         both = sorted(set(model_enum) & set(guide_trace.nodes))
@@ -109,7 +109,9 @@ def make_elbo(
     return cls(**options)
 
 
-def _rng_devices() -> list[int]:
+def rng_devices() -> list[int]:
+    """The CUDA devices whose random state ``torch.random.fork_rng`` must keep (the current
+    one when CUDA is available)."""
     return [torch.cuda.current_device()] if torch.cuda.is_available() else []
 
 
