@@ -108,17 +108,32 @@ def test_starts_that_need_codes_say_so_for_a_guide_side_site(x_small) -> None:
         )
 
 
-def test_labelled_objective_of_a_model_side_site_is_unchanged(tiny_vade, x_small) -> None:
-    """VaDE: no classification term, the plain ELBO with the assignment observed."""
+def test_labelled_objective_of_a_model_side_site(tiny_vade, x_small) -> None:
+    """VaDE: the ELBO with the assignment observed, minus alpha n/B sum_b log p(y_b | mu(x_b))
+    under the mixture on the codes (float64 formula); alpha = 0 leaves the ELBO alone."""
     model, guide = tiny_vade()
-    x = torch.as_tensor(x_small[:8])
+    model.double()
+    guide.double()
+    x = torch.as_tensor(x_small[:8], dtype=torch.float64)
     y = torch.tensor([0, 1, 2, 2, 1, 0, 0, 1])
+    n, alpha = 40, 2.5
     with local_params():
-        loss_fn = labelled_loss(model, guide, x, y, alpha=5.0)
+        got = {}
+        for a in (alpha, 0.0):
+            loss_fn = labelled_loss(model, guide, x, y, alpha=a)
+            torch.manual_seed(1)
+            got[a] = loss_fn(model, guide, x, y, data_size=n)
         torch.manual_seed(1)
-        got = loss_fn(model, guide, x, y, data_size=8)
-        torch.manual_seed(1)
-        expected = Trace_ELBO(max_plate_nesting=1).differentiable_loss(
-            poutine.condition(model, data={"assignment": y}), guide, x, data_size=8
+        elbo = Trace_ELBO(max_plate_nesting=1).differentiable_loss(
+            poutine.condition(model, data={"assignment": y}), guide, x, data_size=n
         )
-    torch.testing.assert_close(got, expected)
+        mu = guide.encode(x)[0]
+        loc, scale = model.components.loc, model.components.scale
+        log_pi = torch.log_softmax(model.weights.logits, -1)
+        joint = torch.stack(
+            [log_pi[k] + normal_log_prob(mu, loc[k], scale[k]) for k in range(K)], 1
+        )
+        log_post = joint - joint.logsumexp(1, keepdim=True)
+        expected = elbo - alpha * n / len(x) * log_post[torch.arange(len(y)), y].sum()
+    torch.testing.assert_close(got[0.0], elbo)
+    torch.testing.assert_close(got[alpha], expected, rtol=1e-9, atol=1e-9)

@@ -22,7 +22,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from pyroclust.infer.init.align import fit_conditioned, labelled, labelled_loss
+from pyroclust.infer.init.align import (
+    fit_conditioned,
+    labelled,
+    labelled_loss,
+    mixture_log_posterior,
+)
 from pyroclust.infer.init.base import (
     InitStrategy,
     LatentClusterStart,
@@ -84,6 +89,7 @@ __all__ = [
     "has_vade_clusters",
     "labelled",
     "labelled_loss",
+    "mixture_log_posterior",
     "moments_from_labels",
     "pretrain_autoencoder",
     "reconstruction_loss",

@@ -148,7 +148,9 @@ class LatentClusterStart:
     align_epochs : int
         Epochs of SVI with the cluster site observed at the start's labels
         (:func:`~pyroclust.infer.init.fit_conditioned`) before free SVI (0: skip);
-        ``align_lr`` is their learning rate (default ``lr``).
+        ``align_lr`` is their learning rate (default ``lr``), ``align_alpha`` the weight of
+        the classification term that makes the model's clustering reproduce the labels
+        (:func:`~pyroclust.infer.init.labelled_loss`; 0: the labelled ELBO alone).
     """
 
     pretrain_epochs: int = 50
@@ -159,6 +161,7 @@ class LatentClusterStart:
     align_epochs: int = 0
     align_lr: float | None = None
     pretrain_early_stopping: EarlyStopping | None = None
+    align_alpha: float = 1.0
 
     def cluster(
         self,
@@ -287,6 +290,7 @@ class LatentClusterStart:
                 random_state=random_state,
                 progress=progress,
                 session=session,
+                alpha=self.align_alpha,
             )
 
 
