@@ -9,7 +9,8 @@ For each data set and seed, reports ACC (Hungarian), NMI, ARI and the clusters u
 - ``<recipe>: start``: the model's clustering right after its initialisation, before free
   SVI (``Clusterer.start_labels_``);
 - ``<recipe>``: the fitted model, with ``agree`` the ARI between its start and its final
-  clustering (``Clusterer.start_agreement_``, no labels needed).
+  clustering (``Clusterer.start_agreement_``, no labels needed) and ``epochs`` those run by
+  pretraining, alignment and free SVI.
 
 The model is built as ``pyroclust fit vade`` builds it (the likelihood from the value range,
 the image shape of image data, as many components as classes), seeded by the seed.
@@ -129,12 +130,14 @@ def run_model(ds, recipe_name: str, seed: int, epochs: int | None, device: str) 
     est.fit(ds.x)
     seconds = time.perf_counter() - t0
     svi = [row["seconds"] for row in est.trainer_.history]
+    stages = [row["stage"] for row in est.stage_history_]
     return [
         {"method": f"{recipe_name}: start", **scores(ds.y, est.start_labels_)},
         {
             "method": recipe_name,
             **scores(ds.y, est.labels_),
             "agree": est.start_agreement_,
+            "epochs": "/".join(str(stages.count(s)) for s in ("pretrain", "align", "svi")),
             "s/fit": seconds,
             "s/epoch": statistics.median(svi) if svi else float("nan"),
         },
@@ -189,7 +192,7 @@ def main() -> None:
                 row.update(data=ds.name, seed=seed)
                 print({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()})
             rows += found
-    cols = ["data", "method", "seed", "acc", "nmi", "ari", "used", "agree", "s/fit"]
+    cols = ["data", "method", "seed", "acc", "nmi", "ari", "used", "agree", "epochs", "s/fit"]
     per_seed = markdown_table(rows, cols)
     summary_cols = ["data", "method", "seeds", "ACC", "NMI", "ARI", "agree", "s/fit"]
     table = markdown_table(summarise(rows), summary_cols) + "\n\nPer seed:\n\n" + per_seed
