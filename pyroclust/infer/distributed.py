@@ -195,7 +195,9 @@ class DataParallel:
         from torch.nn.parallel import DistributedDataParallel
 
         module = _Trained(params)
-        device_ids = [device.index or 0] if device.type == "cuda" else None
+        device_ids = None
+        if device.type == "cuda":  # "cuda" alone is this process's current GPU
+            device_ids = [torch.cuda.current_device() if device.index is None else device.index]
         # the module holds no buffers (BatchNorm statistics stay each process's own; rank
         # 0's are the ones checkpointed)
         self._ddp = DistributedDataParallel(module, device_ids=device_ids)
