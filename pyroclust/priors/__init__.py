@@ -13,6 +13,11 @@ prior                     pi                                    latent sites (gu
 :class:`StickBreaking`    GEM(alpha), truncated at K            ``sticks`` (Beta)
 :class:`Zipf`             ∝ k^-s                                ``zipf_exponent`` with a prior
 ========================= ===================================== ==============================
+
+Each prior also names the mixture a start strategy fits under it,
+:meth:`~pyroclust.priors.WeightPrior.start_mixture`: a variational Dirichlet-process or
+Bayesian Dirichlet mixture for :class:`StickBreaking` and :class:`Dirichlet`, which leaves the
+components the data do not need empty, a fixed-K Gaussian mixture for the others.
 """
 
 from pyroclust.priors.base import WeightGuide, WeightPrior, weight_logits
