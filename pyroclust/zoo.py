@@ -286,18 +286,56 @@ def no_recipe(n_samples: int, image_shape: Sequence[int] | None = None) -> dict[
     return {}
 
 
-def gmvae_training(
+def gmvae_paper_training(
     n_samples: int, image_shape: Sequence[int] | None = None, *, temperature: str = "1:0.5:100"
 ) -> dict[str, Any]:
-    """The paper's recipe: no pretraining, Adam 1e-3, batch 300, 300 epochs, the temperature
+    """The paper's recipe: a random start, Adam 1e-3, batch 300, 300 epochs, the temperature
     annealed ``START:END:EPOCHS``, 1 -> 0.5 over the first 100 epochs by default
     (exponentially, as the authors' code); the callback does nothing for the enumerated
-    treatment. Build the model at the schedule's start temperature (the command line does)."""
+    treatment. Build the model at the schedule's start temperature (the command line does).
+    """
     return {
         "epochs": 300,
         "batch_size": 300,
         "lr": 1e-3,
         "init": RandomInit(),
+        "callbacks": [TemperatureAnnealing.from_spec(temperature, strict=False)],
+    }
+
+
+def gmvae_training(
+    n_samples: int, image_shape: Sequence[int] | None = None, *, temperature: str = "1:0.5:100"
+) -> dict[str, Any]:
+    """GMVAE's default recipe: the manifold start of :func:`vade_training`, then the aligned
+    ELBO, then a short free SVI (``benchmarks/gmvae.py`` measures it beside the paper's,
+    :func:`gmvae_paper_training`).
+
+    The model has no mixture on its codes to start, so the start is the clustering of a
+    neighbourhood embedding of the data (:class:`ManifoldInit` with ``pretrain_epochs=0``:
+    t-SNE below 10,000 rows, UMAP on up to 100,000 rows above), and the alignment trains the
+    ELBO with c observed at those labels while q(c | x) learns them (Kingma et al.'s
+    classification term), 20 epochs below 10,000 rows and 10 above, at Adam 1e-3. The free
+    SVI that follows is short (2 epochs at 1e-4, batch 64 below 10,000 rows and 256 above):
+    measured on the digits, GMVAE's own ELBO moves the clusters away from the start (5 epochs
+    lost 0.2 points, 20 epochs 6 to 12 points), so the recipe keeps the aligned model. The
+    temperature schedule (relaxed c only) runs during the free SVI.
+    """
+    small = n_samples < 10_000
+    if small:
+        init = ManifoldInit(pretrain_epochs=0, align_epochs=20, align_lr=1e-3)
+    else:
+        init = ManifoldInit(
+            pretrain_epochs=0,
+            embedding="umap",
+            max_samples=100_000,
+            align_epochs=10,
+            align_lr=1e-3,
+        )
+    return {
+        "epochs": 2,
+        "batch_size": 64 if small else 256,
+        "lr": 1e-4,
+        "init": init,
         "callbacks": [TemperatureAnnealing.from_spec(temperature, strict=False)],
     }
 
