@@ -507,3 +507,22 @@ def test_fit_of_a_ladder_on_coloured_images_scores_every_site_against_every_labe
     assert sorted(p.name for p in out.glob("components_*.png")) == sorted(
         f"components_{site}.png" for site in scores
     )
+
+
+def test_fit_records_world_size_and_only_rank_0_writes(tiny_npz, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "run"
+    assert fit(tiny_npz, out, "--epochs", "1") == 0
+    assert json.loads((out / "metrics.json").read_text())["world_size"] == 1
+    # a second rank of a launch (no process group here: it trains alone) writes no run files
+    other = tmp_path / "rank1"
+    monkeypatch.setenv("RANK", "1")
+    assert fit(tiny_npz, other, "--epochs", "1") == 0
+    assert not (other / "metrics.json").exists() and not (other / "config.json").exists()
+    assert not (other / "model.ckpt").exists()
+    capsys.readouterr()
+    # under a launch of several processes, --out is required (every rank must agree on it)
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    argv = ["fit", "vade", "--data", str(tiny_npz), *TINY]
+    assert cli.main(argv) == 2
+    assert "needs --out" in capsys.readouterr().err

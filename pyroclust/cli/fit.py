@@ -13,6 +13,7 @@ import argparse
 import dataclasses
 import inspect
 import json
+import os
 import sys
 import time
 from collections.abc import Mapping
@@ -94,6 +95,7 @@ examples:
   pyroclust fit vade --out runs/mine --overwrite       # fit again, replacing that run
   pyroclust fit vade --data table.csv --header no --index-col none
   pyroclust fit vae --beta 0 --latent-dim 2            # a representation, no clusters
+  torchrun --nproc-per-node 2 -m pyroclust fit vade --out runs/ddp   # data-parallel
   pyroclust fit NAME --help                            # the options of one architecture
 """
 MODEL_EXAMPLES = """\
@@ -123,6 +125,9 @@ metrics.json holds the scores; start_ari, the agreement (adjusted Rand index) of
 clusters with the initialisation's (start_acc beside acc when the data have labels); and
 site_scores, every cluster site against every label set of the data (ACC, majority ACC, NMI,
 ARI), printed as a table when there are several.
+
+Under torchrun (several processes) each trains its shard of every batch; rank 0 checks the
+folder, writes the run and prints, and metrics.json records world_size; --out is required.
 
 A folder that holds a run is never overwritten without --overwrite; --resume refuses options
 that differ from the saved ones (except --data-dir and --device) and writes nothing before its
@@ -451,14 +456,27 @@ def weights_summary(est: Any, seed: int, num_samples: int = 500) -> dict[str, An
     }
 
 
+def launch_rank() -> int:
+    """This process's rank in a torchrun launch (``RANK``), 0 when launched alone."""
+    return int(os.environ.get("RANK", "0"))
+
+
+def launch_world_size() -> int:
+    """The processes of a torchrun launch (``WORLD_SIZE``), 1 when launched alone."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
 def run(args: argparse.Namespace) -> int:
     """Fit a model to a data set and write checkpoint, labels, metrics and plots."""
     from pyroclust.cli import report
     from pyroclust.metrics import clustering_scores
 
     started = time.perf_counter()
+    main = launch_rank() == 0  # under torchrun only rank 0 checks, writes and prints
+    if launch_world_size() > 1 and not args.out:
+        raise UsageError("a data-parallel fit (torchrun) needs --out DIR, the same for every rank")
     # every check first: nothing is created or replaced before they all pass
-    if args.out:
+    if args.out and main:
         check_run_folder(Path(args.out), overwrite=args.overwrite, resume=args.resume)
     config = fit_config(args)
     if args.resume and (Path(args.out) / "metrics.json").exists():
@@ -475,20 +493,21 @@ def run(args: argparse.Namespace) -> int:
     est = make_estimator(args.model, config, ds, out, progress=not args.no_progress)
     resuming = bool(args.resume and (out / TRAIN_CHECKPOINT).is_file())
 
-    if args.overwrite:  # the former run's files go, so none of them is mistaken for this run's
+    if args.overwrite and main:  # the former run's files go, so none is taken for this run's
         for path in [*(out / name for name in RUN_FILES), *out.glob("components_*.png")]:
             if path.is_file():
                 path.unlink()
     out.mkdir(parents=True, exist_ok=True)
-    if not args.resume:  # a resumed run keeps its config.json (its options were compared)
+    if not args.resume and main:  # a resumed run keeps its config.json (its options were compared)
         (out / CONFIG_FILE).write_text(
             json.dumps(jsonable({"model": args.model, **config}), indent=2)
         )
-    print(
-        f"{PROG}: {'resuming' if resuming else 'fitting'} {args.model} on {ds.name} "
-        f"({ds.n_samples} x {ds.n_features}, {ds.support} support) -> {out}",
-        file=sys.stderr,
-    )
+    if main:
+        print(
+            f"{PROG}: {'resuming' if resuming else 'fitting'} {args.model} on {ds.name} "
+            f"({ds.n_samples} x {ds.n_features}, {ds.support} support) -> {out}",
+            file=sys.stderr,
+        )
     ckpt = out / TRAIN_CHECKPOINT
     try:
         est.fit(ds.x, resume=resuming)
@@ -502,6 +521,8 @@ def run(args: argparse.Namespace) -> int:
             "interrupted before the first checkpoint was written; start again with: "
             f"{PROG} fit {args.model} --out {out} --resume"
         ) from None
+    if not main:  # the other ranks trained their shards; rank 0 reports
+        return 0
     est.save(out / MODEL_CHECKPOINT)
 
     codes = est.transform(ds.x)
@@ -514,6 +535,7 @@ def run(args: argparse.Namespace) -> int:
         "n_features": ds.n_features,
         "n_components": None if n_components is None else int(n_components),
         "latent_dim": int(codes.shape[1]),
+        "world_size": launch_world_size(),
     }
     if labels is not None:
         metrics.update(clustering_scores(codes, labels, ds.y))
