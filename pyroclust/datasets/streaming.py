@@ -72,15 +72,26 @@ class _Shard:
             for start in range(0, len(rows), chunk_size):
                 yield rows[start : start + chunk_size]
             return
-        width = int(np.prod(self.shape[1:]))
         with open(self.path, "rb") as handle:
             for start in range(0, self.rows, chunk_size):
-                n = min(chunk_size, self.rows - start)
-                handle.seek(self.offset + start * width * self.dtype.itemsize)
-                block = np.fromfile(handle, dtype=self.dtype, count=n * width)
-                if len(block) != n * width:
-                    raise DatasetError(f"{self.path} is truncated: fewer rows than its header")
-                yield block.reshape(n, *self.shape[1:])
+                yield self._read(handle, start, min(start + chunk_size, self.rows))
+
+    def _read(self, handle: Any, start: int, stop: int) -> np.ndarray:
+        """Rows ``start:stop`` of a C-ordered ``.npy`` read from its open file."""
+        width = int(np.prod(self.shape[1:]))
+        n = stop - start
+        handle.seek(self.offset + start * width * self.dtype.itemsize)
+        block = np.fromfile(handle, dtype=self.dtype, count=n * width)
+        if len(block) != n * width:
+            raise DatasetError(f"{self.path} is truncated: fewer rows than its header")
+        return block.reshape(n, *self.shape[1:])
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        """Rows ``start:stop`` (a C-ordered ``.npy`` reads only them)."""
+        if self.offset is None:
+            return np.asarray(self.open()[start:stop])
+        with open(self.path, "rb") as handle:
+            return self._read(handle, start, stop)
 
     def open(self) -> np.ndarray:
         """The shard's rows: memory-mapped for ``.npy``, read for ``.npz``."""
@@ -202,6 +213,21 @@ class ArrayStream:
         for shard in self.shards:
             for block in shard.blocks(chunk_size):
                 yield _features(block)
+
+    def spans(self, chunk_size: int = DEFAULT_CHUNK_SIZE) -> list[tuple[int, int, int]]:
+        """The chunks :meth:`chunks` yields, as ``(shard, start, stop)`` row ranges, for
+        reading them in another order with :meth:`read` (a shuffled epoch)."""
+        chunk_size = _check_chunk_size(chunk_size)
+        return [
+            (i, start, min(start + chunk_size, shard.rows))
+            for i, shard in enumerate(self.shards)
+            for start in range(0, shard.rows, chunk_size)
+        ]
+
+    def read(self, span: tuple[int, int, int]) -> np.ndarray:
+        """The rows of one of :meth:`spans` as float32 (rows, n_features)."""
+        index, start, stop = span
+        return _features(self.shards[index].read(start, stop))
 
     def take(self, index: Sequence[int] | np.ndarray) -> np.ndarray:
         """The rows ``index`` (any order) as float32 (len(index), n_features): for

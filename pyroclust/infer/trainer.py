@@ -23,6 +23,7 @@ from torch import nn
 
 from pyroclust.exceptions import CheckpointError, NonFiniteLossError
 from pyroclust.infer import distributed
+from pyroclust.infer.batching import InMemory, Streamed
 from pyroclust.infer.checkpoint import load_checkpoint, save_checkpoint
 from pyroclust.infer.elbo import local_params, make_elbo, rng_devices, seed_everything
 from pyroclust.infer.progress import progress_bar
@@ -146,8 +147,9 @@ class _ParamSnapshot:
 class SVITrainer:
     """Stochastic optimisation over mini-batches, for any model/guide pair and any loss.
 
-    The data stay on the device; each epoch visits every row once in a random order. Each
-    step minimises the loss of one batch with a torch optimiser:
+    The data stay on the device (or stream from disk, see ``chunk_size``); each epoch visits
+    every row once in a random order. Each step minimises the loss of one batch with a torch
+    optimiser:
 
     - a ``pyro.infer.ELBO`` (``loss=TraceEnum_ELBO(...)``) is used through its
       ``differentiable_loss(model, guide, *batch, data_size=n)``;
@@ -219,6 +221,10 @@ class SVITrainer:
         ``world_size * batch_size`` rows, with gradients averaged over the processes, and
         equals a one-process step over those rows. Rank 0 writes the checkpoints and shows
         the progress bar.
+    chunk_size : int, optional
+        Rows read from disk at a time when :meth:`fit` is given an
+        :class:`~pyroclust.datasets.streaming.ArrayStream` (65,536 by default): each epoch
+        then visits the chunks in a random order, and the rows of each in a random order.
 
     Attributes
     ----------
@@ -264,6 +270,7 @@ class SVITrainer:
         checkpoint_every: int = 1,
         callbacks: Sequence[Callable[[SVITrainer, int], None]] = (),
         distributed: bool | None = None,
+        chunk_size: int | None = None,
     ) -> None:
         if int(epochs) < 0:
             raise ValueError(f"epochs must be >= 0, got {epochs}")
@@ -303,6 +310,13 @@ class SVITrainer:
         self.checkpoint_every = max(1, int(checkpoint_every))
         self.callbacks = list(callbacks)
         self.distributed = distributed
+        if chunk_size is None:
+            from pyroclust.datasets import streaming
+
+            chunk_size = streaming.DEFAULT_CHUNK_SIZE
+        if int(chunk_size) < 1:
+            raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+        self.chunk_size = int(chunk_size)
         self.world_size = 1
         self.rank = 0
         self._parallel: distributed.DataParallel | None = None
@@ -345,11 +359,11 @@ class SVITrainer:
         """The loss callable, or None when the objective is an ELBO."""
         return None if self.loss is None or isinstance(self.loss, ELBO) else self.loss
 
-    def _setup(self, data: tuple[torch.Tensor, ...]) -> None:
+    def _setup(self, source: InMemory | Streamed) -> None:
         self.model.to(self.device)
         self.guide.to(self.device)
-        n = len(data[0])
-        probe = tuple(t[: min(n, self.batch_size)] for t in data)
+        n = source.n
+        probe = source.probe(self.batch_size)
         if self.loss is None and self.elbo is None:
             self.elbo = auto_elbo(
                 self.model,
@@ -518,8 +532,10 @@ class SVITrainer:
         resume: bool = False,
         state: dict[str, Any] | None = None,
     ) -> SVITrainer:
-        """Train on ``data`` (a tensor of shape (n_samples, n_features), or a tuple of
-        row-aligned tensors); returns self.
+        """Train on ``data`` (a tensor of shape (n_samples, n_features), a tuple of
+        row-aligned tensors, or rows on disk as an
+        :class:`~pyroclust.datasets.streaming.ArrayStream`, read ``chunk_size`` rows at a
+        time and never whole); returns self.
 
         With ``resume=True`` and an existing ``checkpoint`` file, the run continues from it
         (parameters, optimiser, schedule, random state and history), so an interrupted fit
@@ -527,7 +543,11 @@ class SVITrainer:
         returned) continues from a state held elsewhere. Runs in a private Pyro param store
         (:func:`~pyroclust.infer.elbo.local_params`).
         """
+        from pyroclust.datasets.streaming import ArrayStream
+
         with local_params():
+            if isinstance(data, ArrayStream):
+                return self._fit(data, resume=resume, state=state)
             return self._fit(as_batches(data), resume=resume, state=state)
 
     def _load_resume_file(self) -> dict[str, Any]:
@@ -546,11 +566,13 @@ class SVITrainer:
             )
         return payload["state"]
 
-    def _fit(
-        self, data: tuple[torch.Tensor, ...], *, resume: bool, state: dict[str, Any] | None
-    ) -> SVITrainer:
-        data = tuple(t.to(self.device) for t in data)
-        n = len(data[0])
+    def _fit(self, data: Any, *, resume: bool, state: dict[str, Any] | None) -> SVITrainer:
+        source = (
+            InMemory(data, self.device)
+            if isinstance(data, tuple)
+            else Streamed(data, self.device, self.chunk_size)
+        )
+        n = source.n
         if n == 0:
             raise ValueError("cannot train on empty data")
         self._elbos = {}  # compiled ELBOs are bound to one fit's param store
@@ -568,7 +590,7 @@ class SVITrainer:
             if parallel is not None:
                 parallel.seed(self.random_state, self._shuffle)
             try:
-                self._setup(data)
+                self._setup(source)
             except ValueError as err:
                 what = _non_finite_value_error(err, self._all_parameters())
                 if what is None:
@@ -594,7 +616,7 @@ class SVITrainer:
                         "(distributed=False), or start a fresh trainer in the process group"
                     )
                 parallel.wrap(self._synced, self.device)
-            return self._train(data, n)
+            return self._train(source)
         finally:
             if parallel is not None:
                 parallel.unwrap()
@@ -621,10 +643,11 @@ class SVITrainer:
         loss = parallel.loss(lambda: self._batch_loss(batch, n))
         return loss if weight == 1.0 else loss * weight
 
-    def _train(self, data: tuple[torch.Tensor, ...], n: int) -> SVITrainer:
+    def _train(self, source: InMemory | Streamed) -> SVITrainer:
         parallel = self._parallel
+        n = source.n
         size = self.batch_size * self.world_size  # rows of one step, over all processes
-        steps_per_epoch = self._steps_per_epoch(n)
+        steps_per_epoch = source.steps(self._steps_per_epoch)
         params = self.parameters()
         snapshot = _ParamSnapshot(params)
         label = "loss" if self.loss_fn is not None else "elbo"
@@ -640,12 +663,10 @@ class SVITrainer:
         try:
             while self.epoch < self.epochs and not self.stopped_early:
                 t0 = time.perf_counter()
-                order = torch.randperm(n, generator=self._shuffle).to(self.device)
                 total = 0.0
                 seen = 0
-                for i in range(steps_per_epoch):
-                    end = (i + 1) * size if i < steps_per_epoch - 1 else n
-                    idx = order[i * size : end]
+                batches = source.epoch(self._shuffle, size, self._steps_per_epoch)
+                for i, (idx, data) in enumerate(batches):
                     self._optim.zero_grad(set_to_none=True)
                     try:
                         loss = self._step_loss(idx, data, n)

@@ -30,6 +30,10 @@ def test_a_folder_of_shards_is_one_array_in_row_order(tmp_path, rows) -> None:
     assert [len(c) for c in chunks] == [4, 4, 2, 4, 1, 4, 4]  # never across shards
     assert all(c.dtype == np.float32 for c in chunks)
     np.testing.assert_array_equal(np.concatenate(chunks), rows)
+    spans = stream.spans(4)
+    assert spans[:3] == [(0, 0, 4), (0, 4, 8), (0, 8, 10)] and len(spans) == len(chunks)
+    for span, chunk in zip(reversed(spans), reversed(chunks)):  # any order
+        np.testing.assert_array_equal(stream.read(span), chunk)
     index = np.array([22, 0, 12, 3, 12, 17])
     np.testing.assert_array_equal(stream.take(index), rows[index])
     with pytest.raises(IndexError, match="out of range"):
