@@ -289,6 +289,7 @@ def main() -> None:
         action="store_true",
         help="also check that VaDE with 1,024 components and latent_dim 64 stays finite",
     )
+    parser.add_argument("--notes", default="", help="added to the notes (e.g. the machine's load)")
     parser.add_argument("--no-record", action="store_true", help="do not append to RESULTS.md")
     args = parser.parse_args()
     if args.threads:
@@ -317,7 +318,7 @@ def main() -> None:
         f"synthetic N = {args.n_samples}, K_true = {args.n_clusters}; "
         "used = clusters with >= 1 predicted point, "
         f"used(w) = weights > 1/(10K)"
-    )
+    ) + (f"; {args.notes}" if args.notes else "")
     if args.no_record:
         print(table)
     else:
