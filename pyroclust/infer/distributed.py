@@ -160,10 +160,14 @@ class DataParallel:
 
     def restore_rng(self, states: Sequence[torch.Tensor] | None) -> None:
         """Put back this rank's random state from :meth:`gather_rng`'s list when it was
-        written by as many processes; else leave the stream as it is (rank 0's came from the
-        checkpoint; other ranks keep their own seeding)."""
+        written by as many processes. Otherwise (another number of processes) rank 0 keeps
+        the checkpoint's stream, already restored, and every other rank derives its own
+        stream from it and its rank, so that the ranks do not draw the same noise."""
         if states is not None and len(states) == self.world_size:
             torch.set_rng_state(states[self.rank])
+        elif self.rank > 0:
+            base = int(torch.randint(2**31 - 1, (1,)).item())
+            torch.manual_seed(int(np.random.SeedSequence([base, self.rank]).generate_state(1)[0]))
 
     # ------------------------------------------------------------ batches
     def steps_per_epoch(self, n: int, batch_size: int) -> int:

@@ -204,3 +204,23 @@ def test_alone_without_a_process_group() -> None:
     assert distributed.is_main_process()
     with pytest.raises(RuntimeError, match="torchrun"):
         distributed.context(True)
+
+
+def test_each_rank_restores_its_own_random_stream() -> None:
+    torch.manual_seed(0)
+    states = [torch.get_rng_state()]
+    torch.manual_seed(1)
+    states.append(torch.get_rng_state())
+    torch.manual_seed(7)
+    distributed.DataParallel(rank=1, world_size=2).restore_rng(states)
+    assert torch.equal(torch.get_rng_state(), states[1])
+    # written by another number of processes: rank 0 keeps the checkpoint's stream, the
+    # others derive their own from it
+    torch.set_rng_state(states[0])
+    distributed.DataParallel(rank=0, world_size=3).restore_rng(states)
+    first = torch.rand(4)
+    torch.set_rng_state(states[0])
+    distributed.DataParallel(rank=1, world_size=3).restore_rng(states)
+    other = torch.rand(4)
+    torch.set_rng_state(states[0])
+    assert torch.equal(first, torch.rand(4)) and not torch.equal(first, other)
