@@ -659,7 +659,8 @@ class SVITrainer:
             desc=f"{type(self.model).__name__} {self.stage}",
             unit="step",
         )
-        max_norm = float(self.clip_norm) if self.clip_norm else math.inf
+        clip = bool(self.clip_norm)
+        max_norm = float(self.clip_norm) if clip else math.inf
         try:
             while self.epoch < self.epochs and not self.stopped_early:
                 t0 = time.perf_counter()
@@ -678,7 +679,12 @@ class SVITrainer:
                         if what is None:
                             raise
                         self._stop(snapshot, f"non-finite {what}", i, steps_per_epoch, err)
-                    norm = nn.utils.clip_grad_norm_(params, max_norm)
+                    if clip:
+                        norm = nn.utils.clip_grad_norm_(params, max_norm)
+                    else:  # only the norm, for the finiteness check: no pass scaling by 1
+                        norm = nn.utils.get_total_norm(
+                            [p.grad for p in params if p.grad is not None]
+                        )
                     pair = torch.stack([loss.detach().reshape(()), norm.to(loss.device)])
                     if parallel is not None:  # the global batch's loss; the norm is global
                         pair = parallel.average(pair)
