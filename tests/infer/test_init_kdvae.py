@@ -117,3 +117,33 @@ def test_bad_options_are_refused() -> None:
         MixtureOfAutoencodersInit(clustering="gmm")
     with pytest.raises(ValueError, match="objective must be one of reconstruction, elbo"):
         MixtureOfAutoencodersInit(objective="kl")
+
+
+def test_vade_clustering_starts_from_vades_own_labels() -> None:
+    x = torch.as_tensor(blobs(60, D))
+    model, guide = _pair()
+    start = _tiny(clustering="vade", pretrain_epochs=0)
+    with local_params():
+        start(model, guide, x, random_state=0)
+    assert list(start.stages_) == ["vade", "start"]
+    assert np.array_equal(start.stages_["start"]["labels"], start.stages_["vade"]["labels"])
+
+
+@pytest.mark.parametrize("architecture", ["kdvae", "kdae"])
+def test_registry_recipe_starts_from_vade_and_trains_gently(architecture: str) -> None:
+    """The recipe's shape (sized by rows only): VaDE's own clusters, each VAE pretrained on
+    its ELBO with q(y | x) fitted to the clusters, short joint training at a small rate."""
+    from pyroclust import zoo
+    from pyroclust.models.kdae import MinReconstructionLoss
+
+    small = zoo.default_training(architecture, 1797, (8, 8))
+    large = zoo.default_training(architecture, 70_000, (28, 28))
+    for recipe in (small, large):
+        init = recipe["init"]
+        assert isinstance(init, MixtureOfAutoencodersInit)
+        assert (init.clustering, init.objective, init.classifier) == ("vade", "elbo", True)
+        assert init.vade_build is zoo.build_vade and recipe["lr"] <= 1e-4
+        assert isinstance(recipe.get("loss"), MinReconstructionLoss) == (architecture == "kdae")
+    # step budgets: fewer epochs on more rows, never none
+    assert small["init"].pretrain_epochs > large["init"].pretrain_epochs >= 1
+    assert small["epochs"] >= large["epochs"] >= 1
