@@ -30,6 +30,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 
@@ -165,7 +166,9 @@ def main() -> None:
         f"coloured MNIST, seeded subsample of {len(x)} of {ds.n_samples} rows (seed "
         f"{args.seed}); {args.epochs or 'the recipe'} epochs of the registry's VLAC recipe "
         "(temperature 1 -> 0.5 over the first half) for both models; "
-        f"torch threads {torch.get_num_threads()}; acc = one-to-one Hungarian, acc_majority = "
+        f"torch threads {torch.get_num_threads()}; load average {os.getloadavg()[0]:.1f} on "
+        f"{os.cpu_count()} cores at the end (a shared machine when above the cores); "
+        "acc = one-to-one Hungarian, acc_majority = "
         "each cluster to its majority class (the paper's eq. 10)"
     )
     print(table)
