@@ -75,7 +75,9 @@ class Clusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         The objective of the SVI stage: a Pyro ELBO, or a callable
         ``(model, guide, x, data_size=n) -> scalar tensor`` (see
         :class:`~pyroclust.infer.SVITrainer`); when None, the ELBO model and guide need
-        (:func:`~pyroclust.infer.make_elbo`).
+        (:func:`~pyroclust.infer.make_elbo`). An object with a method
+        ``bind(model, guide, x, start_labels) -> (loss, data)`` builds the objective from
+        the start (e.g. :class:`~pyroclust.regularizers.StartAgreement`).
     num_particles : int
         Particles of the automatic ELBO.
     distributed : bool, optional
@@ -244,10 +246,13 @@ class Clusterer(ClusterMixin, TransformerMixin, BaseEstimator):
                     progress=self.progress,
                 )
             start_labels = self._start_labels(model, guide, x, session)
+            loss, data = self.loss, x
+            if callable(getattr(loss, "bind", None)):  # an objective that needs the start
+                loss, data = loss.bind(model, guide, x, start_labels)
             self.trainer_ = session.train(
                 "svi",
-                x,
-                loss=self.loss,
+                data,
+                loss=loss,
                 num_particles=self.num_particles,
                 distributed=self.distributed,
                 epochs=self.epochs,

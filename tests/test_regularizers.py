@@ -166,3 +166,68 @@ class TestVaDEWithRegularizers(ModelGuideChecks):
         )
         model.regularizers = (WeightEntropy(1.0), AssignmentEntropy(0.5))
         return model, guide, _x(12)
+
+
+# --------------------------------------------------------------------------- StartAgreement
+def test_start_agreement_is_the_elbo_minus_the_start_log_posterior(tiny_vade, x_small) -> None:
+    """-ELBO - w n/B sum_b log p(s_b | mu(x_b)), the posterior as a float64 formula."""
+    from pyroclust.regularizers import StartAgreement
+    from tests.reference import normal_log_prob
+
+    model, guide = tiny_vade()
+    model.double()
+    guide.double()
+    x = torch.as_tensor(x_small, dtype=torch.float64)
+    start = np.arange(len(x)) % 3
+    xb, n, w = x[:8], len(x), 1.5
+    with local_params():
+        loss, data = StartAgreement(w).bind(model, guide, x, start)
+        assert torch.equal(data[0], x) and data[1].tolist() == start.tolist()
+        yb = data[1][:8]
+        pyro.set_rng_seed(1)
+        got = loss(model, guide, xb, yb, data_size=n)
+        pyro.set_rng_seed(1)
+        elbo = TraceEnum_ELBO(max_plate_nesting=1).differentiable_loss(
+            model, guide, xb, data_size=n
+        )
+        mu = guide.encode(xb)[0]
+        loc, scale = model.components.loc, model.components.scale
+        log_pi = torch.log_softmax(model.weights.logits, -1)
+        joint = torch.stack(
+            [log_pi[k] + normal_log_prob(mu, loc[k], scale[k]) for k in range(3)], 1
+        )
+        log_post = (joint - joint.logsumexp(1, keepdim=True))[torch.arange(8), yb]
+        zero, _ = StartAgreement(0.0).bind(model, guide, x, start)
+        pyro.set_rng_seed(1)
+        plain = zero(model, guide, xb, yb, data_size=n)
+    torch.testing.assert_close(got, elbo - w * n / 8 * log_post.sum(), rtol=1e-9, atol=1e-9)
+    torch.testing.assert_close(plain, elbo)
+    with pytest.raises(ValueError, match=">= 0"):
+        StartAgreement(-1.0)
+
+
+def test_start_agreement_as_the_estimators_loss_keeps_the_start(
+    tiny_vade, x_small, tmp_path
+) -> None:
+    """The estimator binds it to its start's labels; a heavy weight keeps them, and a resumed
+    fit ends as the uninterrupted one."""
+    from pyroclust.infer.init import GMMInit
+    from pyroclust.regularizers import StartAgreement
+
+    model, guide = tiny_vade()
+    options = {
+        "batch_size": 16,
+        "lr": 1e-2,
+        "init": GMMInit(pretrain_epochs=2, batch_size=16, n_init=1),
+        "random_state": 0,
+        "progress": False,
+        "loss": StartAgreement(50.0),
+    }
+    est = Clusterer(model, guide, epochs=4, **options).fit(x_small)
+    assert est.start_agreement_ == pytest.approx(1.0)
+    path = tmp_path / "run.pt"
+    Clusterer(model, guide, epochs=2, checkpoint=path, **options).fit(x_small)
+    resumed = Clusterer(model, guide, epochs=4, checkpoint=path, **options)
+    resumed.fit(x_small, resume=True)
+    np.testing.assert_array_equal(resumed.labels_, est.labels_)
+    assert [r["elbo"] for r in resumed.history_] == [r["elbo"] for r in est.history_]
