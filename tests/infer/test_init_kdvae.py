@@ -104,7 +104,7 @@ def test_start_can_take_vades_own_clustering() -> None:
     model, guide = _pair(weights=priors.Learned())
     codes = np.zeros((6, 2))  # k-means could not split these
     vade_labels = np.array([0, 0, 1, 1, 1, 2])
-    start = MixtureOfAutoencodersInit(clustering="vade")
+    start = MixtureOfAutoencodersInit(clustering="posterior")
     labels = start.start(model, guide, codes, random_state=0, vade_labels=vade_labels)
     assert labels.tolist() == vade_labels.tolist()
     assert np.allclose(model.weights.mean().numpy(), [2 / 6, 3 / 6, 1 / 6], atol=1e-6)
@@ -113,7 +113,7 @@ def test_start_can_take_vades_own_clustering() -> None:
 
 
 def test_bad_options_are_refused() -> None:
-    with pytest.raises(ValueError, match="clustering must be one of kmeans, vade"):
+    with pytest.raises(ValueError, match="clustering must be one of kmeans, posterior"):
         MixtureOfAutoencodersInit(clustering="gmm")
     with pytest.raises(ValueError, match="objective must be one of reconstruction, elbo"):
         MixtureOfAutoencodersInit(objective="kl")
@@ -122,7 +122,7 @@ def test_bad_options_are_refused() -> None:
 def test_vade_clustering_starts_from_vades_own_labels() -> None:
     x = torch.as_tensor(blobs(60, D))
     model, guide = _pair()
-    start = _tiny(clustering="vade", pretrain_epochs=0)
+    start = _tiny(clustering="posterior", pretrain_epochs=0)
     with local_params():
         start(model, guide, x, random_state=0)
     assert list(start.stages_) == ["vade", "start"]
@@ -141,7 +141,7 @@ def test_registry_recipe_starts_from_vade_and_trains_gently(architecture: str) -
     for recipe in (small, large):
         init = recipe["init"]
         assert isinstance(init, MixtureOfAutoencodersInit)
-        assert (init.clustering, init.objective, init.classifier) == ("vade", "elbo", True)
+        assert (init.clustering, init.objective, init.classifier) == ("posterior", "elbo", True)
         assert init.vade_build is zoo.build_vade and recipe["lr"] <= 1e-4
         assert isinstance(recipe.get("loss"), MinReconstructionLoss) == (architecture == "kdae")
     # step budgets: fewer epochs on more rows, never none

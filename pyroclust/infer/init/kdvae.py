@@ -19,7 +19,7 @@ VADE_STEP = "vade"
 START_STEP = "start"
 PRETRAIN_STAGE = "pretrain"
 #: Where the starting clusters come from: k-means on VaDE's codes (the paper), or VaDE's own.
-CLUSTERINGS = ("kmeans", "vade")
+CLUSTERINGS = ("kmeans", "posterior")
 #: What each autoencoder is pretrained on in its cluster: the reconstruction, or its ELBO.
 PRETRAIN_OBJECTIVES = ("reconstruction", "elbo")
 
@@ -78,7 +78,7 @@ class MixtureOfAutoencodersInit:
        afterwards: "this architecture was used only in this initialisation step";
     2. ``"start"`` (a step): k-means with K clusters on the codes (the paper;
        ``clustering="kmeans"``) or VaDE's own clustering, the argmax of its posterior over
-       clusters (``clustering="vade"``); the weight prior (and its variational posterior)
+       clusters (``clustering="posterior"``); the weight prior (and its variational posterior)
        starts at the cluster proportions (clusters renumbered largest first when the prior
        is ordered, e.g. Zipf);
     3. ``"pretrain"`` (a training stage, ``pretrain_epochs``): autoencoder i trained on the
@@ -115,7 +115,7 @@ class MixtureOfAutoencodersInit:
         :data:`DEFAULT_VADE_TRAINING` with :class:`GMMInit` when None.
     kmeans_n_init : int
         Restarts of k-means.
-    clustering : {"kmeans", "vade"}
+    clustering : {"kmeans", "posterior"}
         Where stage 2's clusters come from: k-means on VaDE's codes (the paper) or VaDE's
         own clustering.
     objective : {"reconstruction", "elbo"}
@@ -227,12 +227,12 @@ class MixtureOfAutoencodersInit:
         vade_labels: np.ndarray | None = None,
     ) -> np.ndarray:
         """Stage 2: the starting clusters (int64, (n_samples,)): k-means on ``codes``, or
-        VaDE's own labels ``vade_labels`` with ``clustering="vade"``; the weight prior (and
+        VaDE's own labels ``vade_labels`` with ``clustering="posterior"``; the weight prior (and
         q's) start at the cluster proportions."""
         k = int(model.n_components)
-        if self.clustering == "vade":
+        if self.clustering == "posterior":
             if vade_labels is None:
-                raise ValueError("clustering='vade' needs VaDE's labels (vade_labels=)")
+                raise ValueError("clustering='posterior' needs VaDE's labels (vade_labels=)")
             labels = np.asarray(vade_labels)
         elif too_few_distinct_rows(codes, k):
             labels = labels_of_few_rows(codes, k, random_state)
