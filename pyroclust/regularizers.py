@@ -199,6 +199,14 @@ class StartAgreement:
     def __repr__(self) -> str:
         return f"{type(self).__name__}(weight={self.weight!r})"
 
+    def __eq__(self, other: object) -> bool:  # a recipe built twice is the same recipe
+        if not isinstance(other, StartAgreement):
+            return NotImplemented
+        return (self.weight, self.num_particles) == (other.weight, other.num_particles)
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, self.weight, self.num_particles))
+
 
 # --------------------------------------------------------------------------- pruning
 class _PruneHook:

@@ -231,3 +231,12 @@ def test_start_agreement_as_the_estimators_loss_keeps_the_start(
     resumed.fit(x_small, resume=True)
     np.testing.assert_array_equal(resumed.labels_, est.labels_)
     assert [r["elbo"] for r in resumed.history_] == [r["elbo"] for r in est.history_]
+
+
+def test_start_agreement_compares_by_its_settings():
+    from pyroclust.regularizers import StartAgreement
+
+    assert StartAgreement(1.0) == StartAgreement(1.0)
+    assert StartAgreement(1.0) != StartAgreement(0.5)
+    assert StartAgreement(1.0) != StartAgreement(1.0, num_particles=2)
+    assert len({StartAgreement(1.0), StartAgreement(1.0)}) == 1
