@@ -371,7 +371,7 @@ def write_fit_plots(est: Any, ds: Any, codes: np.ndarray, labels: Any, out: Path
             ds.image_shape,
             path,
             n_cols=RECONSTRUCTED_ITEMS // 2,
-            title="Items (rows 1, 3) and their reconstructions (rows 2, 4)",
+            title="Items over their reconstructions",
         )
         written.append(path)
         sites = getattr(est, "cluster_sites_", ())
