@@ -23,6 +23,7 @@ assigned to them (see :func:`prune` for the float floor).
 
 from __future__ import annotations
 
+from dataclasses import KW_ONLY, dataclass
 from typing import Any
 
 import numpy as np
@@ -136,6 +137,7 @@ class AssignmentEntropy(Regularizer):
 
 
 # --------------------------------------------------------------------------- keeping the start
+@dataclass(frozen=True)
 class StartAgreement:
     r"""An objective for free SVI that refines the start rather than forgetting it.
 
@@ -162,12 +164,16 @@ class StartAgreement:
         Particles of the ELBO.
     """
 
-    def __init__(self, weight: float = 1.0, *, num_particles: int = 1) -> None:
-        weight = float(weight)
+    weight: float = 1.0
+    _: KW_ONLY
+    num_particles: int = 1
+
+    def __post_init__(self) -> None:
+        weight = float(self.weight)
         if not np.isfinite(weight) or weight < 0:
             raise ValueError(f"weight must be a finite number >= 0, got {weight}")
-        self.weight = weight
-        self.num_particles = int(num_particles)
+        object.__setattr__(self, "weight", weight)
+        object.__setattr__(self, "num_particles", int(self.num_particles))
 
     def bind(
         self, model: Any, guide: Any, x: torch.Tensor, start_labels: Any
@@ -195,17 +201,6 @@ class StartAgreement:
             return value - weight * log_post.sum() * data_size / len(xb)
 
         return loss, (x, labels)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(weight={self.weight!r})"
-
-    def __eq__(self, other: object) -> bool:  # a recipe built twice is the same recipe
-        if not isinstance(other, StartAgreement):
-            return NotImplemented
-        return (self.weight, self.num_particles) == (other.weight, other.num_particles)
-
-    def __hash__(self) -> int:
-        return hash((type(self).__name__, self.weight, self.num_particles))
 
 
 # --------------------------------------------------------------------------- pruning
