@@ -13,7 +13,6 @@ import argparse
 import dataclasses
 import inspect
 import json
-import os
 import sys
 import time
 from collections.abc import Mapping
@@ -456,19 +455,10 @@ def weights_summary(est: Any, seed: int, num_samples: int = 500) -> dict[str, An
     }
 
 
-def launch_rank() -> int:
-    """This process's rank in a torchrun launch (``RANK``), 0 when launched alone."""
-    return int(os.environ.get("RANK", "0"))
-
-
-def launch_world_size() -> int:
-    """The processes of a torchrun launch (``WORLD_SIZE``), 1 when launched alone."""
-    return int(os.environ.get("WORLD_SIZE", "1"))
-
-
 def run(args: argparse.Namespace) -> int:
     """Fit a model to a data set and write checkpoint, labels, metrics and plots."""
     from pyroclust.cli import report
+    from pyroclust.infer.distributed import launch_rank, launch_world_size
     from pyroclust.metrics import clustering_scores
 
     started = time.perf_counter()

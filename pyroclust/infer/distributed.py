@@ -42,15 +42,29 @@ __all__ = [
     "context",
     "init_from_env",
     "is_main_process",
+    "launch_rank",
+    "launch_world_size",
     "launched_by_torchrun",
     "world_size",
 ]
 
 
+def launch_world_size() -> int:
+    """The processes of this launch as torchrun (or another launcher) sets ``WORLD_SIZE``;
+    1 when launched alone. Readable before any process group exists."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def launch_rank() -> int:
+    """This process's rank in the launch (``RANK``), 0 when launched alone: before the process
+    group exists, whether this is the process that checks, writes and prints."""
+    return int(os.environ.get("RANK", "0"))
+
+
 def launched_by_torchrun() -> bool:
     """Whether torchrun (or another launcher setting ``WORLD_SIZE``) started this process as
     one of several."""
-    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+    return launch_world_size() > 1
 
 
 def backend_for(device: torch.device) -> str:
