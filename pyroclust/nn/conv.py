@@ -27,6 +27,15 @@ def check_image_shape(image_shape: Sequence[int]) -> tuple[int, int, int]:
     return shape  # type: ignore[return-value]
 
 
+def check_channels(channels: Sequence[int]) -> tuple[int, ...]:
+    """The channel widths of a conv stack as ints; ``ValueError`` unless there is at least
+    one and every one is positive."""
+    widths = tuple(int(c) for c in channels)
+    if not widths or any(c < 1 for c in widths):
+        raise ValueError(f"channels must be positive, got {channels!r}")
+    return widths
+
+
 def downsampled_sizes(size: int, steps: int) -> list[int]:
     """The sizes of one spatial dimension after 0, 1, ..., ``steps`` stride-2 convolutions
     (kernel 4, padding 1): ``size, size // 2, ...``; ``ValueError`` when it reaches 0."""
@@ -89,9 +98,7 @@ class ConvEncoder(nn.Module):
     ) -> None:
         super().__init__()
         self.image_shape = check_image_shape(image_shape)
-        self.channels = tuple(int(c) for c in channels)
-        if not self.channels or any(c < 1 for c in self.channels):
-            raise ValueError(f"channels must be positive, got {channels!r}")
+        self.channels = check_channels(channels)
         c, h, w = self.image_shape
         hs = downsampled_sizes(h, len(self.channels))
         ws = downsampled_sizes(w, len(self.channels))
@@ -153,9 +160,7 @@ class ConvDecoder(nn.Module):
     ) -> None:
         super().__init__()
         self.image_shape = check_image_shape(image_shape)
-        self.channels = tuple(int(c) for c in channels)
-        if not self.channels or any(c < 1 for c in self.channels):
-            raise ValueError(f"channels must be positive, got {channels!r}")
+        self.channels = check_channels(channels)
         c, h, w = self.image_shape
         steps = len(self.channels)
         hs = downsampled_sizes(h, steps)[::-1]  # coarsest first
