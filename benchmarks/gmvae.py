@@ -35,9 +35,7 @@ import time
 
 import numpy as np
 import torch
-from _common import DEFAULT_DATA_DIR, append_results, markdown_table
-from sklearn.cluster import KMeans
-from sklearn.mixture import GaussianMixture
+from _common import DEFAULT_DATA_DIR, append_results, markdown_table, raw_baselines
 from sklearn.neighbors import KNeighborsClassifier
 
 from pyroclust import zoo
@@ -78,23 +76,10 @@ def feature_codes(est, x: np.ndarray) -> np.ndarray:
 
 
 def baselines(ds, seed: int) -> list[dict]:
-    from umap import UMAP
-
-    x = np.asarray(ds.x, dtype=np.float64)
-    k = ds.n_classes
-    rows = []
-    t0 = time.perf_counter()
-    labels = KMeans(k, n_init=10, random_state=seed).fit_predict(x)
-    rows.append({"method": "k-means (raw)", **scores(ds.y, labels)})
-    rows[-1]["s/fit"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    emb = UMAP(n_components=2, min_dist=0.0, n_neighbors=20, random_state=seed).fit_transform(x)
-    labels = GaussianMixture(k, covariance_type="full", n_init=5, random_state=seed).fit_predict(
-        emb
-    )
-    rows.append({"method": "UMAP + GMM (raw)", **scores(ds.y, labels)})
-    rows[-1]["s/fit"] = time.perf_counter() - t0
-    return rows
+    return [
+        {"method": method, **scores(ds.y, labels), "s/fit": seconds}
+        for method, labels, seconds in raw_baselines(ds.x, ds.n_classes, seed)
+    ]
 
 
 RECIPES = {"paper": zoo.gmvae_paper_training, "default": zoo.gmvae_training}

@@ -41,15 +41,12 @@ from __future__ import annotations
 import argparse
 import math
 import time
-import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
-from _common import DEFAULT_DATA_DIR, append_results, markdown_table
-from sklearn.cluster import KMeans
-from sklearn.mixture import GaussianMixture
+from _common import DEFAULT_DATA_DIR, append_results, markdown_table, raw_baselines
 
 from pyroclust import zoo
 from pyroclust.datasets import load_dataset
@@ -129,34 +126,19 @@ def prior_spec(name: str, k: int) -> str:
 
 def baselines(ds, seed: int) -> list[dict]:
     """k-means and UMAP + GMM on the raw data, at the true number of classes."""
-    with warnings.catch_warnings():  # umap-learn warns that TensorFlow is absent
-        warnings.simplefilter("ignore", ImportWarning)
-        from umap import UMAP
-
-    x = np.asarray(ds.x, dtype=np.float64)
     k = ds.n_classes
-    rows = []
-    t0 = time.perf_counter()
-    labels = KMeans(k, n_init=10, random_state=seed).fit_predict(x)
-    rows.append({"method": "k-means (raw)", "labels": labels, "seconds": time.perf_counter() - t0})
-    t0 = time.perf_counter()
-    emb = UMAP(n_components=2, min_dist=0.0, n_neighbors=20, random_state=seed).fit_transform(x)
-    labels = GaussianMixture(k, covariance_type="full", n_init=5, random_state=seed).fit_predict(
-        emb
-    )
-    rows.append(
-        {"method": "UMAP + GMM (raw)", "labels": labels, "seconds": time.perf_counter() - t0}
-    )
-    for row in rows:
-        labels = row.pop("labels")
-        row.update(
-            data=ds.name,
-            K=k,
-            used=in_use(labels),
-            ACC=cluster_accuracy(ds.y, labels),
-            NMI=nmi(ds.y, labels),
-        )
-    return rows
+    return [
+        {
+            "method": method,
+            "seconds": seconds,
+            "data": ds.name,
+            "K": k,
+            "used": in_use(labels),
+            "ACC": cluster_accuracy(ds.y, labels),
+            "NMI": nmi(ds.y, labels),
+        }
+        for method, labels, seconds in raw_baselines(ds.x, k, seed)
+    ]
 
 
 def run_one(ds, prior: str, start: str, seed: int) -> dict:

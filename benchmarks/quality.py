@@ -41,13 +41,10 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-import warnings
 
 import numpy as np
 import torch
-from _common import DEFAULT_DATA_DIR, append_results, markdown_table
-from sklearn.cluster import KMeans
-from sklearn.mixture import GaussianMixture
+from _common import DEFAULT_DATA_DIR, append_results, markdown_table, raw_baselines
 
 from pyroclust import zoo
 from pyroclust.datasets import load_dataset, make_zipf_mixture
@@ -76,23 +73,10 @@ def scores(y: np.ndarray, labels: np.ndarray) -> dict:
 
 def baselines(ds, seed: int) -> list[dict]:
     """k-means and UMAP + GMM on the raw data."""
-    with warnings.catch_warnings():  # umap-learn warns that TensorFlow is absent
-        warnings.simplefilter("ignore", ImportWarning)
-        from umap import UMAP
-
-    x = np.asarray(ds.x, dtype=np.float64)
-    k = ds.n_classes
-    rows = []
-    t0 = time.perf_counter()
-    labels = KMeans(k, n_init=10, random_state=seed).fit_predict(x)
-    rows.append({"method": "k-means (raw)", **scores(ds.y, labels)})
-    rows[-1]["s/fit"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    emb = UMAP(n_components=2, min_dist=0.0, n_neighbors=20, random_state=seed).fit_transform(x)
-    gmm = GaussianMixture(k, covariance_type="full", n_init=5, random_state=seed)
-    rows.append({"method": "UMAP + GMM (raw)", **scores(ds.y, gmm.fit_predict(emb))})
-    rows[-1]["s/fit"] = time.perf_counter() - t0
-    return rows
+    return [
+        {"method": method, **scores(ds.y, labels), "s/fit": seconds}
+        for method, labels, seconds in raw_baselines(ds.x, ds.n_classes, seed)
+    ]
 
 
 def recipe(name: str, ds, epochs: int | None) -> dict:

@@ -36,9 +36,14 @@ import time
 
 import numpy as np
 import torch
-from _common import DEFAULT_DATA_DIR, append_results, markdown_table
-from sklearn.cluster import KMeans
-from sklearn.mixture import GaussianMixture
+from _common import (
+    DEFAULT_DATA_DIR,
+    append_results,
+    gmm_labels,
+    kmeans_labels,
+    markdown_table,
+    umap_embedding,
+)
 
 from pyroclust import zoo
 from pyroclust.datasets import load_dataset
@@ -57,20 +62,17 @@ def subsample(ds, n: int, seed: int):
 
 def baselines(x: np.ndarray, label_sets: dict, seed: int) -> list[dict]:
     """k-means and UMAP + GMM on the raw data, K = each attribute's number of classes."""
-    from umap import UMAP
-
     rows = []
     t0 = time.perf_counter()
-    emb = UMAP(n_components=2, min_dist=0.0, n_neighbors=20, random_state=seed).fit_transform(x)
+    emb = umap_embedding(x, seed)  # one embedding for every attribute
     umap_s = time.perf_counter() - t0
     for name, truth in label_sets.items():
         k = int(np.unique(truth).size)
         t0 = time.perf_counter()
-        km = KMeans(k, n_init=10, random_state=seed).fit_predict(x)
+        km = kmeans_labels(x, k, seed)
         rows.append(row("k-means (raw)", f"K={k}", name, truth, km, time.perf_counter() - t0))
         t0 = time.perf_counter()
-        gmm = GaussianMixture(k, covariance_type="full", n_init=5, random_state=seed)
-        labels = gmm.fit_predict(emb)
+        labels = gmm_labels(emb, k, seed)
         seconds = umap_s + time.perf_counter() - t0
         rows.append(row("UMAP + GMM (raw)", f"K={k}", name, truth, labels, seconds))
     return rows
