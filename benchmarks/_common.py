@@ -123,3 +123,24 @@ def raw_baselines(x, n_clusters: int, seed: int) -> list[tuple[str, object, floa
     labels = gmm_labels(umap_embedding(x, seed), n_clusters, seed)
     rows.append(("UMAP + GMM (raw)", labels, time.perf_counter() - t0))
     return rows
+
+
+def scores(y, labels) -> dict:
+    """ACC (Hungarian), NMI, ARI against the labels ``y``, and the clusters used."""
+    from pyroclust.metrics import ari, cluster_accuracy, n_clusters_used, nmi
+
+    return {
+        "acc": cluster_accuracy(y, labels),
+        "nmi": nmi(y, labels),
+        "ari": ari(y, labels),
+        "used": n_clusters_used(labels),
+    }
+
+
+def baselines(ds, seed: int) -> list[dict]:
+    """Rows of k-means and UMAP + GMM on the raw data of ``ds`` at its number of classes:
+    ``method``, the :func:`scores` and ``s/fit``."""
+    return [
+        {"method": method, **scores(ds.y, labels), "s/fit": seconds}
+        for method, labels, seconds in raw_baselines(ds.x, ds.n_classes, seed)
+    ]

@@ -35,22 +35,12 @@ import time
 
 import numpy as np
 import torch
-from _common import DEFAULT_DATA_DIR, append_results, markdown_table, raw_baselines
+from _common import DEFAULT_DATA_DIR, append_results, baselines, markdown_table, scores
 from sklearn.neighbors import KNeighborsClassifier
 
 from pyroclust import zoo
 from pyroclust.datasets import load_dataset
 from pyroclust.estimator import Clusterer
-from pyroclust.metrics import ari, cluster_accuracy, n_clusters_used, nmi
-
-
-def scores(y: np.ndarray, labels: np.ndarray) -> dict:
-    return {
-        "acc": cluster_accuracy(y, labels),
-        "nmi": nmi(y, labels),
-        "ari": ari(y, labels),
-        "used": n_clusters_used(labels),
-    }
 
 
 def split(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -73,13 +63,6 @@ def feature_codes(est, x: np.ndarray) -> np.ndarray:
     xt = torch.as_tensor(np.asarray(x), dtype=torch.float32)
     with torch.no_grad(), evaluating(est.model_, est.guide_):
         return torch.cat([est.guide_.encoder(b) for b in torch.split(xt, 4096)]).numpy()
-
-
-def baselines(ds, seed: int) -> list[dict]:
-    return [
-        {"method": method, **scores(ds.y, labels), "s/fit": seconds}
-        for method, labels, seconds in raw_baselines(ds.x, ds.n_classes, seed)
-    ]
 
 
 RECIPES = {"paper": zoo.gmvae_paper_training, "default": zoo.gmvae_training}

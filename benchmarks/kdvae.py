@@ -49,8 +49,7 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 import pyro
 import torch
-from _common import DEFAULT_DATA_DIR, append_results, markdown_table
-from gmvae import scores
+from _common import DEFAULT_DATA_DIR, append_results, baselines, markdown_table, scores
 from torch import nn
 
 from pyroclust import zoo
@@ -275,8 +274,6 @@ def summarise(rows: list[dict]) -> list[dict]:
 
 
 def quality(args: argparse.Namespace) -> None:
-    from gmvae import baselines
-
     seeds = [int(s) for s in args.seeds.split(",")]
     rows = []
     for name in args.datasets.split(","):

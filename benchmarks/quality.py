@@ -42,9 +42,8 @@ import argparse
 import statistics
 import time
 
-import numpy as np
 import torch
-from _common import DEFAULT_DATA_DIR, append_results, markdown_table, raw_baselines
+from _common import DEFAULT_DATA_DIR, append_results, baselines, markdown_table, scores
 
 from pyroclust import zoo
 from pyroclust.datasets import load_dataset, make_zipf_mixture
@@ -52,7 +51,6 @@ from pyroclust.estimator import Clusterer
 from pyroclust.infer.elbo import seed_everything
 from pyroclust.infer.init import GMMInit
 from pyroclust.infer.schedules import StepDecay
-from pyroclust.metrics import ari, cluster_accuracy, n_clusters_used, nmi
 
 
 def load(name: str, data_dir: str):
@@ -60,23 +58,6 @@ def load(name: str, data_dir: str):
     if name == "zipf":
         return make_zipf_mixture(n_samples=10_000, n_clusters=10, n_features=256, random_state=0)
     return load_dataset(name, data_dir=data_dir, download=False)
-
-
-def scores(y: np.ndarray, labels: np.ndarray) -> dict:
-    return {
-        "acc": cluster_accuracy(y, labels),
-        "nmi": nmi(y, labels),
-        "ari": ari(y, labels),
-        "used": n_clusters_used(labels),
-    }
-
-
-def baselines(ds, seed: int) -> list[dict]:
-    """k-means and UMAP + GMM on the raw data."""
-    return [
-        {"method": method, **scores(ds.y, labels), "s/fit": seconds}
-        for method, labels, seconds in raw_baselines(ds.x, ds.n_classes, seed)
-    ]
 
 
 def recipe(name: str, ds, epochs: int | None) -> dict:
