@@ -141,20 +141,26 @@ class AssignmentEntropy(Regularizer):
 class StartAgreement:
     r"""An objective for free SVI that refines the start rather than forgetting it.
 
-    .. math:: \mathcal L = -\mathrm{ELBO} - \lambda \sum_n \log p(c = s_n \mid \mu(x_n))
+    .. math:: \mathcal L = -\mathrm{ELBO} - \lambda \sum_n \log q(c = s_n \mid x_n)
 
     where :math:`s_n` is the start's cluster of row n (``Clusterer.start_labels_``) and
-    :math:`p(c \mid \mu(x))` the model's posterior under its mixture on the codes
-    (:func:`~pyroclust.infer.init.mixture_log_posterior`); the sum runs over the data (the
-    batch scaled to ``data_size`` rows, as the ELBO). It is the classification term of
-    Kingma et al. (2014) that the alignment uses, kept during free SVI: without it, free SVI
-    left the start of the Pendigits by 5 ACC points (seed 1: 0.891 -> 0.843); with
-    :math:`\lambda = 1` it ended at 0.891.
+    :math:`q(c \mid x)` the model's posterior over its (first) cluster site
+    (:func:`~pyroclust.infer.init.align.cluster_posterior`), wherever that site is inferred:
+
+    - enumerated in the model over a mixture on the codes (VaDE): :math:`p(c \mid \mu(x))`
+      (:func:`~pyroclust.infer.init.mixture_log_posterior`);
+    - held by the guide, enumerated or relaxed (GMVAE, k-DVAE): the guide's
+      :math:`q(c \mid x)`, the softmax of the logits the guide draws the site from, read
+      from the ELBO's own run of the guide.
+
+    The sum runs over the data (the batch scaled to ``data_size`` rows, as the ELBO). It is
+    the classification term of Kingma et al. (2014) that the alignment uses, kept during
+    free SVI: without it, free SVI left the start of the Pendigits by 5 ACC points (VaDE,
+    seed 1: 0.891 -> 0.843); with :math:`\lambda = 1` it ended at 0.891.
 
     Pass it as the estimator's ``loss`` (``Clusterer(loss=StartAgreement(1.0))``): the
     estimator calls :meth:`bind` with the data and the start's labels, and trains the SVI
-    stage on ``(x, start_labels)``. Needs a model that enumerates its cluster site over a
-    mixture on the codes (VaDE's shape).
+    stage on ``(x, start_labels)``. Needs a model with a cluster site.
 
     Parameters
     ----------
@@ -181,11 +187,13 @@ class StartAgreement:
         """(the loss callable ``(model, guide, x, labels, data_size=n)``, its data
         ``(x, start_labels)``) for the SVI stage."""
         from pyroclust.infer.elbo import make_elbo
-        from pyroclust.infer.init import mixture_log_posterior
+        from pyroclust.infer.init.align import cluster_posterior
 
         if start_labels is None:
             raise ValueError("StartAgreement needs the start's labels: a model with a cluster site")
         labels = torch.as_tensor(np.asarray(start_labels), dtype=torch.long, device=x.device)
+        if labels.shape != (len(x),):
+            raise ValueError(f"start_labels must have shape ({len(x)},), got {tuple(labels.shape)}")
         elbo = make_elbo(
             model, x[:2], guide=guide, data_size=len(x), num_particles=self.num_particles
         )
@@ -194,11 +202,12 @@ class StartAgreement:
         def loss(
             model_: Any, guide_: Any, xb: torch.Tensor, yb: torch.Tensor, *, data_size: int
         ) -> torch.Tensor:
-            value = elbo.differentiable_loss(model_, guide_, xb, data_size=data_size)
             if weight == 0:
-                return value
-            log_post = mixture_log_posterior(model_, guide_, xb).gather(-1, yb[:, None])
-            return value - weight * log_post.sum() * data_size / len(xb)
+                return elbo.differentiable_loss(model_, guide_, xb, data_size=data_size)
+            guide_fn, log_posterior = cluster_posterior(model_, guide_)
+            value = elbo.differentiable_loss(model_, guide_fn, xb, data_size=data_size)
+            log_q = log_posterior(xb).gather(-1, yb[:, None])
+            return value - weight * log_q.sum() * data_size / len(xb)
 
         return loss, (x, labels)
 

@@ -206,6 +206,82 @@ def test_start_agreement_is_the_elbo_minus_the_start_log_posterior(tiny_vade, x_
         StartAgreement(-1.0)
 
 
+def _guide_side_pair(name: str):
+    """A tiny model/guide pair whose cluster site the guide holds, in float64 and training
+    mode (BatchNorm on batch statistics, as in SVI), and its plain-torch q(c | x) logits."""
+    from pyroclust import structure
+    from pyroclust.guides import GMVAEGuide, KDVAEGuide
+    from pyroclust.models import GMVAE, KDVAE
+
+    if name == "kdvae":
+        model = KDVAE(12, 3, 2, hidden=(8, 6), weights=priors.Learned())
+        guide = KDVAEGuide.for_model(model, classifier_hidden=(5,))
+    else:
+        cluster = name.removeprefix("gmvae-")
+        model = GMVAE(12, 3, 2, feature_dim=6, hidden=(8, 7), cluster=cluster)
+        guide = GMVAEGuide.for_model(model, hidden=(8, 7))
+    structure.attach_weight_guides(model, guide)
+    model.double().train()
+    guide.double().train()
+
+    def logits(x: torch.Tensor) -> torch.Tensor:
+        features = guide.encoder(x) if name != "kdvae" else x
+        return guide.classifier(features)
+
+    return model, guide, logits
+
+
+@pytest.mark.parametrize("name", ["gmvae-relaxed", "gmvae-enumerate", "kdvae"])
+def test_start_agreement_of_a_guide_side_site_is_the_elbo_minus_log_q(name: str) -> None:
+    """-ELBO - w n/B sum_b log q(s_b | x_b), with log q the float64 log-softmax of the guide's
+    classifier; the ELBO is Pyro's at the same noise (tests/models check it against float64
+    formulas), unchanged by reading q(c | x) from its run; the gradients are the formula's;
+    w = 0 is the plain ELBO exactly."""
+    from pyroclust.infer.elbo import make_elbo
+    from pyroclust.regularizers import StartAgreement
+
+    torch.manual_seed(0)
+    model, guide, logits = _guide_side_pair(name)
+    x = torch.as_tensor(_x(20), dtype=torch.float64).round()
+    start = np.array([0, 1, 2, 2, 1] * 4)
+    xb, n, w = x[:8], len(x), 1.5
+    with local_params():
+        loss, data = StartAgreement(w).bind(model, guide, x, start)
+        assert torch.equal(data[0], x) and data[1].tolist() == start.tolist()
+        yb = data[1][:8]
+        pyro.set_rng_seed(1)
+        got = loss(model, guide, xb, yb, data_size=n)
+        elbo = make_elbo(model, xb, guide=guide, data_size=n)
+        pyro.set_rng_seed(1)
+        plain = elbo.differentiable_loss(model, guide, xb, data_size=n)
+        log_q = logits(xb)
+        log_q = (log_q - log_q.logsumexp(-1, keepdim=True))[torch.arange(8), yb]
+        expected = plain - w * n / 8 * log_q.sum()
+        zero, _ = StartAgreement(0.0).bind(model, guide, x, start)
+        pyro.set_rng_seed(1)
+        unweighted = zero(model, guide, xb, yb, data_size=n)
+        params = [p for p in (*model.parameters(), *guide.parameters()) if p.requires_grad]
+        got_grads = torch.autograd.grad(got, params, retain_graph=True, allow_unused=True)
+        want_grads = torch.autograd.grad(expected, params, retain_graph=True, allow_unused=True)
+    torch.testing.assert_close(got, expected, rtol=1e-9, atol=1e-9)
+    torch.testing.assert_close(unweighted, plain, rtol=0, atol=0)
+    for g_got, g_want in zip(got_grads, want_grads):
+        assert (g_got is None) == (g_want is None)
+        if g_got is not None:
+            torch.testing.assert_close(g_got, g_want, rtol=1e-8, atol=1e-10)
+
+
+def test_start_agreement_refuses_missing_or_misshapen_labels(tiny_vade, x_small) -> None:
+    from pyroclust.regularizers import StartAgreement
+
+    model, guide = tiny_vade()
+    x = torch.as_tensor(x_small)
+    with local_params(), pytest.raises(ValueError, match="start's labels"):
+        StartAgreement(1.0).bind(model, guide, x, None)
+    with local_params(), pytest.raises(ValueError, match="shape"):
+        StartAgreement(1.0).bind(model, guide, x, np.zeros(3, dtype=int))
+
+
 def test_start_agreement_as_the_estimators_loss_keeps_the_start(
     tiny_vade, x_small, tmp_path
 ) -> None:

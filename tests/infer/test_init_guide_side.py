@@ -137,3 +137,33 @@ def test_labelled_objective_of_a_model_side_site(tiny_vade, x_small) -> None:
         expected = elbo - alpha * n / len(x) * log_post[torch.arange(len(y)), y].sum()
     torch.testing.assert_close(got[0.0], elbo)
     torch.testing.assert_close(got[alpha], expected, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("name", ["gmvae-relaxed", "gmvae-enumerate", "kdvae", "vade"])
+def test_cluster_posterior_is_what_predict_proba_reports(name: str, x_small) -> None:
+    """The posterior read from the objective's own run of the guide (or VaDE's p(c | mu(x)))
+    equals predictive.cluster_log_proba, in evaluation mode, for every kind of cluster site;
+    the guide's value is left as it was."""
+    from pyroclust import zoo
+    from pyroclust.infer.init.align import cluster_posterior
+
+    torch.manual_seed(0)
+    if name == "vade":
+        model, guide = zoo.make("vade", 12, n_components=K, latent_dim=2, hidden=(8,))
+    elif name == "kdvae":
+        model, guide = zoo.make("kdvae", 12, n_components=K, latent_dim=2, hidden=(8, 6))
+    else:
+        model, guide = make_pair(name.removeprefix("gmvae-"))
+    model.eval(), guide.eval()
+    x = torch.as_tensor(x_small[:10])
+    with local_params():
+        guide_fn, log_posterior = cluster_posterior(model, guide)
+        torch.manual_seed(1)
+        tapped = guide_fn(x, data_size=48)
+        torch.manual_seed(1)
+        plain = guide(x, data_size=48)
+        got = log_posterior(x)
+        expected = cluster_log_proba(model, guide, x)
+    assert got.requires_grad
+    torch.testing.assert_close(tapped, plain)
+    torch.testing.assert_close(got.detach().exp(), expected.exp(), rtol=1e-5, atol=1e-6)

@@ -40,6 +40,28 @@ def site_value(site: Any, labels: torch.Tensor) -> torch.Tensor:
     return labels
 
 
+class _KeepLogits(Messenger):
+    """Keep the logits of the distribution at the sample site of ``site`` (a
+    :class:`~pyroclust.structure.ClusterSite`) as a guide runs: q(c | x) of a guide-side
+    cluster site, as the guide drew (or enumerated) the site from it."""
+
+    def __init__(self, site: Any) -> None:
+        super().__init__()
+        self.site = site
+        self.logits: torch.Tensor | None = None
+
+    def _pyro_post_sample(self, msg: dict[str, Any]) -> None:
+        if msg["name"] != self.site.name:
+            return
+        logits = getattr(msg["fn"], "logits", None)
+        if logits is None:
+            raise TypeError(
+                f"the guide's cluster site {self.site.name!r} has no logits "
+                f"({type(msg['fn']).__name__}); q(c | x) must be given as logits"
+            )
+        self.logits = logits
+
+
 class _GuideLogits:
     """The labelled guide of a guide-side cluster site: the guide runs with the site at the
     labels, hidden from the objective, and its q(c | x) logits are kept for the
@@ -53,17 +75,64 @@ class _GuideLogits:
         from pyro import poutine
 
         conditioned = _Observed(self.site.name, site_value(self.site, labels))(self.guide)
-        with poutine.block(hide=[self.site.name]):
-            trace = poutine.trace(conditioned).get_trace(x, data_size=data_size)
-        fn = trace.nodes[self.site.name]["fn"]
-        logits = getattr(fn, "logits", None)
-        if logits is None:
-            raise TypeError(
-                f"the guide's cluster site {self.site.name!r} has no logits "
-                f"({type(fn).__name__}); the alignment needs q(c | x) as logits"
-            )
-        self.logits = logits
-        return trace.nodes["_RETURN"]["value"]
+        keep = _KeepLogits(self.site)
+        with poutine.block(hide=[self.site.name]), keep:
+            value = conditioned(x, data_size=data_size)
+        self.logits = keep.logits
+        return value
+
+
+class _TappedGuide:
+    """The guide of a guide-side cluster site, run as it is, keeping the logits of q(c | x)
+    from its last run (:func:`cluster_posterior`)."""
+
+    def __init__(self, guide: Any, site: Any) -> None:
+        self.guide, self.site = guide, site
+        self.logits: torch.Tensor | None = None
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        keep = _KeepLogits(self.site)
+        with keep:
+            value = self.guide(*args, **kwargs)
+        self.logits = keep.logits
+        return value
+
+    def log_posterior(self, x: torch.Tensor) -> torch.Tensor:
+        """log q(c | x) of the rows ``x`` the guide last ran on, of shape (batch, K)."""
+        if self.logits is None or self.logits.shape[:-1] != x.shape[:1]:
+            raise RuntimeError("run the guide on the mini-batch before reading q(c | x)")
+        return torch.log_softmax(self.logits, -1)
+
+
+def cluster_posterior(
+    model: Any, guide: Any
+) -> tuple[Callable[..., Any], Callable[[torch.Tensor], torch.Tensor]]:
+    r"""``(guide_fn, log_posterior)``: the guide to run an objective with, and the
+    posterior over the model's (first) cluster site of the mini-batch it ran on,
+    ``log_posterior(x)`` of shape (batch, n_components), differentiable:
+
+    - a guide-side site (GMVAE, k-DVAE; enumerated or relaxed): :math:`\log q(c \mid x)`,
+      the log-softmax of the logits the guide drew (or enumerated) the site from in its last
+      run, so reading it costs no second pass of the guide (with BatchNorm in training mode,
+      the same batch statistics as the objective's); ``guide_fn`` is the guide, wrapped to
+      keep them;
+    - a model-side site (VaDE's shape): :math:`\log p(c \mid \mu(x))` under the mixture on
+      the codes (:func:`mixture_log_posterior`); ``guide_fn`` is the guide itself.
+
+    The same q(c | x) that :func:`~pyroclust.predictive.cluster_log_proba` reports (there
+    without gradients and in evaluation mode), and that :func:`labelled_loss` trains.
+    """
+    from pyroclust.structure import cluster_site
+
+    site = cluster_site(model)
+    if site.in_guide:
+        tapped = _TappedGuide(guide, site)
+        return tapped, tapped.log_posterior
+
+    def log_posterior(x: torch.Tensor) -> torch.Tensor:
+        return mixture_log_posterior(model, guide, x)
+
+    return guide, log_posterior
 
 
 def labelled(model: Any, guide: Any) -> tuple[Callable[..., Any], Callable[..., Any]]:
