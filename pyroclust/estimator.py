@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import itertools
 import os
 from typing import Any
 
@@ -22,6 +23,8 @@ from pyroclust.validation import as_data_tensor, check_feature_names, get_featur
 ESTIMATOR_KIND = "clusterer"
 #: The session step that records the clustering the initialisation left (before free SVI).
 START_LABELS_STEP = "start-labels"
+#: The session step that records the rows the initialisation saw, when it saw a subset.
+INIT_ROWS_STEP = "init-rows"
 
 
 def _rng_devices(x: torch.Tensor) -> list[int]:
@@ -80,6 +83,19 @@ class Clusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         the start (e.g. :class:`~pyroclust.regularizers.StartAgreement`).
     num_particles : int
         Particles of the automatic ELBO.
+    init_max_samples : int or None
+        The most rows the initialisation sees (100,000 by default): on more, the
+        initialisation strategy (autoencoder pretraining, the start mixture, the alignment)
+        runs on a uniform random subset of this size, drawn with ``random_state`` (and kept
+        in the checkpoint); SVI then trains on every row. The start's labels of all rows
+        (``start_labels_``) come from the started model, chunk by chunk. None: every row
+        (data on disk are then loaded whole for the initialisation). Strategies may
+        subsample further: :class:`~pyroclust.infer.init.ManifoldInit` embeds at most its
+        ``max_samples`` rows.
+    chunk_size : int, optional
+        Rows read at a time from data on disk (65,536 by default,
+        :data:`pyroclust.datasets.streaming.DEFAULT_CHUNK_SIZE`): see "Data larger than
+        memory" below.
     distributed : bool, optional
         Data-parallel training when the script runs under ``torchrun --nproc-per-node N``
         (:mod:`pyroclust.infer.distributed`): ``fit`` joins the process group torchrun
@@ -107,6 +123,24 @@ class Clusterer(ClusterMixin, TransformerMixin, BaseEstimator):
     feature_names_in_ : ndarray of shape (n_features_in_,)
         The column names of a DataFrame given to :meth:`fit` (scikit-learn's convention):
         later input must have the same names in the same order. Absent otherwise.
+
+    Notes
+    -----
+    **Data larger than memory.** ``X`` may be a memory-mapped ``.npy`` file
+    (``np.load(path, mmap_mode="r")``), a ``np.memmap``, or an
+    :class:`~pyroclust.datasets.streaming.ArrayStream` (``open_stream(path)``: a ``.npy``
+    file or a folder of ``.npy``/``.npz`` shards). It is then never loaded whole:
+    :meth:`fit` checks it in one pass ``chunk_size`` rows at a time, initialises on at most
+    ``init_max_samples`` rows, computes the start's labels chunk by chunk, and trains SVI on
+    one chunk at a time (each epoch visits the chunks in a random order and the rows of
+    each in a random order; :class:`~pyroclust.infer.SVITrainer`); :meth:`predict`,
+    :meth:`predict_proba`, :meth:`transform`, :meth:`codes`, :meth:`reconstruct` and
+    :meth:`score` work through it in chunks too. Memory then holds the model, one chunk,
+    the initialisation subsample and a label per row. With ``chunk_size`` at least the
+    number of rows (and a multiple of 4,096 for :meth:`score`), a memory map gives exactly
+    the fit and the predictions of the same array in memory. A map's rows are converted as
+    in-memory arrays are; a stream's files as :func:`~pyroclust.datasets.load_dataset`
+    reads them (``uint8`` scaled by 1/255).
 
     Examples
     --------
@@ -139,6 +173,8 @@ class Clusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         callbacks: Any = (),
         loss: Any = None,
         num_particles: int = 1,
+        init_max_samples: int | None = 100_000,
+        chunk_size: int | None = None,
         distributed: bool | None = None,
     ) -> None:
         self.model = model
@@ -160,6 +196,8 @@ class Clusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         self.callbacks = callbacks
         self.loss = loss
         self.num_particles = num_particles
+        self.init_max_samples = init_max_samples
+        self.chunk_size = chunk_size
         self.distributed = distributed
 
     # --------------------------------------------------------------- fitting
@@ -173,10 +211,14 @@ class Clusterer(ClusterMixin, TransformerMixin, BaseEstimator):
 
         The fit runs as the stages of a :class:`~pyroclust.infer.FitSession`: the
         initialisation strategy's (``"pretrain"``, ``"start"``, ``"align"`` for the built-in
-        ones; ``"init"`` for any other callable), then ``"svi"``. With ``resume=True`` and an
-        existing ``checkpoint`` file, the fit continues where the checkpoint left it: the
-        stages done are skipped, the one in progress continues, and on CPU the result is
-        bit-identical to an uninterrupted fit.
+        ones; ``"init"`` for any other callable), on at most ``init_max_samples`` rows, then
+        ``"svi"`` on every row. With ``resume=True`` and an existing ``checkpoint`` file, the
+        fit continues where the checkpoint left it: the stages done are skipped, the one in
+        progress continues, and on CPU the result is bit-identical to an uninterrupted fit.
+
+        ``X`` on disk (a memory map or an
+        :class:`~pyroclust.datasets.streaming.ArrayStream`) is read ``chunk_size`` rows at a
+        time and never loaded whole (see the class's notes).
 
         Raises
         ------
@@ -196,21 +238,34 @@ class Clusterer(ClusterMixin, TransformerMixin, BaseEstimator):
             from pyroclust.infer import distributed
 
             distributed.init_from_env(device)  # under torchrun: join its process group
-        x = as_data_tensor(X, min_samples=2)
-        names = get_feature_names(X)  # scikit-learn's convention for DataFrames
-        proto_model, proto_guide = self._prototypes(x)
-        x = self._validate(x, proto_model).to(device)
-        k = getattr(proto_model, "n_components", None)
-        if k is not None and k > len(x):
-            raise DataError(
-                f"n_components={k} is more than the {len(x)} samples; use fewer components"
+        from pyroclust.datasets import streaming
+
+        if streaming.is_streamed(X):
+            rows: Any = streaming.as_stream(X)
+            value_range = self._scan(rows)
+            proto_model, proto_guide = self._prototypes(rows.n_features, value_range)
+            self._check_rows(rows, proto_model)
+            probe = self._validate(
+                rows.take(np.arange(min(len(rows), self.batch_size))), proto_model
             )
+            names = None
+        else:
+            x = as_data_tensor(X, min_samples=2)
+            names = get_feature_names(X)  # scikit-learn's convention for DataFrames
+            proto_model, proto_guide = self._prototypes(x.shape[1], x.cpu().numpy())
+            rows = x = self._validate(x, proto_model).to(device)
+            probe = x[: self.batch_size]
+        n = len(rows)
+        k = getattr(proto_model, "n_components", None)
+        if k is not None and k > n:
+            raise DataError(f"n_components={k} is more than the {n} samples; use fewer components")
         seed_everything(self.random_state)
         model, guide = copy.deepcopy(proto_model).to(device), copy.deepcopy(proto_guide).to(device)
         structure.attach_weight_guides(model, guide)  # q over every weight prior's sites
         guide.to(device)
         with local_params():
-            check_guide_covers_model(model, guide, x[: self.batch_size], data_size=len(x))
+            check_guide_covers_model(model, guide, probe.to(device), data_size=n)
+        del probe
         es = self.early_stopping
         if isinstance(es, bool):
             es = EarlyStopping() if es else None
@@ -227,7 +282,7 @@ class Clusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         )
         # expose the partial state even if a stage stops on a non-finite loss
         self.model_, self.guide_, self.trainer_ = model, guide, None
-        self.n_features_in_ = x.shape[1]
+        self.n_features_in_ = int(rows.shape[1])
         if names is not None:
             self.feature_names_in_ = names
         elif hasattr(self, "feature_names_in_"):
@@ -235,20 +290,20 @@ class Clusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         init = self.init if self.init is not None else default_init(model, guide)
         start_labels = None
         try:
+            subset = self._init_rows(n, session)
+            x_init = self._init_data(rows, subset, proto_model, device)
             with local_params():
                 run_init(
                     init,
                     model,
                     guide,
-                    x,
+                    x_init,
                     session,
                     random_state=self.random_state,
                     progress=self.progress,
                 )
-            start_labels = self._start_labels(model, guide, x, session)
-            loss, data = self.loss, x
-            if callable(getattr(loss, "bind", None)):  # an objective that needs the start
-                loss, data = loss.bind(model, guide, x, start_labels)
+            start_labels = self._start_labels(model, guide, rows, session)
+            loss, data = self._objective(model, guide, rows, x_init, subset, start_labels)
             self.trainer_ = session.train(
                 "svi",
                 data,
@@ -263,37 +318,139 @@ class Clusterer(ClusterMixin, TransformerMixin, BaseEstimator):
                 jit=self.jit,
                 early_stopping=es,
                 callbacks=list(self.callbacks or ()),
+                chunk_size=self._chunk_size(),
             )
             session.finish()
         except NonFiniteLossError:
             # the last good parameters are in place: leave a usable (savable) estimator
             self.trainer_ = session.trainers.get("svi")
-            self._finish(x, session, strict=False, start_labels=start_labels)
+            self._finish(rows, session, strict=False, start_labels=start_labels)
             raise
-        self._finish(x, session, start_labels=start_labels)
+        self._finish(rows, session, start_labels=start_labels)
         return self
 
-    @staticmethod
-    def _start_labels(
-        model: Any, guide: Any, x: torch.Tensor, session: FitSession
-    ) -> np.ndarray | None:
-        """The start's clustering of ``x``, as the session step ``"start-labels"`` (None for a
-        model without a cluster site). The random streams are left as they were, so the fit
-        goes on as it would without this step."""
-        if not structure.cluster_sites(model):
+    # ------------------------------------------------------------- data of a fit
+    def _chunk_size(self) -> int:
+        """Rows read at a time from data on disk."""
+        from pyroclust.datasets import streaming
+
+        size = getattr(self, "chunk_size", None)  # None in estimators pickled before it
+        return streaming.DEFAULT_CHUNK_SIZE if size is None else int(size)
+
+    def _scan(self, stream: Any) -> np.ndarray:
+        """Check the rows of ``stream`` chunk by chunk (the checks of in-memory data) and return
+        their smallest and largest value, as the array ``[[min, max]]`` (what
+        :func:`pyroclust.zoo.likelihood_for` reads)."""
+        as_data_tensor(stream.take(np.arange(min(len(stream), 2))), min_samples=2)
+        low, high = np.inf, -np.inf
+        start = 0
+        for chunk in stream.chunks(self._chunk_size()):
+            try:
+                part = as_data_tensor(chunk)
+            except DataError as err:
+                raise DataError(f"rows {start} to {start + len(chunk) - 1} of X: {err}") from err
+            low, high = min(low, float(part.min())), max(high, float(part.max()))
+            start += len(chunk)
+        return np.array([[low, high]])
+
+    def _check_rows(self, stream: Any, model: Any) -> None:
+        """The model's checks of the rows of ``stream`` (its width, its likelihood's
+        support), chunk by chunk."""
+        start = 0
+        for chunk in stream.chunks(self._chunk_size()):
+            try:
+                self._validate(chunk, model)
+            except DataError as err:
+                raise DataError(f"rows {start} to {start + len(chunk) - 1} of X: {err}") from err
+            start += len(chunk)
+
+    def _init_rows(self, n: int, session: FitSession) -> np.ndarray | None:
+        """The rows the initialisation sees: None for all of them, else a sorted uniform
+        random subset of ``init_max_samples`` rows drawn with ``random_state``, kept in the
+        checkpoint as the session step ``"init-rows"`` (a resumed fit starts from the same
+        rows)."""
+        cap = self.init_max_samples
+        if cap is None or n <= cap:
             return None
 
+        def draw() -> np.ndarray:
+            rng = np.random.default_rng(self.random_state)
+            return np.sort(rng.choice(n, int(cap), replace=False)).astype(np.int64)
+
+        return np.asarray(session.step(INIT_ROWS_STEP, draw))
+
+    def _init_data(
+        self, rows: Any, subset: np.ndarray | None, model: Any, device: torch.device
+    ) -> torch.Tensor:
+        """The rows ``subset`` of the data (all when None) as a tensor on ``device``."""
+        if isinstance(rows, torch.Tensor):
+            if subset is None:
+                return rows
+            return rows[torch.as_tensor(subset, device=rows.device)]
+        index = np.arange(len(rows)) if subset is None else subset
+        return self._validate(rows.take(index), model).to(device)
+
+    def _objective(
+        self,
+        model: Any,
+        guide: Any,
+        rows: Any,
+        x_init: torch.Tensor,
+        subset: np.ndarray | None,
+        start_labels: np.ndarray | None,
+    ) -> tuple[Any, Any]:
+        """The SVI stage's loss and data: ``loss`` and the rows, or what an objective with
+        ``bind`` builds from the start. On data on disk, ``bind`` sees the initialisation's
+        rows and their start labels; its data must be those two, and the SVI stage then reads
+        every row from disk with every row's start label."""
+        loss = self.loss
+        if not callable(getattr(loss, "bind", None)):  # a plain objective
+            return loss, rows
+        if isinstance(rows, torch.Tensor):
+            return loss.bind(model, guide, rows, start_labels)
+        labels = start_labels if subset is None or start_labels is None else start_labels[subset]
+        loss, data = loss.bind(model, guide, x_init, labels)
+        if not (isinstance(data, tuple) and len(data) == 2 and data[0] is x_init):
+            raise ValueError(
+                f"{type(self.loss).__name__}.bind must return (loss, (x, start_labels)) to train "
+                "on data on disk; load the data in memory instead"
+            )
+        return loss, (rows, torch.as_tensor(start_labels, dtype=data[1].dtype))
+
+    def _cluster_labels(self, model: Any, guide: Any, rows: Any) -> np.ndarray:
+        """The most probable cluster of each row (of data on disk, chunk by chunk)."""
+        device = next(iter(model.parameters())).device
+
+        def labels(part: Any) -> np.ndarray:
+            x = part if isinstance(part, torch.Tensor) else torch.from_numpy(part).to(device)
+            return predictive.cluster_log_proba(model, guide, x).argmax(1).cpu().numpy()
+
+        return self._chunked(rows, labels)
+
+    def _start_labels(
+        self, model: Any, guide: Any, rows: Any, session: FitSession
+    ) -> np.ndarray | None:
+        """The start's clustering of every row, as the session step ``"start-labels"`` (None
+        for a model without a cluster site). The random streams are left as they were, so the
+        fit goes on as it would without this step."""
+        if not structure.cluster_sites(model):
+            return None
+        device = next(iter(model.parameters())).device
+
         def labels() -> np.ndarray:
-            with torch.random.fork_rng(devices=_rng_devices(x)):
-                lp = predictive.cluster_log_proba(model, guide, x)
-            return lp.argmax(1).cpu().numpy().astype(np.int64)
+            with torch.random.fork_rng(devices=_rng_devices(torch.empty(0, device=device))):
+                return self._cluster_labels(model, guide, rows).astype(np.int64)
 
         return np.asarray(session.step(START_LABELS_STEP, labels))
 
     def _check_params(self) -> None:
         """Check the training options (scikit-learn checks parameters in ``fit``)."""
-        for name, minimum in (("epochs", 0), ("batch_size", 1), ("num_particles", 1)):
+        checked = [("epochs", 0), ("batch_size", 1), ("num_particles", 1)]
+        checked += [(name, 1) for name in ("init_max_samples", "chunk_size")]
+        for name, minimum in checked:
             value = getattr(self, name)
+            if value is None and name in ("init_max_samples", "chunk_size"):
+                continue  # every row; the default chunk
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
                 raise ValueError(f"{name} must be an integer, got {value!r}")
             if value < minimum:
@@ -301,10 +458,10 @@ class Clusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         if not (isinstance(self.lr, (int, float)) and np.isfinite(self.lr) and self.lr > 0):
             raise ValueError(f"lr must be a positive number, got {self.lr!r}")
 
-    def _prototypes(self, x: torch.Tensor) -> tuple[Any, Any]:
+    def _prototypes(self, n_features: int, values: Any) -> tuple[Any, Any]:
         """The (model, guide) prototypes to fit: the ones given, or the registry entry named
-        by ``model`` built for the data's width (with ``n_components`` and the likelihood
-        the data call for, unless ``model_options`` say otherwise)."""
+        by ``model`` built for ``n_features`` (with ``n_components`` and the likelihood the
+        data's ``values`` call for, unless ``model_options`` say otherwise)."""
         if not isinstance(self.model, str):
             if self.guide is None:
                 raise ValueError(
@@ -333,13 +490,13 @@ class Clusterer(ClusterMixin, TransformerMixin, BaseEstimator):
                 raise ValueError(f"n_components must be an integer >= 1, got {k!r}")
             options.setdefault("n_components", int(k))
         if entry.accepts("likelihood"):
-            options.setdefault("likelihood", zoo.likelihood_for(x.cpu().numpy()))
+            options.setdefault("likelihood", zoo.likelihood_for(values))
         seed_everything(self.random_state)  # the networks' initial weights too
-        return zoo.make(entry.name, x.shape[1], **options)
+        return zoo.make(entry.name, n_features, **options)
 
     def _finish(
         self,
-        x: torch.Tensor,
+        rows: Any,
         session: FitSession | None = None,
         *,
         strict: bool = True,
@@ -363,8 +520,7 @@ class Clusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         self.n_iter_ = 0 if trainer is None else trainer.epoch
         if structure.cluster_sites(self.model_):  # a mixture: has clusters
             try:
-                lp = predictive.cluster_log_proba(self.model_, self.guide_, x)
-                self.labels_ = lp.argmax(1).cpu().numpy()
+                self.labels_ = self._cluster_labels(self.model_, self.guide_, rows)
                 if start_labels is not None:
                     from pyroclust.metrics import ari
 
@@ -431,7 +587,7 @@ class Clusterer(ClusterMixin, TransformerMixin, BaseEstimator):
 
         if not streaming.is_streamed(X):
             return fn(X)
-        parts = [fn(chunk) for chunk in streaming.iter_chunks(X, streaming.DEFAULT_CHUNK_SIZE)]
+        parts = [fn(chunk) for chunk in streaming.iter_chunks(X, self._chunk_size())]
         if not parts:  # no rows: the usual one-line error
             return fn(np.empty((0, X.shape[1]), np.float32))
         if isinstance(parts[0], dict):
@@ -440,8 +596,13 @@ class Clusterer(ClusterMixin, TransformerMixin, BaseEstimator):
 
     def predict(self, X: Any, *, site: str | None = None) -> np.ndarray:
         """Most probable cluster of each row for the cluster site ``site`` (the first by
-        default): ndarray of shape (n_samples,)."""
-        return self.predict_log_proba(X, site=site).argmax(1)
+        default): ndarray of shape (n_samples,). ``X`` on disk is read in chunks."""
+
+        def labels(part: Any) -> np.ndarray:
+            x = self._input(part)
+            return predictive.cluster_log_proba(self.model_, self.guide_, x, site=site).argmax(1)
+
+        return self._chunked(X, lambda part: labels(part).cpu().numpy())
 
     @property
     def cluster_sites_(self) -> tuple[Any, ...]:
@@ -476,10 +637,17 @@ class Clusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         """E[x | codes of x], the model replayed at the guide's point values and read at the
         likelihood's mean: ndarray of shape (n_samples, n_features). With ``component``,
         each row's codes are decoded with the cluster site ``site`` (the first) fixed at that
-        component (a style-transfer row; see :func:`pyroclust.predictive.reconstruct`)."""
-        x = self._input(X)
-        out = predictive.reconstruct(self.model_, self.guide_, x, component=component, site=site)
-        return out.double().cpu().numpy()
+        component (a style-transfer row; see :func:`pyroclust.predictive.reconstruct`).
+        ``X`` on disk is read in chunks."""
+
+        def reconstruct(part: Any) -> np.ndarray:
+            x = self._input(part)
+            out = predictive.reconstruct(
+                self.model_, self.guide_, x, component=component, site=site
+            )
+            return out.double().cpu().numpy()
+
+        return self._chunked(X, reconstruct)
 
     def sample(
         self, n_samples: int = 1, *, component: int | None = None, site: str | None = None
@@ -497,26 +665,39 @@ class Clusterer(ClusterMixin, TransformerMixin, BaseEstimator):
     def score(self, X: Any, y: Any = None, *, num_particles: int = 1) -> float:
         """Mean ELBO per data point of ``X`` (higher is better), a lower bound on
         log p(x) averaged over rows. A Monte-Carlo estimate with ``num_particles`` draws,
-        seeded from ``random_state`` (repeatable; the global random stream is left alone)."""
-        x = self._input(X)
-        n = len(x)
+        seeded from ``random_state`` (repeatable; the global random stream is left alone).
+
+        ``X`` on disk is read in chunks; with ``chunk_size`` a multiple of 4,096 the estimate
+        equals the in-memory one (the same batches draw the same noise)."""
+        from pyroclust.datasets import streaming
+
+        if streaming.is_streamed(X):
+            n = len(X)
+            blocks = (self._input(c) for c in streaming.iter_chunks(X, self._chunk_size()))
+        else:
+            x = self._input(X)
+            n, blocks = len(x), iter([x])
+        first = next(blocks, None)
+        if first is None:  # no rows: the usual one-line error
+            self._input(np.empty((0, self.n_features_in_), np.float32))
         seed = 0 if self.random_state is None else int(self.random_state)
         # a Monte-Carlo estimate: repeatable (seeded from random_state), the global stream kept
         with (
-            torch.random.fork_rng(devices=_rng_devices(x)),
+            torch.random.fork_rng(devices=_rng_devices(first)),
             local_params(),
             predictive.evaluating(self.model_, self.guide_),
         ):
             torch.manual_seed(seed)
             elbo = make_elbo(
-                self.model_, x[:2], guide=self.guide_, data_size=n, num_particles=num_particles
+                self.model_, first[:2], guide=self.guide_, data_size=n, num_particles=num_particles
             )
             total = 0.0
-            # each chunk, scaled to the n rows, is an estimate of the whole ELBO with the
+            # each batch, scaled to the n rows, is an estimate of the whole ELBO with the
             # global terms (the weights' KL) once; weighting by its share counts them once
-            for xb in torch.split(x, 4096):
-                loss = float(elbo.loss(self.model_, self.guide_, xb, data_size=n))
-                total += loss * len(xb) / n
+            for x in itertools.chain([first], blocks):
+                for xb in torch.split(x, 4096):
+                    loss = float(elbo.loss(self.model_, self.guide_, xb, data_size=n))
+                    total += loss * len(xb) / n
         return -total / n
 
     # --------------------------------------------------------------- persistence

@@ -10,9 +10,18 @@ memory-mapped: a map's pages stay in the process's resident memory once read), s
 costs its own rows; an ``.npz`` member is compressed or zipped and is read whole, so each
 ``.npz`` shard must fit in memory (split larger data into several shards, or save ``.npy``).
 
-:meth:`pyroclust.estimator.Clusterer.predict` and ``transform`` accept a stream or a
-``np.memmap`` and work through it in chunks; ``pyroclust predict`` streams a ``.npy`` file or
-a folder of shards to its label file.
+:class:`MappedArray` is the same reader over a memory-mapped array (``np.load(path,
+mmap_mode="r")`` or a ``np.memmap``): its rows are sliced from the map a chunk at a time and
+converted as in-memory data are (to float32, without the ``uint8`` scaling), and the map's
+pages are released after each read, so they do not pile up in the process's resident memory.
+:func:`as_stream` turns either, or a path, into a stream.
+
+:meth:`pyroclust.estimator.Clusterer.fit` trains on a stream or a ``np.memmap`` chunk by chunk
+(its initialisation on a random subsample of at most ``init_max_samples`` rows), and
+``predict``, ``predict_proba``, ``transform``, ``reconstruct`` and ``score`` work through one
+in chunks; the trainer (:class:`~pyroclust.infer.SVITrainer`) reads one
+``chunk_size`` rows at a time; ``pyroclust predict`` streams a ``.npy`` file or a folder of
+shards to its label file.
 
 Examples
 --------
@@ -27,6 +36,7 @@ Examples
 
 from __future__ import annotations
 
+import mmap
 import os
 import zipfile
 from collections.abc import Iterator, Sequence
@@ -47,6 +57,8 @@ SHARD_SUFFIXES = (".npy", ".npz")
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
     "ArrayStream",
+    "MappedArray",
+    "as_stream",
     "is_streamed",
     "iter_chunks",
     "open_stream",
@@ -93,12 +105,71 @@ class _Shard:
         with open(self.path, "rb") as handle:
             return self._read(handle, start, stop)
 
+    def take(self, index: np.ndarray) -> np.ndarray:
+        """The rows ``index`` (sorted, as a memory map reads them best)."""
+        return self.open()[index]
+
     def open(self) -> np.ndarray:
         """The shard's rows: memory-mapped for ``.npy``, read for ``.npz``."""
         if self.path.suffix.lower() == ".npy":
             return np.load(self.path, mmap_mode="r", allow_pickle=False)
         with np.load(self.path, allow_pickle=False) as archive:
             return archive["x"]
+
+
+def release_pages(array: np.ndarray) -> None:
+    """Drop the pages of a read-only memory map (``np.load(path, mmap_mode="r")``) from this
+    process's resident memory; they stay in the page cache and are read again when touched.
+    A no-op for other arrays (a writable map keeps its pages: they may hold changes)."""
+    handle = getattr(array, "_mmap", None)  # where np.memmap keeps its mmap object
+    if (
+        isinstance(array, np.memmap)
+        and getattr(array, "mode", None) == "r"
+        and handle is not None
+        and hasattr(handle, "madvise")
+        and hasattr(mmap, "MADV_DONTNEED")
+    ):
+        handle.madvise(mmap.MADV_DONTNEED)
+
+
+@dataclass(frozen=True, eq=False)
+class _ArrayShard:
+    """An array (a memory map) as a shard: rows sliced from it, the map's pages released."""
+
+    array: np.ndarray
+
+    @property
+    def path(self) -> Path:
+        return Path(getattr(self.array, "filename", None) or "memmap")
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(int(s) for s in self.array.shape)
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.array.dtype
+
+    @property
+    def rows(self) -> int:
+        return int(self.array.shape[0])
+
+    def blocks(self, chunk_size: int) -> Iterator[np.ndarray]:
+        for start in range(0, self.rows, chunk_size):
+            yield self.read(start, min(start + chunk_size, self.rows))
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        block = np.array(self.array[start:stop])  # an array of its own, not a view of the map
+        release_pages(self.array)
+        return block
+
+    def take(self, index: np.ndarray) -> np.ndarray:
+        block = np.asarray(self.array[index])  # fancy indexing copies
+        release_pages(self.array)
+        return block
+
+    def open(self) -> np.ndarray:
+        return self.array
 
 
 def _npy_header(handle: Any, path: Path) -> tuple[tuple[int, ...], np.dtype, bool]:
@@ -168,6 +239,10 @@ class ArrayStream:
         shards = [_read_shard(Path(p)) for p in paths]
         if not shards:
             raise DatasetError("no .npy or .npz shards to stream")
+        self._set_shards(shards)
+        self.name = shards[0].path.parent.name if len(shards) > 1 else shards[0].path.stem
+
+    def _set_shards(self, shards: Sequence[Any]) -> None:
         for shard in shards:
             if shard.dtype.kind not in "biuf":
                 raise DatasetError(f"{shard.path}: rows must be numeric, got {shard.dtype}")
@@ -182,13 +257,22 @@ class ArrayStream:
                     f"{shard.path}: rows of {width} features (shape {shard.shape[1:]}), but "
                     f"{shards[0].path.name} has {first}"
                 )
-        self.shards = shards
-        self.name = shards[0].path.parent.name if len(shards) > 1 else shards[0].path.stem
+        self.shards = list(shards)
+
+    @staticmethod
+    def _convert(block: np.ndarray) -> np.ndarray:
+        """A block of rows as float32 (n, n_features), as :func:`load_dataset` reads files."""
+        return _features(block)
 
     @property
     def n_samples(self) -> int:
         """Rows over all shards."""
         return sum(s.rows for s in self.shards)
+
+    @property
+    def offsets(self) -> list[int]:
+        """The index of each shard's first row among all rows."""
+        return np.cumsum([0] + [s.rows for s in self.shards[:-1]]).tolist()
 
     @property
     def n_features(self) -> int:
@@ -204,15 +288,16 @@ class ArrayStream:
         return self.n_samples
 
     def __repr__(self) -> str:
-        return f"ArrayStream({self.name!r}, shape={self.shape}, shards={len(self.shards)})"
+        kind = type(self).__name__
+        return f"{kind}({self.name!r}, shape={self.shape}, shards={len(self.shards)})"
 
     def chunks(self, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[np.ndarray]:
         """float32 blocks of ``chunk_size`` rows (the last may be shorter), in row order; a
         block never spans two shards, so only the shard being read is open."""
         chunk_size = _check_chunk_size(chunk_size)
         for shard in self.shards:
-            for block in shard.blocks(chunk_size):
-                yield _features(block)
+            # map holds no block while the caller works: one chunk read at a time
+            yield from map(self._convert, shard.blocks(chunk_size))
 
     def spans(self, chunk_size: int = DEFAULT_CHUNK_SIZE) -> list[tuple[int, int, int]]:
         """The chunks :meth:`chunks` yields, as ``(shard, start, stop)`` row ranges, for
@@ -227,7 +312,7 @@ class ArrayStream:
     def read(self, span: tuple[int, int, int]) -> np.ndarray:
         """The rows of one of :meth:`spans` as float32 (rows, n_features)."""
         index, start, stop = span
-        return _features(self.shards[index].read(start, stop))
+        return self._convert(self.shards[index].read(start, stop))
 
     def take(self, index: Sequence[int] | np.ndarray) -> np.ndarray:
         """The rows ``index`` (any order) as float32 (len(index), n_features): for
@@ -242,9 +327,38 @@ class ArrayStream:
             if where.size:
                 local = index[where] - start
                 order = np.argsort(local, kind="stable")  # a memory map reads rows in order
-                out[where[order]] = _features(shard.open()[local[order]])
+                out[where[order]] = self._convert(shard.take(local[order]))
             start += shard.rows
         return out
+
+
+class MappedArray(ArrayStream):
+    """A memory-mapped array (``np.load(path, mmap_mode="r")``, a ``np.memmap``) seen as a
+    stream of shape (n_samples, n_features): rows sliced from the map ``chunk_size`` at a time.
+
+    Rows are converted as in-memory data are (flattened, float32; ``uint8`` values are not
+    scaled, unlike :class:`ArrayStream`'s files), so a fit or a prediction on the map equals
+    one on the array loaded whole. After each read the map's pages are released
+    (:func:`release_pages`, for a read-only map), so they do not accumulate in the process's
+    resident memory.
+
+    Raises
+    ------
+    DatasetError
+        For non-numeric data or fewer than two dimensions.
+    """
+
+    def __init__(self, array: np.ndarray) -> None:
+        self._set_shards([_ArrayShard(array)])
+        self.name = self.shards[0].path.stem
+
+    @staticmethod
+    def _convert(block: np.ndarray) -> np.ndarray:
+        """A block of rows as float32 (n, n_features), its values unchanged."""
+        flat = np.asarray(block).reshape(len(block), -1)
+        if flat.dtype == np.float32 and flat.flags.writeable and flat.flags.c_contiguous:
+            return flat
+        return np.array(flat, dtype=np.float32)
 
 
 def _check_chunk_size(chunk_size: int) -> int:
@@ -275,18 +389,28 @@ def is_streamed(X: Any) -> bool:
     return isinstance(X, ArrayStream | np.memmap)
 
 
+def as_stream(X: Any) -> ArrayStream:
+    """``X`` as a stream: an :class:`ArrayStream` as it is, a memory-mapped array as a
+    :class:`MappedArray`, a path (a ``.npy``/``.npz`` file or a folder of shards) opened with
+    :func:`open_stream`."""
+    if isinstance(X, ArrayStream):
+        return X
+    if isinstance(X, np.memmap):
+        return MappedArray(X)
+    if isinstance(X, str | os.PathLike):
+        return open_stream(X)
+    raise TypeError(
+        f"a stream is an ArrayStream, a memory-mapped array or a path, not {type(X).__name__}"
+    )
+
+
 def iter_chunks(X: Any, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[Any]:
     """Blocks of at most ``chunk_size`` rows of ``X``, in order: an :class:`ArrayStream`'s
-    float32 chunks, or slices of an array (of a memory-mapped one, only the slice is read,
-    into an array of its own; the map's pages it touched count in the process's resident
-    memory until the kernel drops them, so for the smallest footprint open the file with
-    :func:`open_stream` instead)."""
-    if isinstance(X, ArrayStream):
-        yield from X.chunks(chunk_size)
+    float32 chunks, a memory-mapped array's as a :class:`MappedArray` (each block read into
+    an array of its own, the map's pages released), or slices of an in-memory array."""
+    if is_streamed(X):
+        yield from as_stream(X).chunks(chunk_size)
         return
     chunk_size = _check_chunk_size(chunk_size)
-    mapped = isinstance(X, np.memmap)
     for start in range(0, len(X), chunk_size):
-        block = X[start : start + chunk_size]
-        # a memory map's block is read into memory (a writable array of its own, one chunk)
-        yield np.array(block) if mapped else block
+        yield X[start : start + chunk_size]

@@ -1,5 +1,7 @@
 """Where the trainer's mini-batches come from: tensors on the device, or rows streamed from
-disk chunk by chunk (:class:`~pyroclust.datasets.streaming.ArrayStream`).
+disk chunk by chunk (:class:`~pyroclust.datasets.streaming.ArrayStream`, or a memory-mapped
+array as a :class:`~pyroclust.datasets.streaming.MappedArray`), with row-aligned tensors
+held in memory beside them (the start's labels of each row, say).
 
 Each source yields, for one epoch, ``(index, tensors)`` pairs: the rows ``index`` of the
 row-aligned ``tensors`` form the next global batch (which a data-parallel run then splits
@@ -55,28 +57,53 @@ class Streamed:
     and the rows of each in a random order, so only one chunk is in memory (a shuffle
     within chunks, as data loaders over shards do; chunks of many rows mix well).
 
+    With a single chunk (``chunk_size`` at least the number of rows) an epoch draws the
+    same order as :class:`InMemory`, so a streamed run equals the in-memory one exactly.
+
     Parameters
     ----------
     stream : ArrayStream
     device : torch.device
     chunk_size : int
         Rows read at once; a multiple of the batch size keeps every batch full.
+    extras : tuple of tensors
+        Tensors held in memory with one row per row of ``stream`` (labels, weights), batched
+        with its rows: a batch is ``(rows of stream, *rows of extras)``.
     """
 
-    def __init__(self, stream: Any, device: torch.device, chunk_size: int) -> None:
+    def __init__(
+        self,
+        stream: Any,
+        device: torch.device,
+        chunk_size: int,
+        extras: tuple[torch.Tensor, ...] = (),
+    ) -> None:
         self.stream = stream
         self.device = device
         self.spans = stream.spans(chunk_size)
         self.n = len(stream)
+        self.offsets = stream.offsets
+        for extra in extras:
+            if len(extra) != self.n:
+                raise ValueError(
+                    f"the tensors of data must have the same number of rows, got {self.n} "
+                    f"rows on disk and a tensor of shape {tuple(extra.shape)}"
+                )
+        self.extras = tuple(torch.as_tensor(t).to(device) for t in extras)
 
-    def _rows(self, span: tuple[int, int, int]) -> tuple[torch.Tensor]:
-        return (torch.from_numpy(self.stream.read(span)).to(self.device),)
+    def _rows(self, span: tuple[int, int, int]) -> tuple[torch.Tensor, ...]:
+        shard, start, stop = span
+        first = self.offsets[shard]
+        rows = torch.from_numpy(self.stream.read(span)).to(self.device)
+        return (rows, *(t[first + start : first + stop] for t in self.extras))
 
     def probe(self, rows: int) -> tuple[torch.Tensor, ...]:
         """The first ``rows`` rows (an example batch)."""
         import numpy as np
 
-        return (torch.from_numpy(self.stream.take(np.arange(min(rows, self.n)))).to(self.device),)
+        m = min(rows, self.n)
+        first = torch.from_numpy(self.stream.take(np.arange(m))).to(self.device)
+        return (first, *(t[:m] for t in self.extras))
 
     def steps(self, plan: Plan) -> int:
         """Batches of one epoch: each chunk's, summed."""

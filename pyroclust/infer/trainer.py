@@ -103,6 +103,19 @@ def as_batches(data: torch.Tensor | Sequence[torch.Tensor]) -> tuple[torch.Tenso
     return parts
 
 
+def _source(data: Any, device: torch.device, chunk_size: int) -> InMemory | Streamed:
+    """Where the batches come from: tensors in memory, or rows on disk (a stream or a memory
+    map, alone or first in a tuple whose other tensors are held in memory)."""
+    from pyroclust.datasets import streaming
+
+    if streaming.is_streamed(data):
+        return Streamed(streaming.as_stream(data), device, chunk_size)
+    if streaming.is_streamed(data[0]):
+        extras = as_batches(data[1:]) if len(data) > 1 else ()
+        return Streamed(streaming.as_stream(data[0]), device, chunk_size, extras)
+    return InMemory(data, device)
+
+
 _INVALID = re.compile(r"Expected (?:parameter|value argument) (\w+)?.*?of distribution (\w+)")
 
 
@@ -223,8 +236,10 @@ class SVITrainer:
         the progress bar.
     chunk_size : int, optional
         Rows read from disk at a time when :meth:`fit` is given an
-        :class:`~pyroclust.datasets.streaming.ArrayStream` (65,536 by default): each epoch
-        then visits the chunks in a random order, and the rows of each in a random order.
+        :class:`~pyroclust.datasets.streaming.ArrayStream` or a memory-mapped array (65,536
+        by default): each epoch then visits the chunks in a random order, and the rows of
+        each in a random order. With one chunk (``chunk_size`` at least the rows) the run
+        equals the in-memory one.
 
     Attributes
     ----------
@@ -533,9 +548,10 @@ class SVITrainer:
         state: dict[str, Any] | None = None,
     ) -> SVITrainer:
         """Train on ``data`` (a tensor of shape (n_samples, n_features), a tuple of
-        row-aligned tensors, or rows on disk as an
-        :class:`~pyroclust.datasets.streaming.ArrayStream`, read ``chunk_size`` rows at a
-        time and never whole); returns self.
+        row-aligned tensors, or rows on disk: an
+        :class:`~pyroclust.datasets.streaming.ArrayStream` or a memory-mapped array, read
+        ``chunk_size`` rows at a time and never whole, alone or first in a tuple whose other
+        tensors, held in memory, are row-aligned with it); returns self.
 
         With ``resume=True`` and an existing ``checkpoint`` file, the run continues from it
         (parameters, optimiser, schedule, random state and history), so an interrupted fit
@@ -543,10 +559,12 @@ class SVITrainer:
         returned) continues from a state held elsewhere. Runs in a private Pyro param store
         (:func:`~pyroclust.infer.elbo.local_params`).
         """
-        from pyroclust.datasets.streaming import ArrayStream
+        from pyroclust.datasets import streaming
 
         with local_params():
-            if isinstance(data, ArrayStream):
+            if streaming.is_streamed(data) or (
+                isinstance(data, tuple | list) and data and streaming.is_streamed(data[0])
+            ):
                 return self._fit(data, resume=resume, state=state)
             return self._fit(as_batches(data), resume=resume, state=state)
 
@@ -567,11 +585,7 @@ class SVITrainer:
         return payload["state"]
 
     def _fit(self, data: Any, *, resume: bool, state: dict[str, Any] | None) -> SVITrainer:
-        source = (
-            InMemory(data, self.device)
-            if isinstance(data, tuple)
-            else Streamed(data, self.device, self.chunk_size)
-        )
+        source = _source(data, self.device, self.chunk_size)
         n = source.n
         if n == 0:
             raise ValueError("cannot train on empty data")

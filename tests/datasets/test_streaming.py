@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tracemalloc
 
 import numpy as np
@@ -154,3 +155,58 @@ def test_predict_on_a_file_ten_chunks_long_holds_about_one_chunk(tmp_path, monke
     # each chunk is read into memory (the measurement sees it), never much more
     assert chunk_bytes <= streamed < 3 * chunk_bytes, (streamed, chunk_bytes)
     assert streamed < big.nbytes / 3
+
+
+def test_a_memory_map_streams_with_its_values_unchanged(tmp_path) -> None:
+    images = np.arange(4 * 2 * 3, dtype=np.uint8).reshape(4, 2, 3)
+    np.save(tmp_path / "img.npy", images)
+    mapped = np.load(tmp_path / "img.npy", mmap_mode="r")
+    stream = streaming.as_stream(mapped)
+    assert isinstance(stream, streaming.MappedArray) and stream.shape == (4, 6)
+    assert repr(stream) == "MappedArray('img', shape=(4, 6), shards=1)"
+    flat = images.reshape(4, 6).astype(np.float32)  # as in-memory arrays: not scaled by 1/255
+    chunks = list(stream.chunks(3))
+    assert [c.dtype for c in chunks] == [np.float32] * 2 and chunks[0].flags.writeable
+    np.testing.assert_array_equal(np.concatenate(chunks), flat)
+    np.testing.assert_array_equal(stream.take([3, 0, 3]), flat[[3, 0, 3]])
+    np.testing.assert_array_equal(stream.read(stream.spans(3)[1]), flat[3:])
+    assert streaming.as_stream(stream) is stream
+    assert streaming.as_stream(tmp_path / "img.npy").shape == (4, 6)
+    with pytest.raises(TypeError, match="a stream is"):
+        streaming.as_stream(images)
+    with pytest.raises(DatasetError, match="n_samples"):
+        streaming.MappedArray(np.load(tmp_path / "img.npy", mmap_mode="r")[0, 0])
+
+
+def test_shard_offsets_place_each_shard_among_all_rows(tmp_path, rows) -> None:
+    np.save(tmp_path / "a.npy", rows[:10])
+    np.save(tmp_path / "b.npy", rows[10:13])
+    np.save(tmp_path / "c.npy", rows[13:])
+    assert open_stream(tmp_path).offsets == [0, 10, 13]
+
+
+def _resident_kb() -> int:
+    with open("/proc/self/status") as status:
+        text = status.read()
+    for line in text.splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise OSError("no VmRSS")
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs Linux's /proc")
+def test_reading_a_memory_map_leaves_its_pages_out_of_resident_memory(tmp_path) -> None:
+    big = np.lib.format.open_memmap(
+        tmp_path / "big.npy", mode="w+", dtype=np.float32, shape=(20_000, 1024)
+    )  # 80 MB
+    big[:] = 1.0
+    big.flush()
+    del big
+    mapped = np.load(tmp_path / "big.npy", mmap_mode="r")
+    before = _resident_kb()
+    total = sum(float(chunk[:, 0].sum()) for chunk in streaming.MappedArray(mapped).chunks(500))
+    released = _resident_kb() - before
+    assert total == 20_000
+    np.asarray(mapped).sum()  # reading the map itself keeps its pages resident
+    kept = _resident_kb() - before
+    assert released < 20_000 < kept, (released, kept)  # kB: well under and over 20 MB

@@ -85,3 +85,41 @@ def test_a_streamed_fit_trains_and_resumes_exactly(tmp_path, stream) -> None:
 def test_chunk_size_must_be_positive() -> None:
     with pytest.raises(ValueError, match="chunk_size"):
         SVITrainer(*_pair(), chunk_size=0)
+
+
+def test_tensors_held_in_memory_are_batched_with_the_rows_on_disk(tmp_path) -> None:
+    rows = np.arange(50, dtype=np.float32).reshape(50, 1)
+    np.save(tmp_path / "a.npy", rows[:20])
+    np.save(tmp_path / "b.npy", rows[20:])
+    tags = torch.arange(50) * 10  # one per row, in memory
+    seen: list[tuple[list[int], list[int]]] = []
+
+    def record(model, guide, x, tag, data_size):
+        seen.append((x[:, 0].long().tolist(), tag.tolist()))
+        return (model.weight * x).sum() * data_size / len(x)
+
+    model = torch.nn.Linear(1, 1)
+    options = {"loss": record, "params": list(model.parameters()), "epochs": 1}
+    options.update(batch_size=8, chunk_size=16, random_state=0, progress=False)
+    SVITrainer(model, torch.nn.Module(), **options).fit((open_stream(tmp_path), tags))
+    assert sorted(sum((x for x, _ in seen), [])) == list(range(50))
+    for x, tag in seen:
+        assert tag == [10 * row for row in x]
+    # a memory map in the same place
+    mapped = np.load(tmp_path / "a.npy", mmap_mode="r")
+    seen.clear()
+    SVITrainer(model, torch.nn.Module(), **options).fit([mapped, tags[:20]])
+    assert sorted(sum((x for x, _ in seen), [])) == list(range(20))
+    with pytest.raises(ValueError, match="same number of rows"):
+        SVITrainer(model, torch.nn.Module(), **options).fit((mapped, tags))
+
+
+def test_one_chunk_of_a_memory_map_trains_as_the_array_in_memory(tmp_path, x_small) -> None:
+    np.save(tmp_path / "x.npy", x_small)
+    options = {"epochs": 2, "batch_size": 10, "lr": 1e-2, "random_state": 0, "progress": False}
+    model, guide = _pair()
+    SVITrainer(model, guide, **options).fit(np.load(tmp_path / "x.npy", mmap_mode="r"))
+    model2, guide2 = _pair()
+    SVITrainer(model2, guide2, **options).fit(torch.as_tensor(x_small))
+    for a, b in zip(model.state_dict().values(), model2.state_dict().values()):
+        assert torch.equal(a, b)
