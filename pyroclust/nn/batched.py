@@ -26,8 +26,7 @@ class BatchedMLP(nn.Module):
     Two kinds of input:
 
     - **shared**, of shape (batch, in): every network sees the same rows (the k encoders
-      of one mini-batch); the first layer is then a single matrix product with the k
-      weight matrices side by side;
+      of one mini-batch), read through a view without copying it k times;
     - **per network**, of shape (n_networks, batch, in): network i sees ``x[i]`` (decoder
       i applied to the code drawn from encoder i).
 
@@ -117,9 +116,10 @@ class BatchedMLP(nn.Module):
         if x.dim() == 2:
             if x.shape[-1] != self.in_features:
                 raise ValueError(f"expected input width {self.in_features}, got {x.shape[-1]}")
-            w0 = self.weights[0]  # (k, in, out): one (batch, in) @ (in, k * out) product
-            h = x @ w0.permute(1, 0, 2).reshape(w0.shape[1], -1)
-            h = h.reshape(x.shape[0], k, -1).transpose(0, 1) + self.biases[0]
+            # every network reads the same rows: a stride-0 view, never copied (gathering the
+            # k weight matrices side by side for one (batch, in) @ (in, k * out) product
+            # would copy all of them, forwards and backwards)
+            h = torch.baddbmm(self.biases[0], x.expand(k, *x.shape), self.weights[0])
         elif x.dim() == 3:
             if x.shape[0] != k or x.shape[-1] != self.in_features:
                 raise ValueError(

@@ -67,3 +67,18 @@ def test_bad_inputs_are_refused() -> None:
         BatchedMLP(0, [4, 2])
     with pytest.raises(ValueError, match="expected 3 networks"):
         batched.load_networks([MLP([4, 2])])
+
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_input_gradients_equal_separate_networks(shared: bool) -> None:
+    # a shared input reaches every network through one stride-0 view: its gradient is the
+    # sum of the k networks' gradients, as when k separate networks read the same tensor
+    batched, separate = _pair()
+    base = torch.randn(SIZES[0], 9, dtype=torch.float64).t()  # not contiguous
+    x = (base if shared else torch.randn(4, 9, SIZES[0], dtype=torch.float64)).requires_grad_()
+    x_ref = x.detach().clone().requires_grad_()
+    weights = torch.randn(4, 9, SIZES[-1], dtype=torch.float64)
+    (batched(x) * weights).sum().backward()
+    inputs = [x_ref] * 4 if shared else list(x_ref)
+    sum(((net(xi) * w).sum() for net, xi, w in zip(separate, inputs, weights))).backward()
+    assert torch.allclose(x.grad, x_ref.grad, rtol=0, atol=1e-12)
