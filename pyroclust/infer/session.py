@@ -19,6 +19,14 @@ bit-identical to an uninterrupted one on CPU.
 Initialisation strategies (:mod:`pyroclust.infer.init`) take an optional ``session``; the
 estimator passes its own, so ``Clusterer(checkpoint=...).fit(X, resume=True)`` resumes
 initialisation included.
+
+Under ``torchrun`` (a ``torch.distributed`` process group of several processes, see
+:mod:`pyroclust.infer.distributed`) every process runs the same stages, and only rank 0
+writes the checkpoint: after a step it holds every rank's random states (gathered, a
+collective), and the processes wait for the write to finish (a barrier) before going on, so
+that a file on disk is always one every rank can resume from. On resume every process reads
+the file and takes back its own random states (rank 0's when the file was written by
+another number of processes).
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ import torch
 from torch import nn
 
 from pyroclust.exceptions import CheckpointError
+from pyroclust.infer import distributed
 from pyroclust.infer.checkpoint import load_checkpoint, save_checkpoint
 from pyroclust.infer.trainer import SVITrainer, resolve_device
 
@@ -255,6 +264,7 @@ class FitSession:
         self._summarise(record, trainer)
         if self.checkpoint is not None:
             self._write_training(trainer)
+            _barrier()  # every process waits for rank 0's file
         return trainer
 
     def step(self, name: str, fn: Callable[[], Any]) -> Any:
@@ -275,6 +285,7 @@ class FitSession:
         self.records.append(record)
         if self.checkpoint is not None:
             self._write(current=None)
+            _barrier()  # every process waits for rank 0's file
         return result
 
     def finish(self) -> None:
@@ -326,7 +337,9 @@ class FitSession:
                 "the checkpoint does not match this model and guide (another architecture or "
                 f"other sizes): {str(err).splitlines()[0][:300]}"
             ) from err
-        set_rng_state(saved["rng"])
+        ranks = saved.get("rng_ranks")
+        mine = ranks is not None and len(ranks) == distributed.world_size()
+        set_rng_state(ranks[_rank()] if mine else saved["rng"])
 
     @staticmethod
     def _summarise(record: dict[str, Any], trainer: SVITrainer) -> None:
@@ -343,6 +356,15 @@ class FitSession:
         self._write(current=trainer)
 
     def _write(self, current: SVITrainer | None) -> None:
+        """Write the checkpoint: on rank 0 only under a process group. After a step
+        (``current`` None) every rank's random states are gathered first, a collective that
+        every process reaches; during a training stage the trainer gathers its own."""
+        ranks = None
+        if current is None and distributed.world_size() > 1:
+            ranks = [None] * distributed.world_size()
+            torch.distributed.all_gather_object(ranks, rng_state())
+        if not distributed.is_main_process():
+            return
         payload = {
             "model_class": type(self.model).__qualname__,
             "guide_class": type(self.guide).__qualname__,
@@ -355,6 +377,8 @@ class FitSession:
             else {"model": self.model.state_dict(), "guide": self.guide.state_dict()},
             "rng": None if current is not None else rng_state(),
         }
+        if ranks is not None:
+            payload["rng_ranks"] = ranks
         save_checkpoint(self.checkpoint, SESSION_KIND, payload)
 
     def _load(self, path: str | os.PathLike) -> dict[str, Any]:
@@ -373,6 +397,17 @@ class FitSession:
         if records and records[-1]["kind"] == "train" and payload.get("current") is None:
             raise CheckpointError(f"{str(path)!r} lacks the state of its last training stage")
         return payload
+
+
+def _rank() -> int:
+    """This process's rank in the process group (0 without one)."""
+    return torch.distributed.get_rank() if distributed.world_size() > 1 else 0
+
+
+def _barrier() -> None:
+    """Wait for every process of the group (nothing to wait for without one)."""
+    if distributed.world_size() > 1:
+        torch.distributed.barrier()
 
 
 class _StageWriter:

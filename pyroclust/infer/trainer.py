@@ -523,15 +523,17 @@ class SVITrainer:
     def _write_checkpoint(self) -> None:
         if self.checkpoint is None:
             return
-        if self._parallel is not None:
+        parallel = self._parallel
+        if parallel is not None:
             # every rank's random state goes into rank 0's file (a collective: all ranks)
-            self._rank_rng = self._parallel.gather_rng()
-            if not self._parallel.is_main:
-                return
-        if isinstance(self.checkpoint, str | os.PathLike):
-            self.save()
-        else:
-            self.checkpoint(self)
+            self._rank_rng = parallel.gather_rng()
+        if parallel is None or parallel.is_main:  # only rank 0 writes
+            if isinstance(self.checkpoint, str | os.PathLike):
+                self.save()
+            else:
+                self.checkpoint(self)
+        if parallel is not None:
+            parallel.barrier()  # the file is complete before any rank goes on
 
     def _params_copy(self) -> dict[str, Any]:
         return {

@@ -15,7 +15,12 @@ from pyro.nn import PyroModule
 from torch import nn
 
 from pyroclust import zoo
+from pyroclust.estimator import Clusterer
 from pyroclust.infer import SVITrainer, distributed
+from pyroclust.infer import checkpoint as checkpoint_module
+from pyroclust.infer import session as session_module
+from pyroclust.infer import trainer as trainer_module
+from pyroclust.infer.init import GMMInit
 from pyroclust.models.base import data_plate
 
 WORLD = 2
@@ -121,8 +126,69 @@ def _worker(rank: int, folder: str) -> None:
                 },
                 f"{folder}/vade.pt",
             )
+        _fit_sessions(rank, folder, x)
     finally:
         torch.distributed.destroy_process_group()
+
+
+def _clusterer(path: str, **kwargs) -> Clusterer:
+    init = GMMInit(pretrain_epochs=2, align_epochs=2, batch_size=BATCH, lr=0.02)
+    options = {"model_options": {"hidden": (4,), "latent_dim": 2}, "epochs": 3, "lr": 0.02}
+    return Clusterer(
+        "vade",
+        n_components=3,
+        batch_size=BATCH,
+        init=init,
+        device="cpu",
+        random_state=0,
+        progress=False,
+        checkpoint=path,
+        **options,
+        **kwargs,
+    )
+
+
+def _fit_sessions(rank: int, folder: str, x: torch.Tensor) -> None:
+    """3. Whole fits (pretraining, start, alignment, SVI) checkpointed by their session:
+    uninterrupted, and interrupted in SVI then resumed; every checkpoint write recorded."""
+    writes: list[str] = []
+    save = checkpoint_module.save_checkpoint
+
+    def recording(path, kind, payload):
+        writes.append(kind)
+        return save(path, kind, payload)
+
+    for module in (session_module, trainer_module):
+        module.save_checkpoint = recording
+    try:
+        full = _clusterer(f"{folder}/full.ckpt").fit(x.numpy())
+
+        def crash(trainer: SVITrainer, epoch: int) -> None:
+            if epoch == 2:
+                raise Interrupted
+
+        try:
+            _clusterer(f"{folder}/cut.ckpt", callbacks=[crash]).fit(x.numpy())
+        except Interrupted:
+            pass
+        resumed = _clusterer(f"{folder}/cut.ckpt").fit(x.numpy(), resume=True)
+    finally:
+        for module in (session_module, trainer_module):
+            module.save_checkpoint = save
+    ranks = [None] * WORLD
+    torch.distributed.all_gather_object(ranks, (writes, _flat(resumed.model_, resumed.guide_)))
+    if rank == 0:
+        torch.save(
+            {
+                "writes": [w for w, _ in ranks],
+                "resumed": [p for _, p in ranks],
+                "full": _flat(full.model_, full.guide_),
+                "full_rows": [r["elbo"] for r in full.stage_history_],
+                "resumed_rows": [r["elbo"] for r in resumed.stage_history_],
+                "stages": [r["stage"] for r in full.stage_history_],
+            },
+            f"{folder}/session.pt",
+        )
 
 
 @pytest.fixture(scope="module")
@@ -135,11 +201,12 @@ def two_processes():
         yield (
             torch.load(os.path.join(folder, "mixture.pt")),
             torch.load(os.path.join(folder, "vade.pt")),
+            torch.load(os.path.join(folder, "session.pt")),
         )
 
 
 def test_two_processes_equal_one_over_the_same_global_batches(two_processes) -> None:
-    parallel, _ = two_processes
+    parallel, *_ = two_processes
     torch.manual_seed(0)
     model, guide = Mixture(), MixtureGuide()
     alone = SVITrainer(
@@ -154,7 +221,7 @@ def test_two_processes_equal_one_over_the_same_global_batches(two_processes) -> 
 def test_a_global_site_counted_per_process_would_be_detected(two_processes) -> None:
     # the equality above is what says the weights' prior counts once per step: counted once
     # per process (twice here), the steps differ beyond the tolerance used
-    parallel, _ = two_processes
+    parallel, *_ = two_processes
 
     class Doubled(Mixture):
         def forward(self, x: torch.Tensor, *, data_size: int | None = None) -> None:
@@ -174,16 +241,29 @@ def test_a_global_site_counted_per_process_would_be_detected(two_processes) -> N
 
 
 def test_processes_hold_the_same_parameters(two_processes) -> None:
-    _, vade = two_processes
+    _, vade, _ = two_processes
     rank0, rank1 = vade["ranks"]
     assert torch.isfinite(rank0).all()
     torch.testing.assert_close(rank0, rank1, rtol=0, atol=0)
 
 
 def test_interrupted_two_process_run_resumes_exactly(two_processes) -> None:
-    _, vade = two_processes
+    _, vade, _ = two_processes
     assert torch.equal(vade["resumed_params"], vade["ranks"][0])
     assert [r["elbo"] for r in vade["resumed"]] == [r["elbo"] for r in vade["full"]]
+
+
+def test_only_rank_0_writes_a_fits_checkpoints_and_every_rank_resumes(two_processes) -> None:
+    *_, fits = two_processes
+    rank0, rank1 = fits["writes"]
+    assert rank1 == []  # rank 1 wrote no checkpoint
+    # rank 0: every epoch of every stage and every step of both fits, then the resumed one
+    assert set(rank0) == {session_module.SESSION_KIND} and len(rank0) > 20
+    assert {"pretrain", "align", "svi"} <= set(fits["stages"])
+    # the interrupted fit, resumed on both ranks, ends where the uninterrupted one did
+    for params in fits["resumed"]:
+        assert torch.equal(params, fits["full"])
+    assert fits["resumed_rows"] == fits["full_rows"]
 
 
 def test_shards_follow_the_distributed_sampler_split() -> None:
