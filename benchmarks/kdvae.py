@@ -9,6 +9,11 @@ Python loop over 50 separate :class:`~pyroclust.nn.MLP` (``LoopedMLP`` below) ho
 weights. Before timing, the two losses are checked equal for the same noise (same ELBO, same
 weights). Timings alternate between the two (blocks of steps, repeated) and the medians are
 compared as a ratio in the same run, at each torch thread count asked for. Target: >= 3x.
+Beside the times: the FLOPs of the step's matrix products (counted, equal for both), the rate
+each step reaches, the machine's sgemm rate and the speed-up bound it implies (a step of
+nothing but its matrix products at that rate), and the page faults per step. ``--optimizer
+fused`` takes Adam's fused kernel instead of the trainer's; ``--allocator keep`` makes glibc
+keep freed memory (both sides alike), removing the fresh pages every large tensor costs.
 
 **Part B, quality** (``python benchmarks/kdvae.py quality``). For each data set, fits the
 registry's k-DVAE and k-DAE with the command line's defaults
@@ -33,6 +38,7 @@ table says so).
 Usage::
 
     python benchmarks/kdvae.py speed [--threads 1,2] [--widths 64,784] [--steps 10]
+        [--optimizer trainer|fused] [--allocator system|keep]
     python benchmarks/kdvae.py quality [--seeds 0,1,2,3,4] [--variants kdvae,kdvae-hard,kdae]
 """
 
@@ -40,8 +46,11 @@ from __future__ import annotations
 
 import argparse
 import copy
+import ctypes
+import ctypes.util
 import itertools
 import multiprocessing
+import resource
 import statistics
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -51,11 +60,13 @@ import pyro
 import torch
 from _common import DEFAULT_DATA_DIR, append_results, baselines, markdown_table, scores
 from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 
 from pyroclust import zoo
 from pyroclust.datasets import load_dataset
 from pyroclust.estimator import Clusterer
 from pyroclust.infer.elbo import local_params, make_elbo
+from pyroclust.infer.trainer import default_optimizer
 from pyroclust.metrics import cluster_accuracy
 from pyroclust.models.kdvae import HardAssignmentLoss, hard_assignments
 from pyroclust.nn import BatchedMLP
@@ -97,31 +108,90 @@ def loss_of(pair: tuple, elbo, x: torch.Tensor, n: int, seed: int) -> torch.Tens
 
 class Stepper:
     """One SVI step as :class:`~pyroclust.infer.SVITrainer` takes it: zero the gradients,
-    the ELBO's differentiable loss of the batch, backward, Adam."""
+    the ELBO's differentiable loss of the batch, backward, the trainer's optimizer
+    (:func:`~pyroclust.infer.trainer.default_optimizer`, Adam with multi-tensor kernels)."""
 
-    def __init__(self, pair: tuple, elbo) -> None:
+    def __init__(self, pair: tuple, elbo, optimizer: str = "trainer") -> None:
         self.pair, self.elbo = pair, elbo
         params = [*pair[0].parameters(), *pair[1].parameters()]
-        self.optim = torch.optim.Adam(params, lr=1e-4)
+        self.optim = OPTIMIZERS[optimizer](params, lr=1e-4)
 
-    def step(self, x: torch.Tensor, n: int) -> None:
+    def backward(self, x: torch.Tensor, n: int) -> None:
         self.optim.zero_grad(set_to_none=True)
         self.elbo.differentiable_loss(*self.pair, x, data_size=n).backward()
+
+    def step(self, x: torch.Tensor, n: int) -> None:
+        self.backward(x, n)
         self.optim.step()
 
-    def time(self, batches: list[torch.Tensor], n: int) -> tuple[float, float]:
-        """Wall-clock and CPU seconds (this process, all threads) per step over ``batches``."""
+    def matmul_flops(self, x: torch.Tensor, n: int) -> int:
+        """Floating-point operations of the matrix products of one step's loss and backward
+        (``torch.utils.flop_counter``); the optimizer's elementwise update is not counted."""
+        with FlopCounterMode(display=False) as counter:
+            self.backward(x, n)
+        self.optim.zero_grad(set_to_none=True)
+        return counter.get_total_flops()
+
+    def time(self, batches: list[torch.Tensor], n: int) -> tuple[float, float, float]:
+        """Wall-clock and CPU seconds (this process, all threads) and minor page faults (fresh
+        memory pages the kernel had to map and zero) per step over ``batches``."""
+        faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
         t0, c0 = time.perf_counter(), time.process_time()
         for x in batches:
             self.step(x, n)
-        return (time.perf_counter() - t0) / len(batches), (time.process_time() - c0) / len(batches)
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
+        return wall / len(batches), cpu / len(batches), faults / len(batches)
+
+
+#: The optimizers a step can take: the trainer's (Adam, multi-tensor kernels) or Adam's fused
+#: kernel (one pass over each parameter, no temporaries; same update up to rounding).
+OPTIMIZERS = {
+    "trainer": default_optimizer,
+    "fused": lambda params, lr: torch.optim.Adam(params, lr=lr, fused=True),
+}
+
+
+def keep_freed_memory() -> None:
+    """Make glibc's ``malloc`` serve every block from its heap and never hand freed memory back
+    to the system (``mallopt``: no ``mmap`` for large blocks, no trimming), for this process.
+
+    By default a block over the mmap threshold (at most 32 MB) is mapped afresh on every
+    allocation and unmapped when freed, so every large tensor of every step costs one page
+    fault per 4 KiB page, the kernel zeroing each page (torch's CPU allocator does not cache).
+    This shows what a step costs once memory is reused, for both networks alike."""
+    libc = ctypes.CDLL(ctypes.util.find_library("c"))
+    m_trim_threshold, m_mmap_max = -1, -4
+    if not (libc.mallopt(m_mmap_max, 0) and libc.mallopt(m_trim_threshold, 2**31 - 1)):
+        raise RuntimeError("mallopt refused the setting (not glibc?)")
+
+
+def sgemm_rate(size: int = 1024, repeats: int = 5) -> float:
+    """The best single-precision matrix product rate of this process, FLOP per CPU second
+    (a square product of ``size``), at the current thread count: the reference for what the
+    matrix products of a step could reach."""
+    a, b = torch.rand(size, size), torch.rand(size, size)
+    a @ b
+    best = float("inf")
+    for _ in range(repeats):
+        c0 = time.process_time()
+        a @ b
+        best = min(best, time.process_time() - c0)
+    return 2 * size**3 / best
 
 
 def speed_at(
-    x: torch.Tensor, k: int, batch: int, steps: int, repeats: int, hidden: tuple[int, ...]
+    x: torch.Tensor,
+    k: int,
+    batch: int,
+    steps: int,
+    repeats: int,
+    hidden: tuple[int, ...],
+    optimizer: str = "trainer",
 ) -> dict:
     n = len(x)
     batched, looped = pairs(x.shape[1], k, hidden)
+    pairs_ = {"batched": batched, "loop": looped}
     xb = x[:batch]
     with local_params():
         elbo = make_elbo(batched[0], xb, guide=batched[1], data_size=n)
@@ -129,17 +199,22 @@ def speed_at(
         rel = abs(a.item() - b.item()) / abs(a.item())
         if rel > 1e-5:
             raise AssertionError(f"the two losses differ: {a.item()} vs {b.item()}")
-        steppers = {"batched": Stepper(batched, elbo), "loop": Stepper(looped, elbo)}
+        steppers = {name: Stepper(pair, elbo, optimizer) for name, pair in pairs_.items()}
+        flops = {name: s.matmul_flops(xb, n) for name, s in steppers.items()}
+        if flops["batched"] != flops["loop"]:
+            raise AssertionError(f"the two steps' matrix products differ: {flops}")
         g = torch.Generator().manual_seed(0)
         batches = [x[torch.randperm(n, generator=g)[:batch]] for _ in range(steps)]
         for s in steppers.values():  # warm-up, not timed
             s.time(batches[:2], n)
-        times: dict[str, list[tuple[float, float]]] = {name: [] for name in steppers}
+        times: dict[str, list[tuple[float, float, float]]] = {name: [] for name in steppers}
         for _ in range(repeats):  # alternate, so that a busy moment hits both
             for name, s in steppers.items():
                 times[name].append(s.time(batches, n))
-    med = {name: statistics.median(w for w, _ in t) for name, t in times.items()}
-    cpu = {name: statistics.median(c for _, c in t) for name, t in times.items()}
+    med = {name: statistics.median(w for w, _, _ in t) for name, t in times.items()}
+    cpu = {name: statistics.median(c for _, c, _ in t) for name, t in times.items()}
+    faults = {name: statistics.median(f for _, _, f in t) for name, t in times.items()}
+    gflop, peak = flops["batched"] / 1e9, sgemm_rate() / 1e9
     return {
         "D": x.shape[1],
         "hidden": "-".join(map(str, hidden)),
@@ -153,6 +228,16 @@ def speed_at(
         "batched CPU ms": 1e3 * cpu["batched"],
         "loop CPU ms": 1e3 * cpu["loop"],
         "CPU speed-up": cpu["loop"] / cpu["batched"],
+        "optimizer": optimizer,
+        "matmul GFLOP/step": gflop,
+        "batched GFLOP/CPU s": gflop / cpu["batched"],
+        "loop GFLOP/CPU s": gflop / cpu["loop"],
+        "sgemm GFLOP/CPU s": peak,
+        # the CPU speed-up a step made of nothing but its matrix products at the sgemm rate
+        # would reach: an upper bound for any batching of the same products
+        "bound": cpu["loop"] / (gflop / peak),
+        "batched faults/step": faults["batched"],
+        "loop faults/step": faults["loop"],
     }
 
 
@@ -167,6 +252,8 @@ def width_data(width: int, n: int, seed: int = 0) -> tuple[str, torch.Tensor]:
 
 
 def speed(args: argparse.Namespace) -> None:
+    if args.allocator == "keep":
+        keep_freed_memory()
     rows = []
     nets = [tuple(int(w) for w in h.split(",")) for h in args.hidden.split("/")]
     for width in (int(w) for w in args.widths.split(",")):
@@ -175,18 +262,26 @@ def speed(args: argparse.Namespace) -> None:
             torch.set_num_threads(threads)
             row = {
                 "data": name,
-                **speed_at(x, args.k, args.batch, args.steps, args.repeats, hidden),
+                "allocator": args.allocator,
+                **speed_at(x, args.k, args.batch, args.steps, args.repeats, hidden, args.optimizer),
             }
             rows.append(row)
             print({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()})
-    cols = ["data", "D", "hidden", "k", "batch", "threads", "loss rel. diff"]
-    cols += ["batched ms/step", "loop ms/step", "speed-up"]
-    cols += ["batched CPU ms", "loop CPU ms", "CPU speed-up"]
+    cols = ["data", "D", "hidden", "k", "batch", "threads", "allocator", "optimizer"]
+    cols += ["loss rel. diff", "batched ms/step", "loop ms/step", "speed-up"]
+    cols += ["batched CPU ms", "loop CPU ms", "CPU speed-up", "matmul GFLOP/step"]
+    cols += ["batched GFLOP/CPU s", "loop GFLOP/CPU s", "sgemm GFLOP/CPU s", "bound"]
+    cols += ["batched faults/step", "loop faults/step"]
     table = markdown_table(rows, cols)
     notes = (
-        f"SVI step of the soft ELBO (TraceEnum_ELBO), Adam; {args.steps} steps x {args.repeats} "
+        f"SVI step of the soft ELBO (TraceEnum_ELBO); {args.steps} steps x {args.repeats} "
         "alternating repeats, medians; same weights and same ELBO (loss checked equal for the "
-        "same noise); shared machine (2 cores, other sessions' jobs ran)"
+        "same noise, matrix-product FLOPs checked equal); optimizer 'trainer' = the trainer's "
+        "Adam (foreach), 'fused' = Adam(fused=True); allocator 'system' = glibc defaults, "
+        "'keep' = freed memory kept and reused (mallopt, both networks alike); GFLOP/CPU s = "
+        "matrix-product FLOPs per CPU second of the whole step; 'bound' = the CPU speed-up a "
+        "step of nothing but its matrix products at the sgemm rate would reach; faults = minor "
+        "page faults per step; shared machine (2 cores, other sessions' jobs ran)"
     )
     print(table)
     if not args.no_record:
@@ -323,6 +418,13 @@ def main() -> None:
         "--hidden", default="500,100", help="encoders' hidden widths, several split by '/'"
     )
     p.add_argument("--steps", type=int, default=10, help="steps per timed block")
+    p.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="trainer")
+    p.add_argument(
+        "--allocator",
+        choices=("system", "keep"),
+        default="system",
+        help="'keep': glibc keeps freed memory for reuse (no fresh pages every step)",
+    )
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--no-record", action="store_true", help="do not append to RESULTS.md")
     q = sub.add_parser("quality", help="part B: clustering quality, stage by stage")
