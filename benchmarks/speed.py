@@ -10,10 +10,13 @@ wall seconds: with one thread it is what a step costs even while other jobs shar
 
 The variants: ``pyroclust`` (the trainer as shipped), ``per-param Adam`` (the trainer with
 torch's default Adam, as before the multi-tensor default), ``jit`` (``jit=True``,
-``JitTraceEnum_ELBO``).
+``JitTraceEnum_ELBO``), ``fx`` and ``inductor`` (``jit="fx"``/``"inductor"``, the
+objective traced into a graph by :class:`~pyroclust.infer.graph.GraphELBO`; the first,
+untimed epoch records, and for inductor compiles, it).
 
     python benchmarks/speed.py [--batch-sizes 256 1024] [--hidden 500 500 2000] [--steps 40]
         [--repeats 5] [--device cpu] [--threads 1] [--clock cpu] [--jit] [--per-param]
+        [--graph fx inductor]
 """
 
 from __future__ import annotations
@@ -69,7 +72,7 @@ def time_pyroclust(
     batch: int,
     steps: int,
     device: str,
-    jit: bool = False,
+    jit: bool | str = False,
     *,
     hidden: tuple[int, ...] = (500, 500, 2000),
     clock: str = "wall",
@@ -166,6 +169,14 @@ def main() -> None:
         "--jit", action="store_true", help="also time SVITrainer(jit=True) (JitTraceEnum_ELBO)"
     )
     parser.add_argument(
+        "--graph",
+        nargs="+",
+        choices=("fx", "inductor"),
+        default=[],
+        help="also time SVITrainer(jit=...) with the traced-graph ELBO (GraphELBO): 'fx' "
+        "replays the graph, 'inductor' compiles it with torch.compile",
+    )
+    parser.add_argument(
         "--per-param",
         action="store_true",
         help="also time the trainer with torch's default (per-parameter) Adam",
@@ -195,6 +206,8 @@ def main() -> None:
                 with warnings.catch_warnings():  # torch.jit.trace's deprecation, tracer notes
                     warnings.simplefilter("ignore")
                     timed("jit", time_pyroclust, True)
+            for backend in args.graph:
+                timed(backend, time_pyroclust, backend)
         med = {name: statistics.median(values) for name, values in runs.items()}
         p = med["plain"]
         row: dict[str, Any] = {
@@ -205,7 +218,7 @@ def main() -> None:
             "pyroclust ms/step": 1e3 * med["pyroclust"],
             "ratio": med["pyroclust"] / p,
         }
-        for name in ("per-param Adam", "jit"):
+        for name in ("per-param Adam", "jit", *args.graph):
             if name in med:
                 row[f"{name} ms/step"] = 1e3 * med[name]
                 row[f"{name} ratio"] = med[name] / p

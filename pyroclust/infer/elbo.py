@@ -11,6 +11,9 @@ from pyro import poutine
 from pyro.infer import ELBO, JitTrace_ELBO, JitTraceEnum_ELBO, Trace_ELBO, TraceEnum_ELBO
 from pyro.poutine.util import site_is_subsample
 
+from pyroclust.infer.graph import BACKENDS as GRAPH_BACKENDS
+from pyroclust.infer.graph import GraphELBO
+
 
 def enumerated_sites(model: Callable[..., Any], *args: Any, **kwargs: Any) -> list[str]:
     """Names of the model's sample sites that request enumeration, found by tracing it once
@@ -56,7 +59,7 @@ def make_elbo(
     model: Callable[..., Any],
     *args: Any,
     guide: Callable[..., Any] | None = None,
-    jit: bool = False,
+    jit: bool | str = False,
     num_particles: int = 1,
     max_plate_nesting: int = 1,
     allow_score_function: bool = False,
@@ -76,7 +79,13 @@ def make_elbo(
 
     ``args``/``kwargs`` are a small example call of model and guide (e.g. a mini-batch and
     ``data_size``). A model enumerated site that the guide also samples is an error.
+
+    ``jit`` chooses a fast path for that objective (:func:`fast_path`): ``False`` (Pyro's
+    ELBO as it is), ``"fx"`` or ``"inductor"`` (the objective traced once per shape into a
+    graph, :class:`~pyroclust.infer.graph.GraphELBO`), ``True`` or ``"torchscript"`` (Pyro's
+    ``JitTraceEnum_ELBO``/``JitTrace_ELBO``, built on the deprecated ``torch.jit.trace``).
     """
+    mode = fast_path(jit)
     # the model traced alone: replayed against the guide, it would copy the guide's flags
     model_enum = _enumerated(_traces(model, None, *args, **kwargs)[0])
     enum = bool(model_enum)
@@ -102,11 +111,32 @@ def make_elbo(
                 "distribution, or pass allow_score_function=True"
             )
     options = dict(num_particles=num_particles, max_plate_nesting=max_plate_nesting)
+    torchscript = mode == "torchscript"
     if enum:
-        cls = JitTraceEnum_ELBO if jit else TraceEnum_ELBO
-        return cls(strict_enumeration_warning=False, **options)
-    cls = JitTrace_ELBO if jit else Trace_ELBO
-    return cls(**options)
+        cls = JitTraceEnum_ELBO if torchscript else TraceEnum_ELBO
+        elbo: ELBO = cls(strict_enumeration_warning=False, **options)
+    else:
+        elbo = (JitTrace_ELBO if torchscript else Trace_ELBO)(**options)
+    if mode in GRAPH_BACKENDS:
+        return GraphELBO(elbo, backend=mode)
+    return elbo
+
+
+#: The values of ``jit`` (:func:`make_elbo`, the trainer, the estimator) naming a fast path.
+FAST_PATHS = ("torchscript", *GRAPH_BACKENDS)
+
+
+def fast_path(jit: bool | str | None) -> str | None:
+    """The fast path that ``jit`` names: None (the ELBO as it is) for False/None,
+    ``"torchscript"`` for True, else ``"fx"``, ``"inductor"`` or ``"torchscript"`` as given;
+    ``ValueError`` for anything else."""
+    if jit is None or jit is False:
+        return None
+    if jit is True:
+        return "torchscript"
+    if isinstance(jit, str) and jit in FAST_PATHS:
+        return jit
+    raise ValueError(f"jit must be True, False or one of {FAST_PATHS}, not {jit!r}")
 
 
 def rng_devices() -> list[int]:

@@ -74,7 +74,7 @@ def auto_elbo(
     model: Callable[..., Any],
     guide: Callable[..., Any],
     *args: Any,
-    jit: bool = False,
+    jit: bool | str = False,
     num_particles: int = 1,
     **kwargs: Any,
 ) -> ELBO:
@@ -199,13 +199,21 @@ class SVITrainer:
         The older name of ``loss`` for an ELBO.
     num_particles : int
         Particles of the automatic ELBO.
-    jit : bool
-        Use the JIT-compiled ELBO (``JitTraceEnum_ELBO``) in the automatic choice: it removes
-        most of Pyro's per-step Python overhead (VaDE on one CPU thread, batch 256: 1.26x the
-        plain-PyTorch step instead of 1.93x with one hidden layer of 64 units, 1.06x instead
-        of 1.11x with the paper's networks; ``benchmarks/speed.py``). Each batch size
-        compiles once, on a fork of the random stream, so a resumed JIT run continues exactly
-        as an uninterrupted one.
+    jit : bool or str
+        A fast path for the automatic ELBO, removing most of Pyro's per-step Python overhead
+        (VaDE with one hidden layer of 64 units on one CPU thread, batch 256: about 2x the
+        plain-PyTorch step without one; ``benchmarks/speed.py`` for today's figures):
+
+        - ``"fx"``: the objective traced once per batch shape into a graph and replayed
+          (:class:`~pyroclust.infer.graph.GraphELBO`);
+        - ``"inductor"``: that graph compiled by ``torch.compile`` (about a minute to
+          compile on a CPU, then close to hand-written PyTorch);
+        - ``True`` or ``"torchscript"``: Pyro's ``JitTraceEnum_ELBO`` (``torch.jit.trace``,
+          deprecated by torch).
+
+        Each batch size is traced once, on a fork of the random stream, so the fit draws the
+        noise of the eager one and a resumed run continues exactly. A model that branches on
+        tensor values (k-DVAE) cannot be traced: ``ValueError``.
     params : iterable of tensors or modules, optional
         Train only these (e.g. encoder and decoder in pretraining); all of model and guide
         when None.
@@ -274,7 +282,7 @@ class SVITrainer:
         loss: ELBO | LossFn | None = None,
         elbo: ELBO | None = None,
         num_particles: int = 1,
-        jit: bool = False,
+        jit: bool | str = False,
         params: Iterable[torch.Tensor | nn.Module] | None = None,
         stage: str = DEFAULT_STAGE,
         early_stopping: EarlyStopping | None = None,
