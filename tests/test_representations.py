@@ -6,6 +6,7 @@ The tutorial notebook is executed in smoke mode by tests/test_tutorials.py.
 from __future__ import annotations
 
 import json
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -14,15 +15,19 @@ from scipy.optimize import linear_sum_assignment
 from sklearn import metrics as skm
 
 from pyroclust import zoo
+from pyroclust.cli.common import UsageError
 from pyroclust.cli.representations import main
 from pyroclust.datasets import load_dataset
+from pyroclust.datasets.streaming import open_stream
 from pyroclust.exceptions import DataError
 from pyroclust.representations import (
     REPRESENTATIONS,
     RepresentationClusterer,
     add_noise,
+    fit_representation,
     format_table,
     representation_study,
+    study_representations,
 )
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -280,3 +285,110 @@ def test_the_study_runs_on_any_fitted_estimator():
     assert set(study.table["latent"]) == {"dbi", "silhouette", "chs", "acc", "nmi", "ari"}
     assert study.settings["n_train"] == 150 and np.isnan(study.fit_seconds)
     assert 0.0 <= study.representations["original"].min()  # [0, 1] data: the noise is clipped
+
+
+# --------------------------------------------------------------------- data on disk
+@pytest.fixture(scope="module")
+def fitted_vae():
+    x = load_dataset("digits").x
+    model, guide = zoo.make("vae", 64, latent_dim=3, hidden=[16])
+    est = fit_representation(
+        model, guide, x[:300], epochs=1, batch_size=64, progress=False, random_state=0
+    )
+    return est, x
+
+
+def _tables_equal(a, b) -> None:
+    assert a.keys() == b.keys()
+    for name in a:
+        assert a[name] == pytest.approx(b[name], rel=1e-12, nan_ok=True), name
+
+
+def test_a_study_of_memory_maps_equals_the_study_of_the_arrays(tmp_path, fitted_vae):
+    est, x = fitted_vae
+    y = load_dataset("digits").y
+    np.save(tmp_path / "train.npy", x[:300])
+    np.save(tmp_path / "test.npy", x[300:500])
+    train = np.load(tmp_path / "train.npy", mmap_mode="r")
+    test = np.load(tmp_path / "test.npy", mmap_mode="r")
+    options = {"n_init": 1, "tsne": False, "chunk_size": 64}
+    mapped = study_representations(est, train, test, y[300:500], **options)
+    loaded = study_representations(est, x[:300], x[300:500], y[300:500], **options)
+    _tables_equal(mapped.table, loaded.table)
+    assert mapped.representations["latent"].shape == (200, 3)
+    # chunks of 64 rows encode as the whole set does (to float32 rounding)
+    whole = study_representations(est, x[:300], x[300:500], y[300:500], n_init=1, tsne=False)
+    for name in REPRESENTATIONS:
+        np.testing.assert_allclose(
+            mapped.representations[name], whole.representations[name], rtol=1e-5, atol=1e-6
+        )
+
+
+def test_max_samples_keeps_a_seeded_subsample_with_its_labels(tmp_path, fitted_vae):
+    est, _ = fitted_vae
+    rng = np.random.default_rng(1)
+    rows = rng.random((1000, 64)).astype(np.float32)  # every row distinct: findable
+    y = np.arange(1000) % 10
+    np.save(tmp_path / "rows.npy", rows)
+    stream = open_stream(tmp_path / "rows.npy")
+    study = study_representations(
+        est, stream, stream, y, max_samples=150, chunk_size=40, n_init=1, tsne=False
+    )
+    assert study.settings["n_train"] == study.settings["n_test"] == 150
+    kept = [int(np.flatnonzero((rows == row).all(1))[0]) for row in study.x_test_clean]
+    assert kept == sorted(set(kept))  # distinct rows, in file order
+    np.testing.assert_array_equal(study.y_test, y[kept])
+    again = study_representations(
+        est, stream, stream, y, max_samples=150, chunk_size=40, n_init=1, tsne=False
+    )
+    np.testing.assert_array_equal(again.x_test_clean, study.x_test_clean)
+    with pytest.raises(DataError, match="max_samples"):
+        study_representations(est, stream, stream, max_samples=1, tsne=False)
+
+
+def test_a_study_on_disk_holds_about_its_subsample(tmp_path, fitted_vae):
+    est, x = fitted_vae
+    rows = np.tile(x[:, :64].astype(np.float64), (3, 1))[:4000]  # float64: a copy is seen
+    np.save(tmp_path / "big.npy", rows)
+    mapped = np.load(tmp_path / "big.npy", mmap_mode="r")
+    options = {"max_samples": 200, "chunk_size": 200, "n_init": 1, "tsne": False}
+    study_representations(est, mapped[:400], mapped[:400], **options)  # warm up
+    tracemalloc.start()
+    try:
+        study_representations(est, mapped, mapped, **options)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < mapped.nbytes / 2.5, (peak, mapped.nbytes)
+
+
+def test_the_whole_study_on_a_pair_on_disk_equals_the_arrays(tmp_path):
+    x = load_dataset("digits").x
+    np.save(tmp_path / "train.npy", x[:200])
+    np.save(tmp_path / "test.npy", x[200:280])
+    small = {**TINY, "n_train": None, "n_test": None, "tsne": False}
+    on_disk = (
+        np.load(tmp_path / "train.npy", mmap_mode="r"),
+        open_stream(tmp_path / "test.npy"),
+    )
+    streamed = representation_study(on_disk, **small)
+    loaded = representation_study((x[:200], x[200:280]), **small)
+    _tables_equal(streamed.table, loaded.table)
+    assert streamed.settings["likelihood"] == loaded.settings["likelihood"] == "bernoulli"
+
+
+def test_command_line_with_sets_on_disk(tmp_path, capsys):
+    x = load_dataset("digits").x
+    np.save(tmp_path / "train.npy", x[:200])
+    shards = tmp_path / "test"
+    shards.mkdir()
+    np.save(shards / "a.npy", x[200:260])
+    np.savez(shards / "b.npz", x=x[260:300])
+    argv = ["--data", str(tmp_path / "train.npy"), "--test-data", str(shards)]
+    argv += ["--max-samples", "70", "--chunk-size", "32", "--epochs", "1", "--hidden", "16"]
+    argv += ["--latent-dim", "2", "--n-init", "1", "--no-tsne", "--no-progress"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "| latent |" in printed and "200 rows" not in printed  # the study kept 70 of each
+    with pytest.raises(UsageError, match="--test-data: .*missing.npy does not exist"):
+        main([*argv[:2], "--test-data", str(tmp_path / "missing.npy")])

@@ -10,6 +10,7 @@ import argparse
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from pyroclust import zoo
 from pyroclust.cli.common import (
@@ -23,6 +24,7 @@ from pyroclust.cli.common import (
     positive_int,
     seed_type,
 )
+from pyroclust.datasets.streaming import DEFAULT_CHUNK_SIZE
 from pyroclust.representations import RepresentationStudy, representation_study
 
 EPILOG = """\
@@ -31,6 +33,7 @@ examples:
   pyroclust representations --data mnist --data-dir ~/data --out runs/representations
   pyroclust representations --data fashion-mnist --data-dir ~/data --noise-std 0.2
   pyroclust representations --beta 0 --k-sweep 10,20,50,100,200 --dbscan --out runs/no-kl
+  pyroclust representations --data train.npy --test-data test_shards/ --max-samples 20000
 
 Fits a VAE (or an autoencoder, --model ae; --beta 0 drops the KL term) on the training set,
 adds Gaussian noise to the test set only, clusters the three test representations (original
@@ -38,6 +41,12 @@ pixels, reconstructions, latent codes) with k-means fitted on the training ones,
 table of DBI (lower is better), silhouette and CHS (higher is better), with ACC, NMI and ARI
 when the data have labels. With --out: scores.md/.json/.csv, tsne_2d.png, tsne_3d.png,
 voronoi.png, noisy_vs_reconstructed.png (images) and k_sweep.png (with --k-sweep).
+
+With --test-data, --data and --test-data are the training and test sets on disk (each a .npy
+file or a folder of .npy/.npz shards, see pyroclust.datasets.streaming): the model trains on
+the training rows --chunk-size at a time, never loaded whole, and the study keeps a seeded
+subsample of --max-samples rows of each set, whose codes and reconstructions it computes
+--chunk-size rows at a time.
 """
 
 
@@ -69,6 +78,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     data.add_argument(
         "--data", metavar="NAME|PATH", default="digits", help="data set name or file (digits)"
     )
+    data.add_argument(
+        "--test-data",
+        metavar="PATH",
+        help="test set on disk (.npy file or folder of shards); --data is then the training set",
+    )
     data.add_argument("--data-dir", metavar="DIR", help="folder of the named data sets")
     data.add_argument("--no-download", action="store_true", help="never download data")
     data.add_argument(
@@ -76,6 +90,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     )
     data.add_argument(
         "--n-test", metavar="N", type=positive_int, help="use N test rows (default: all)"
+    )
+    data.add_argument(
+        "--max-samples",
+        metavar="N",
+        type=positive_int,
+        help="study a seeded subsample of at most N rows of each set (default: all)",
+    )
+    data.add_argument(
+        "--chunk-size",
+        metavar="ROWS",
+        type=positive_int,
+        default=DEFAULT_CHUNK_SIZE,
+        help=f"rows read from disk and encoded at a time ({DEFAULT_CHUNK_SIZE})",
     )
     data.add_argument(
         "--noise-std",
@@ -169,6 +196,17 @@ def _int_list(text: str | None) -> list[int] | None:
     return [int(v) for v in str(text).replace(" ", "").split(",") if v]
 
 
+def _on_disk(path: str, option: str) -> Any:
+    """The set at ``path`` as a stream (a .npy/.npz file or a folder of shards)."""
+    from pyroclust.datasets.streaming import open_stream
+    from pyroclust.exceptions import DatasetError
+
+    try:
+        return open_stream(path)
+    except DatasetError as err:
+        raise UsageError(f"{option}: {err}") from err
+
+
 def run_from_args(args: argparse.Namespace) -> RepresentationStudy:
     """Run :func:`~pyroclust.representations.representation_study` from parsed
     :func:`add_arguments` options; print the table (and DBSCAN's row and the files written)."""
@@ -177,8 +215,11 @@ def run_from_args(args: argparse.Namespace) -> RepresentationStudy:
         for folder in (out, *out.parents):
             if folder.exists() and not folder.is_dir():
                 raise UsageError(f"--out {str(out)!r}: {str(folder)!r} is a file, not a folder")
+    data: Any = args.data
+    if args.test_data is not None:
+        data = (_on_disk(args.data, "--data"), _on_disk(args.test_data, "--test-data"))
     study = representation_study(
-        args.data,
+        data,
         data_dir=args.data_dir,
         download=not args.no_download,
         model=args.model,
@@ -202,6 +243,8 @@ def run_from_args(args: argparse.Namespace) -> RepresentationStudy:
         device=check_device(args.device),
         random_state=args.seed,
         progress=not args.no_progress,
+        max_samples=args.max_samples,
+        chunk_size=args.chunk_size,
     )
     print(study.to_markdown())
     print(

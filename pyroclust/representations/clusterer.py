@@ -36,6 +36,7 @@ def fit_representation(
     device: str = "auto",
     random_state: int | None = None,
     progress: bool = True,
+    chunk_size: int | None = None,
 ) -> Clusterer:
     """Fit a representation model (a VAE, an autoencoder) by SVI from its random start.
 
@@ -45,7 +46,10 @@ def fit_representation(
         A pair without a cluster site, e.g. from ``zoo.make("vae", ...)``; they are copied,
         not trained in place.
     X : array-like of shape (n_samples, n_features)
-    epochs, batch_size, lr, device, random_state, progress
+        In memory, or on disk (a memory map or an
+        :class:`~pyroclust.datasets.streaming.ArrayStream`): then trained on ``chunk_size``
+        rows at a time, never loaded whole.
+    epochs, batch_size, lr, device, random_state, progress, chunk_size
         Passed to :class:`~pyroclust.estimator.Clusterer` (defaults: the 60 epochs, batches
         of 512 and learning rate 1e-3 of Agarap & Azcarraga, 2020).
 
@@ -66,6 +70,7 @@ def fit_representation(
         device=device,
         random_state=random_state,
         progress=progress,
+        chunk_size=chunk_size,
     ).fit(X)
 
 

@@ -40,6 +40,14 @@ Conventions (numbers chosen here, all documented and adjustable):
   with the projected test points on top.
 * Data sets without an official split (digits, arrays) are split by a seeded, stratified
   :func:`sklearn.model_selection.train_test_split` with ``test_size`` (0.2).
+* **Data larger than memory**: the training and test sets may be on disk (a memory-mapped
+  ``.npy``, ``np.load(path, mmap_mode="r")``, or an
+  :class:`~pyroclust.datasets.streaming.ArrayStream` of shards). The representation is then
+  fitted on the training rows streamed from disk (:class:`~pyroclust.estimator.Clusterer`
+  reads them ``chunk_size`` rows at a time); the study keeps at most ``max_samples`` rows of
+  each set (a seeded uniform subsample read from disk, or every row read chunk by chunk when
+  ``max_samples`` is None), and the codes and reconstructions of every set, on disk or not,
+  are computed ``chunk_size`` rows at a time, so the model's activations stay bounded too.
 
 Examples
 --------
@@ -65,7 +73,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from pyroclust import plots, zoo
-from pyroclust.datasets import Dataset, load_dataset
+from pyroclust.datasets import Dataset, load_dataset, streaming
 from pyroclust.exceptions import DataError, DatasetError
 from pyroclust.infer.elbo import seed_everything
 from pyroclust.metrics import clustering_scores
@@ -260,6 +268,25 @@ def _codes_of(y: np.ndarray) -> np.ndarray:
     return np.unique(y, return_inverse=True)[1]
 
 
+def _rows_on_disk(X: Any, n: int | None, seed: int | None) -> Any:
+    """A set of a pair given on disk: as a stream, or the seeded random subset of ``n`` rows
+    read into memory (the rows :func:`_subsample` keeps); a set in memory as float32."""
+    if not streaming.is_streamed(X):
+        return _subsample(_as_dataset(X, "set"), n, seed).x.astype(np.float32, copy=False)
+    stream = streaming.as_stream(X)
+    if n is None or n >= len(stream):
+        return stream
+    if int(n) < 2:
+        raise DataError(f"need at least 2 rows, got n={n}")
+    return stream.take(np.sort(np.random.default_rng(seed).permutation(len(stream))[: int(n)]))
+
+
+def _in_unit_range(X: Any, chunk_size: int) -> bool:
+    """Whether every value of ``X`` (on disk: read chunk by chunk) lies in [0, 1]."""
+    chunks = streaming.iter_chunks(X, chunk_size) if streaming.is_streamed(X) else [X]
+    return all(c.size and c.min() >= 0.0 and c.max() <= 1.0 for c in map(np.asarray, chunks))
+
+
 def _subsample(ds: Dataset, n: int | None, seed: int | None) -> Dataset:
     if n is None or n >= len(ds.x):
         return ds
@@ -268,6 +295,37 @@ def _subsample(ds: Dataset, n: int | None, seed: int | None) -> Dataset:
     rows = np.sort(np.random.default_rng(seed).permutation(len(ds.x))[: int(n)])
     y = None if ds.y is None else ds.y[rows]
     return Dataset(ds.x[rows], y, ds.name, ds.image_shape, ds.support)
+
+
+def _study_rows(
+    X: Any, max_samples: int | None, seed: int | None, chunk_size: int
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The rows of ``X`` the study keeps, as float32 (m, n_features), and their index (None:
+    every row, in order): a sorted seeded subsample of ``max_samples`` rows when there are
+    more. Rows on disk are read chunk by chunk, or only the subsample's."""
+    n = len(X)
+    subset = None
+    if max_samples is not None and n > int(max_samples):
+        if int(max_samples) < 2:
+            raise DataError(f"max_samples must be at least 2, got {max_samples}")
+        subset = np.sort(np.random.default_rng(seed).choice(n, int(max_samples), replace=False))
+    if streaming.is_streamed(X):
+        stream = streaming.as_stream(X)
+        if subset is not None:
+            return stream.take(subset), subset
+        chunks = list(stream.chunks(chunk_size))
+        return (np.concatenate(chunks) if chunks else np.empty((0, stream.n_features))), None
+    x = np.asarray(X, dtype=np.float32)
+    return (x if subset is None else x[subset]), subset
+
+
+def _in_chunks(fn: Any, x: np.ndarray, chunk_size: int) -> np.ndarray:
+    """``fn(x)`` computed ``chunk_size`` rows at a time, joined, as float32."""
+    parts = [
+        np.asarray(fn(x[start : start + chunk_size]), dtype=np.float32)
+        for start in range(0, len(x), chunk_size)
+    ]
+    return np.concatenate(parts) if parts else np.asarray(fn(x), dtype=np.float32)
 
 
 def study_representations(
@@ -291,6 +349,8 @@ def study_representations(
     random_state: int | None = 0,
     fit_seconds: float = float("nan"),
     settings: dict[str, Any] | None = None,
+    max_samples: int | None = None,
+    chunk_size: int | None = None,
 ) -> RepresentationStudy:
     """The representation study of Agarap & Azcarraga (2020) on a fitted estimator.
 
@@ -317,9 +377,10 @@ def study_representations(
         :class:`~pyroclust.estimator.Clusterer` of any architecture, a
         :class:`~pyroclust.representations.RepresentationClusterer`...
     x_train : array-like of shape (n_train, n_features)
-        The data k-means is fitted on (in each representation).
+        The data k-means is fitted on (in each representation). May be on disk: a memory
+        map or an :class:`~pyroclust.datasets.streaming.ArrayStream`, read in chunks.
     x_test : array-like of shape (n_test, n_features)
-        The clean test data; the noise is added here.
+        The clean test data; the noise is added here. May be on disk too.
     y_test : array-like of shape (n_test,), optional
         True classes of the test rows (ACC, NMI, ARI).
     n_clusters, n_init : k-means (k = 10 and 10 initialisations).
@@ -345,13 +406,26 @@ def study_representations(
         Wall time of the estimator's fit, reported in the study.
     settings : dict, optional
         How the estimator was made (JSON-serialisable), reported first in ``settings``.
+    max_samples : int, optional
+        Keep at most this many rows of each set (a seeded uniform subsample, the labels
+        with the test rows): what bounds the study's memory on data larger than memory.
+        None: every row.
+    chunk_size : int, optional
+        Rows read from disk, and given to ``estimator.reconstruct``/``transform``, at a time
+        (:data:`~pyroclust.datasets.streaming.DEFAULT_CHUNK_SIZE`, 65,536, by default).
 
     Returns
     -------
     RepresentationStudy
     """
-    x_train = np.asarray(x_train, dtype=np.float32)
-    x_test_clean = np.asarray(x_test, dtype=np.float32)
+    chunk = streaming.DEFAULT_CHUNK_SIZE if chunk_size is None else int(chunk_size)
+    if chunk < 1:
+        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    seeds = (None, None) if random_state is None else (random_state + 3, random_state + 4)
+    x_train, _ = _study_rows(x_train, max_samples, seeds[0], chunk)
+    x_test_clean, test_rows = _study_rows(x_test, max_samples, seeds[1], chunk)
+    if y_test is not None and test_rows is not None:
+        y_test = np.asarray(y_test)[test_rows]
     if x_train.ndim != 2 or x_test_clean.ndim != 2 or x_train.shape[1] != x_test_clean.shape[1]:
         raise DataError(
             f"x_train {x_train.shape} and x_test {x_test_clean.shape} must be 2-D with the same "
@@ -365,13 +439,13 @@ def study_representations(
     x_noisy = add_noise(x_test_clean, noise_std, clip=bool(clip), random_state=noise_seed)
     train_reps = {
         "original": x_train,
-        "reconstructed": np.asarray(estimator.reconstruct(x_train), dtype=np.float32),
-        "latent": np.asarray(estimator.transform(x_train), dtype=np.float32),
+        "reconstructed": _in_chunks(estimator.reconstruct, x_train, chunk),
+        "latent": _in_chunks(estimator.transform, x_train, chunk),
     }
     test_reps = {
         "original": x_noisy,
-        "reconstructed": np.asarray(estimator.reconstruct(x_noisy), dtype=np.float32),
-        "latent": np.asarray(estimator.transform(x_noisy), dtype=np.float32),
+        "reconstructed": _in_chunks(estimator.reconstruct, x_noisy, chunk),
+        "latent": _in_chunks(estimator.transform, x_noisy, chunk),
     }
     table: dict[str, dict[str, float]] = {}
     labels: dict[str, np.ndarray] = {}
@@ -414,6 +488,7 @@ def study_representations(
             "sample_size": sample_size,
             "n_train": len(x_train),
             "n_test": len(x_test_clean),
+            "max_samples": max_samples,
             "random_state": random_state,
         },
         fit_seconds=float(fit_seconds),
@@ -464,6 +539,8 @@ def representation_study(
     device: str = "auto",
     random_state: int | None = 0,
     progress: bool = True,
+    max_samples: int | None = None,
+    chunk_size: int | None = None,
 ) -> RepresentationStudy:
     """The representation study of Agarap & Azcarraga (2020), from a data set to the table.
 
@@ -478,7 +555,9 @@ def representation_study(
         A name for :func:`~pyroclust.datasets.load_dataset` (its official train/test split
         when it has one, e.g. MNIST's 60,000/10,000), a data set, an explicit pair of data
         sets/arrays, or an array; without an official split a seeded stratified split with
-        ``test_size`` is used.
+        ``test_size`` is used. Either set of a pair may be on disk (a memory map or an
+        :class:`~pyroclust.datasets.streaming.ArrayStream`; no labels): the training set is
+        then fitted chunk by chunk, never loaded whole (see the module's notes).
     data_dir, download
         Passed to :func:`~pyroclust.datasets.load_dataset`.
     model : str
@@ -497,6 +576,9 @@ def representation_study(
         Folder for the table and pictures (created); nothing is written without it.
     device, random_state, progress
         As for :class:`~pyroclust.estimator.Clusterer`.
+    max_samples, chunk_size
+        See :func:`study_representations`; ``chunk_size`` is also the rows the fit reads from
+        disk at a time.
 
     Returns
     -------
@@ -505,16 +587,29 @@ def representation_study(
     if model not in zoo.ZOO:
         raise ValueError(f"unknown model {model!r}; known: {', '.join(zoo.ZOO)}")
     entry = zoo.ZOO[model]
-    train, test = _train_test(
-        data, data_dir=data_dir, download=download, test_size=test_size, random_state=random_state
-    )
-    train = _subsample(train, n_train, random_state)
-    test = _subsample(test, n_test, None if random_state is None else random_state + 1)
-    if train.x.shape[1] != test.x.shape[1]:
-        raise DataError(
-            f"train has {train.x.shape[1]} features but test has {test.x.shape[1]}; they must agree"
+    test_seed = None if random_state is None else random_state + 1
+    if isinstance(data, tuple) and len(data) == 2 and any(map(streaming.is_streamed, data)):
+        train_x = _rows_on_disk(data[0], n_train, random_state)
+        test_x = _rows_on_disk(data[1], n_test, test_seed)
+        test_y, image_shape = None, None
+        chunk = streaming.DEFAULT_CHUNK_SIZE if chunk_size is None else int(chunk_size)
+        unit = _in_unit_range(train_x, chunk) and _in_unit_range(test_x, chunk)
+    else:
+        train, test = _train_test(
+            data,
+            data_dir=data_dir,
+            download=download,
+            test_size=test_size,
+            random_state=random_state,
         )
-    unit = train.support == "unit" and test.support == "unit"
+        train = _subsample(train, n_train, random_state)
+        test = _subsample(test, n_test, test_seed)
+        train_x, test_x, test_y, image_shape = train.x, test.x, test.y, test.image_shape
+        unit = train.support == "unit" and test.support == "unit"
+    if train_x.shape[1] != test_x.shape[1]:
+        raise DataError(
+            f"train has {train_x.shape[1]} features but test has {test_x.shape[1]}; they must agree"
+        )
     given = {
         "latent_dim": int(latent_dim),
         "likelihood": "bernoulli" if unit else "gaussian",
@@ -523,7 +618,7 @@ def representation_study(
     }
     options = {key: value for key, value in given.items() if entry.accepts(key)}
     seed_everything(random_state)  # the networks' initial weights too: a repeatable study
-    prototype, guide = zoo.make(model, train.x.shape[1], **options)
+    prototype, guide = zoo.make(model, train_x.shape[1], **options)
     if getattr(prototype, "n_components", None) is not None:
         raise ValueError(f"{model!r} has a cluster site; the study is for representation models")
 
@@ -531,13 +626,14 @@ def representation_study(
     est = fit_representation(
         prototype,
         guide,
-        train.x,
+        train_x,
         epochs=epochs,
         batch_size=batch_size,
         lr=lr,
         device=device,
         random_state=random_state,
         progress=progress,
+        chunk_size=chunk_size,
     )
     fit_seconds = time.perf_counter() - start
     settings = {
@@ -550,9 +646,9 @@ def representation_study(
     }
     return study_representations(
         est,
-        train.x,
-        test.x,
-        test.y,
+        train_x,
+        test_x,
+        test_y,
         n_clusters=n_clusters,
         n_init=n_init,
         noise_std=noise_std,
@@ -561,13 +657,15 @@ def representation_study(
         k_sweep_ks=k_sweep_ks,
         dbscan=dbscan,
         out=out,
-        image_shape=test.image_shape,
+        image_shape=image_shape,
         tsne=tsne,
         tsne_size=tsne_size,
         perplexity=perplexity,
         random_state=random_state,
         fit_seconds=fit_seconds,
         settings=settings,
+        max_samples=max_samples,
+        chunk_size=chunk_size,
     )
 
 
