@@ -31,6 +31,8 @@ traced value: keep such state in a buffer, or use the eager ELBO. Model and guid
 from __future__ import annotations
 
 import contextlib
+import importlib
+import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 from unittest import mock
@@ -225,7 +227,19 @@ class GraphELBO(ELBO):
                     "ELBO (jit=False) for this model"
                 ) from err
         if self.backend == "inductor":
-            return torch.compile(graph, backend="inductor", dynamic=False)
+            with warnings.catch_warnings():  # torch's compiler imports its own TorchScript
+                # modules, which torch >= 2.13 deprecates: not the user's to act on
+                warnings.simplefilter("ignore", DeprecationWarning)
+                importlib.import_module("torch._inductor.compile_fx")
+
+            compiled = torch.compile(graph, backend="inductor", dynamic=False)
+
+            def run(*inputs: Any) -> torch.Tensor:
+                with warnings.catch_warnings():  # dynamo reads .grad of the graph's temporaries
+                    warnings.filterwarnings("ignore", r"The \.grad attribute of a Tensor")
+                    return compiled(*inputs)
+
+            return run
         return graph
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import shutil
 
 import pyro
 import pytest
@@ -157,10 +157,11 @@ def test_an_interrupted_graph_fit_resumes_bit_identical(tmp_path, x) -> None:
 
 
 @pytest.mark.skipif(
-    not os.environ.get("PYROCLUST_INDUCTOR"),
-    reason="compiling with inductor takes about a minute on a CPU: set PYROCLUST_INDUCTOR=1",
+    not (shutil.which("c++") or shutil.which("g++")),
+    reason="inductor compiles C++ on a CPU: no C++ compiler here",
 )
 def test_the_inductor_graph_trains_like_the_eager_elbo(x) -> None:
+    # about 40 s on two CPU cores: compiling the forward and backward graphs of two shapes
     model, guide = _pair()
     compiled = _trainer(model, guide, jit="inductor", epochs=2, batch_size=16).fit(x)
     eager = _trainer(*_pair(), epochs=2, batch_size=16).fit(x)
