@@ -526,3 +526,19 @@ def test_fit_records_world_size_and_only_rank_0_writes(tiny_npz, tmp_path, monke
     argv = ["fit", "vade", "--data", str(tiny_npz), *TINY]
     assert cli.main(argv) == 2
     assert "needs --out" in capsys.readouterr().err
+
+
+def test_jit_fast_path_goes_to_the_estimator_and_may_change_on_resume(capsys):
+    from pyroclust.cli import fit as fit_cli
+    from pyroclust.datasets import load_dataset
+
+    ds = load_dataset("digits")
+    entry = fit_cli.zoo.ZOO["vae"]
+    config = fit_cli.fit_config(_parse_fit(["vae", "--jit", "fx"]))
+    assert config["jit"] == "fx"
+    assert fit_cli.training_options(entry, config, ds)["jit"] == "fx"
+    plain = fit_cli.fit_config(_parse_fit(["vae"]))
+    assert "jit" not in fit_cli.training_options(entry, plain, ds)
+    assert "jit" in fit_cli.RESUME_MAY_CHANGE  # the same loss and gradients, faster
+    assert cli.main(["fit", "vae", "--jit", "fast"]) == 2
+    assert "--jit" in capsys.readouterr().err

@@ -44,6 +44,7 @@ from pyroclust.cli.common import (
     seed_type,
     write_labels,
 )
+from pyroclust.infer.elbo import FAST_PATHS
 
 #: Options of every ``fit`` that are saved in ``config.json`` and reused by ``--resume``; the
 #: architecture's own options (its entry's ``options``) are saved beside them.
@@ -58,10 +59,12 @@ FIT_OPTIONS = (
     "pretrain_epochs",
     "seed",
     "device",
+    "jit",
 )
 #: Options that say where a run finds its data or computes, not what it computes: ``--resume``
-#: may change them; a change of any other option is refused.
-RESUME_MAY_CHANGE = ("data_dir", "device")
+#: may change them; a change of any other option is refused (``--jit`` computes the same
+#: loss and gradients, faster).
+RESUME_MAY_CHANGE = ("data_dir", "device", "jit")
 #: Keys of the score table and of metrics.json, in print order.
 SCORE_KEYS = (
     "model",
@@ -189,6 +192,12 @@ def add_model_arguments(parser: argparse.ArgumentParser, entry: zoo.Architecture
         "--seed", metavar="S", type=seed_type, help="random seed, 0 to 2**32-1 (default: 0)"
     )
     train.add_argument("--device", choices=DEVICES, help="where to train (default: auto)")
+    train.add_argument(
+        "--jit",
+        choices=FAST_PATHS,
+        help="a fast path for the ELBO's steps: 'fx' traces it once into a graph, 'inductor' "
+        "also compiles that graph (about a minute), 'torchscript' is Pyro's JIT (deprecated)",
+    )
     run_ = parser.add_argument_group("run")
     run_.add_argument("--out", metavar="DIR", help="output folder (default: runs/MODEL-DATA-TIME)")
     run_.add_argument(
@@ -300,7 +309,7 @@ def training_options(entry: zoo.Architecture, config: Mapping[str, Any], ds: Any
         if option.target == "training" and config.get(option.name) is not None
     }
     options = zoo.default_training(entry.name, ds.n_samples, ds.image_shape, **recipe)
-    for key in ("epochs", "batch_size", "lr"):
+    for key in ("epochs", "batch_size", "lr", "jit"):
         if config.get(key) is not None:
             options[key] = config[key]
     init = options.get("init")
