@@ -226,6 +226,10 @@ class GraphELBO(ELBO):
                     "(a Python if on data), which a traced graph cannot replay: use the eager "
                     "ELBO (jit=False) for this model"
                 ) from err
+        # values Pyro computes for its host-side checks are not needed in the replay (random
+        # draws count as side effects and stay, so the replay draws what the eager run does)
+        graph.graph.eliminate_dead_code()
+        graph.recompile()
         if self.backend == "inductor":
             with warnings.catch_warnings():  # torch's compiler imports its own TorchScript
                 # modules, which torch >= 2.13 deprecates: not the user's to act on
