@@ -304,6 +304,7 @@ class Clusterer(ClusterMixin, TransformerMixin, BaseEstimator):
                 )
             start_labels = self._start_labels(model, guide, rows, session)
             loss, data = self._objective(model, guide, rows, x_init, subset, start_labels)
+            del x_init  # the initialisation's rows are not needed for SVI (data on disk)
             self.trainer_ = session.train(
                 "svi",
                 data,
@@ -372,6 +373,12 @@ class Clusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         cap = self.init_max_samples
         if cap is None or n <= cap:
             return None
+        k = getattr(self.model_, "n_components", None)
+        if k is not None and k > cap:
+            raise ValueError(
+                f"init_max_samples={cap} is fewer than the n_components={k} the initialisation "
+                "clusters; raise init_max_samples"
+            )
 
         def draw() -> np.ndarray:
             rng = np.random.default_rng(self.random_state)

@@ -154,6 +154,8 @@ def test_bad_rows_on_disk_are_named(tmp_path, digits) -> None:
         _est().fit(np.load(tmp_path / "one.npy", mmap_mode="r"))
     with pytest.raises(ValueError, match="init_max_samples must be >= 1"):
         _est(init_max_samples=0).fit(digits)
+    with pytest.raises(ValueError, match="init_max_samples=5 is fewer than the n_components=10"):
+        _est(init_max_samples=5).fit(digits)
     with pytest.raises(ValueError, match="chunk_size must be an integer"):
         _est(chunk_size=2.5).fit(digits)
 

@@ -107,7 +107,9 @@ class _Shard:
 
     def take(self, index: np.ndarray) -> np.ndarray:
         """The rows ``index`` (sorted, as a memory map reads them best)."""
-        return self.open()[index]
+        if self.offset is None:  # an .npz member, or a Fortran-ordered .npy
+            return np.asarray(self.open()[index])
+        return take_rows(self.open(), index)
 
     def open(self) -> np.ndarray:
         """The shard's rows: memory-mapped for ``.npy``, read for ``.npz``."""
@@ -130,6 +132,43 @@ def release_pages(array: np.ndarray) -> None:
         and hasattr(mmap, "MADV_DONTNEED")
     ):
         handle.madvise(mmap.MADV_DONTNEED)
+
+
+#: The most bytes of a memory map read between two releases of its pages.
+RELEASE_BYTES = 32 * 2**20
+
+
+def _rows_per_release(array: np.ndarray) -> int:
+    row = int(np.prod(array.shape[1:])) * array.dtype.itemsize
+    return max(1, RELEASE_BYTES // max(1, row))
+
+
+def read_rows(array: np.ndarray, start: int, stop: int) -> np.ndarray:
+    """Rows ``start:stop`` of ``array`` as an array of its own. From a read-only memory map
+    they are copied a few megabytes at a time, its pages released after each
+    (:func:`release_pages`), so that no more than that stays resident beside the copy."""
+    out = np.empty((max(0, stop - start), *array.shape[1:]), array.dtype)
+    step = _rows_per_release(array)
+    for first in range(start, stop, step):
+        last = min(first + step, stop)
+        out[first - start : last - start] = array[first:last]
+        release_pages(array)
+    return out
+
+
+def take_rows(array: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """The rows ``index`` (sorted) of ``array``, a few megabytes of the map at a time as in
+    :func:`read_rows`: a random subsample touches pages all over a file, and each read of a
+    page brings its neighbours in too (the kernel's read-ahead)."""
+    index = np.asarray(index, dtype=np.int64)
+    out = np.empty((len(index), *array.shape[1:]), array.dtype)
+    step = _rows_per_release(array)
+    bounds = np.searchsorted(index, np.arange(0, len(array) + step, step))
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        if hi > lo:
+            out[lo:hi] = array[index[lo:hi]]
+            release_pages(array)
+    return out
 
 
 @dataclass(frozen=True, eq=False)
@@ -159,14 +198,10 @@ class _ArrayShard:
             yield self.read(start, min(start + chunk_size, self.rows))
 
     def read(self, start: int, stop: int) -> np.ndarray:
-        block = np.array(self.array[start:stop])  # an array of its own, not a view of the map
-        release_pages(self.array)
-        return block
+        return read_rows(self.array, start, stop)  # an array of its own, not a view of the map
 
     def take(self, index: np.ndarray) -> np.ndarray:
-        block = np.asarray(self.array[index])  # fancy indexing copies
-        release_pages(self.array)
-        return block
+        return take_rows(self.array, index)
 
     def open(self) -> np.ndarray:
         return self.array

@@ -210,3 +210,15 @@ def test_reading_a_memory_map_leaves_its_pages_out_of_resident_memory(tmp_path) 
     np.asarray(mapped).sum()  # reading the map itself keeps its pages resident
     kept = _resident_kb() - before
     assert released < 20_000 < kept, (released, kept)  # kB: well under and over 20 MB
+
+
+def test_a_map_is_read_a_few_rows_at_a_time_in_order(tmp_path, rows, monkeypatch) -> None:
+    monkeypatch.setattr(streaming, "RELEASE_BYTES", 3 * 6 * 4)  # three rows between releases
+    np.save(tmp_path / "r.npy", rows)
+    for stream in (
+        open_stream(tmp_path / "r.npy"),
+        streaming.as_stream(np.load(tmp_path / "r.npy", mmap_mode="r")),
+    ):
+        index = np.array([22, 0, 1, 2, 12, 3, 12, 17, 21])
+        np.testing.assert_array_equal(stream.take(index), rows[index])
+        np.testing.assert_array_equal(np.concatenate(list(stream.chunks(10))), rows)
