@@ -142,3 +142,21 @@ def test_one_row_starts_cleanly(tiny_vade) -> None:
             strategy(model, guide, x, random_state=0)
             pi = model.weights.mean().detach()
         torch.testing.assert_close(pi, torch.ones(1))
+
+
+@pytest.mark.parametrize(("weights", "expect_all"), [("stick-breaking", False), ("learned", True)])
+def test_the_manifold_start_mixture_follows_the_weight_prior(
+    tiny_vade, make_blobs, weights, expect_all
+) -> None:
+    """Three blobs and K = 9: a stick-breaking prior's start (a variational Bayesian mixture)
+    leaves the components the data do not need empty; a learned prior's start (a K-component
+    Gaussian mixture) uses all nine. The user's strategy object is left as it was."""
+    x = torch.as_tensor(make_blobs(150))
+    model, guide = tiny_vade(n_components=9, weights=weights)
+    strategy = ManifoldInit(pretrain_epochs=0, align_epochs=1, n_init=2, batch_size=50)
+    with local_params():
+        labels = np.asarray(strategy.start_mixture(model, guide, x, random_state=0))
+    used = len(np.unique(labels))
+    assert used == 9 if expect_all else used <= 4
+    assert not hasattr(strategy, "_weight_prior")
+    assert type(strategy.mixture(9, 0)).__name__ == "GaussianMixture"  # without a model

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -49,8 +51,12 @@ class ManifoldInit(LatentClusterStart):
     n_init : int
         Restarts of the mixture on the embedding.
     method : "gmm" or "hdbscan"
-        How the embedding is clustered. ``"gmm"``: a mixture with exactly ``n_components``
-        clusters. ``"hdbscan"``: HDBSCAN (scikit-learn), which finds its own number of
+        How the embedding is clustered. ``"gmm"``: the mixture of :meth:`mixture`, which
+        follows the model's weight prior: exactly ``n_components`` clusters under a prior
+        that keeps every component in use, and under a stick-breaking or Dirichlet prior a
+        variational Bayesian mixture with as many as the data show, up to
+        ``n_components`` (the start of a model whose K is an upper bound).
+        ``"hdbscan"``: HDBSCAN (scikit-learn), which finds its own number of
         clusters of any size, the right start when ``n_components`` is an upper bound and
         the cluster sizes are heavy-tailed (a fixed-K mixture splits the big clusters). Its
         noise points join the cluster of their nearest clustered neighbours; beyond
@@ -98,6 +104,28 @@ class ManifoldInit(LatentClusterStart):
             raise ValueError(f"embedding must be 'tsne' or 'umap', not {self.embedding!r}")
         if self.method not in ("gmm", "hdbscan"):
             raise ValueError(f"method must be 'gmm' or 'hdbscan', not {self.method!r}")
+
+    def start_mixture(self, model, guide, x, random_state=None):  # noqa: D102
+        # the mixture on the embedding follows the model's weight prior: a copy of this
+        # strategy holds it for the run, so the strategy itself (the user's) is unchanged
+        bound = copy.copy(self)
+        bound._weight_prior = getattr(model, "weights", None)
+        return LatentClusterStart.start_mixture(bound, model, guide, x, random_state)
+
+    def mixture(self, n_components: int, random_state: int | None) -> Any:
+        """The unfitted scikit-learn mixture that clusters the embedding: the weight prior's
+        (:meth:`~pyroclust.priors.WeightPrior.start_mixture`; a variational Bayesian mixture
+        for the stick-breaking and Dirichlet priors, which leaves the components the data
+        do not need empty) when the strategy runs for a model, else a full-covariance
+        ``GaussianMixture`` with exactly ``n_components`` clusters."""
+        from sklearn.mixture import GaussianMixture
+
+        prior = getattr(self, "_weight_prior", None)
+        if prior is not None and hasattr(prior, "start_mixture"):
+            return prior.start_mixture(n_components, n_init=self.n_init, random_state=random_state)
+        return GaussianMixture(
+            n_components, covariance_type="full", n_init=self.n_init, random_state=random_state
+        )
 
     def cluster(self, codes, n_components, random_state, data=None):  # noqa: D102
         return self.start(codes, n_components, random_state, data=data)[:3]
@@ -147,7 +175,6 @@ class ManifoldInit(LatentClusterStart):
         data: torch.Tensor | np.ndarray | None = None,
     ) -> np.ndarray:
         """Hard labels in ``range(n_components)`` for every row, from the embedding."""
-        from sklearn.mixture import GaussianMixture
         from sklearn.neighbors import KNeighborsClassifier
 
         if self.space == "codes" or data is None:
@@ -167,9 +194,7 @@ class ManifoldInit(LatentClusterStart):
         if self.method == "hdbscan":
             labels = self._density_labels(embedding, n_components)
         else:
-            labels = GaussianMixture(
-                n_components, covariance_type="full", n_init=self.n_init, random_state=random_state
-            ).fit_predict(embedding)
+            labels = self.mixture(n_components, random_state).fit_predict(embedding)
         if len(subset) < n:
             knn = KNeighborsClassifier(10).fit(features[subset], labels)
             labels = knn.predict(features)
