@@ -7,20 +7,13 @@ posterior expected number of weights above 1% (``E[w>1%]``,
 :meth:`~pyroclust.Clusterer.expected_n_clusters`). Target: within +-20% of the true number of
 classes for the stick-breaking and Dirichlet priors.
 
-Two starts (``--starts``):
-
-- ``recipe``: the recipe as it is. Its start, :class:`~pyroclust.infer.init.ManifoldInit`,
-  fits a Gaussian mixture with exactly K components to a t-SNE (UMAP from 10,000 rows) of the
-  data, so the start has K clusters, the alignment epochs fix the codes on them, and SVI
-  never merges them: the prior over the weights, whose KL term is O(K) nats against a data
-  term of O(N), cannot undo the split, and its q(pi), started at the start's counts, moves
-  by at most ``lr`` per step in log space under Adam.
-- ``prior``: the same recipe, except that the mixture on the embedding is the weight prior's
-  own (:meth:`pyroclust.priors.WeightPrior.start_mixture`): a variational Dirichlet-process
-  Gaussian mixture for the stick-breaking prior, a Bayesian symmetric-Dirichlet mixture for
-  the Dirichlet prior (Blei & Jordan, 2006), which leave the components the data do not need
-  empty. This is the change proposed for ``ManifoldInit`` (``pyroclust/infer/init``, owned
-  elsewhere); :class:`PriorMixtureStart` below stands in for it until it lands.
+The start is the recipe's :class:`~pyroclust.infer.init.ManifoldInit`, whose mixture on
+the t-SNE (UMAP from 10,000 rows) embedding follows the weight prior
+(:meth:`pyroclust.priors.WeightPrior.start_mixture`): a variational Dirichlet-process
+Gaussian mixture for the stick-breaking prior, a Bayesian symmetric-Dirichlet mixture for the
+Dirichlet prior (Blei & Jordan, 2006), which leave the components the data do not need empty.
+(Before it did, the start was a Gaussian mixture with exactly K components, and the fits kept
+29-30 of 30 clusters: rows of 2026-12-01 above.)
 
 Weight priors (``--priors``): ``stick-breaking:1`` (a DP with alpha = 1) and
 ``dirichlet:A`` with A = 1/K (``dirichlet``: the finite approximation Dir(alpha/K) of a DP
@@ -33,7 +26,7 @@ full-covariance GMM, 5 restarts); beside each fit, its start's ACC and clusters 
 Usage::
 
     python benchmarks/n_clusters.py --datasets digits --threads 1
-    python benchmarks/n_clusters.py --datasets pendigits --starts prior --threads 1
+    python benchmarks/n_clusters.py --datasets pendigits --priors dirichlet --threads 1
 """
 
 from __future__ import annotations
@@ -41,8 +34,6 @@ from __future__ import annotations
 import argparse
 import math
 import time
-from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
@@ -51,7 +42,6 @@ from _common import DEFAULT_DATA_DIR, append_results, markdown_table, raw_baseli
 from pyroclust import zoo
 from pyroclust.datasets import load_dataset
 from pyroclust.estimator import Clusterer
-from pyroclust.infer.init import ManifoldInit
 from pyroclust.metrics import cluster_accuracy, n_clusters_used, nmi
 
 #: A cluster is in use when it holds at least this share of the rows.
@@ -61,7 +51,6 @@ TOLERANCE = 0.2
 COLUMNS = [
     "data",
     "prior",
-    "start",
     "K",
     "true",
     "start used",
@@ -74,44 +63,6 @@ COLUMNS = [
     "seconds",
 ]
 BASELINE_COLUMNS = ["data", "method", "K", "used", "ACC", "NMI", "seconds"]
-
-
-@dataclass
-class PriorMixtureStart(ManifoldInit):
-    """:class:`ManifoldInit` whose mixture on the embedding is the model's weight prior's
-    (``model.weights.start_mixture``); it keeps the start's labels in ``labels_``.
-
-    The proposed change to ``ManifoldInit``, for the benchmark only: every row of the data
-    is embedded (``max_samples`` must cover them), as the zoo's recipe does up to 100,000.
-    """
-
-    def start_mixture(self, model: Any, guide: Any, x: torch.Tensor, random_state=None):  # noqa: D102
-        self.weight_prior = model.weights
-        return super().start_mixture(model, guide, x, random_state)
-
-    def cluster_labels(self, codes, n_components, random_state, data=None):  # noqa: D102
-        features = codes if self.space == "codes" or data is None else data.cpu().numpy()
-        if self.max_samples is not None and len(features) > self.max_samples:
-            raise ValueError("PriorMixtureStart embeds every row: raise max_samples")
-        embedding = self.embed(features, random_state)
-        mixture = self.weight_prior.start_mixture(
-            n_components, n_init=self.n_init, random_state=random_state
-        )
-        self.labels_ = np.asarray(mixture.fit_predict(embedding))
-        return self.labels_
-
-
-@dataclass
-class RecordedStart(ManifoldInit):
-    """The recipe's :class:`ManifoldInit` unchanged, keeping its start's labels in
-    ``labels_`` (for the ``start`` columns)."""
-
-    def cluster_labels(self, codes, n_components, random_state, data=None):  # noqa: D102
-        self.labels_ = super().cluster_labels(codes, n_components, random_state, data=data)
-        return self.labels_
-
-
-STARTS = {"recipe": RecordedStart, "prior": PriorMixtureStart}
 
 
 def in_use(labels: np.ndarray) -> int:
@@ -141,14 +92,12 @@ def baselines(ds, seed: int) -> list[dict]:
     ]
 
 
-def run_one(ds, prior: str, start: str, seed: int) -> dict:
-    """One VaDE fit with K = 3 x classes, the zoo's recipe and the start ``start``."""
+def run_one(ds, prior: str, seed: int) -> dict:
+    """One VaDE fit with K = 3 x classes and the zoo's recipe."""
     true = ds.n_classes
     k = 3 * true
     spec = prior_spec(prior, k)
     recipe = zoo.default_training("vade", ds.n_samples, ds.image_shape)
-    init = recipe["init"]
-    recipe["init"] = STARTS[start](**{f: getattr(init, f) for f in init.__dataclass_fields__})
     est = Clusterer(
         "vade",
         n_components=k,
@@ -161,12 +110,11 @@ def run_one(ds, prior: str, start: str, seed: int) -> dict:
     t0 = time.perf_counter()
     est.fit(ds.x)
     seconds = time.perf_counter() - t0
-    labels, start_labels = est.labels_, recipe["init"].labels_
+    labels, start_labels = est.labels_, est.start_labels_
     used = in_use(labels)
     return {
         "data": ds.name,
         "prior": spec,
-        "start": start,
         "K": k,
         "true": true,
         "start used": in_use(start_labels),
@@ -184,7 +132,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", default="digits,pendigits")
     parser.add_argument("--priors", default="stick-breaking:1,dirichlet")
-    parser.add_argument("--starts", default="recipe,prior")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR))
@@ -202,9 +149,8 @@ def main() -> None:
                 base += baselines(ds, args.seed)
                 print(base[-2:], flush=True)
             for prior in split(args.priors):
-                for start in split(args.starts):
-                    rows.append(run_one(ds, prior, start, args.seed))
-                    print(rows[-1], flush=True)
+                rows.append(run_one(ds, prior, args.seed))
+                print(rows[-1], flush=True)
     except KeyboardInterrupt:  # Ctrl-C (SIGINT) records the rows finished so far
         interrupted = True
     table = markdown_table(rows, COLUMNS)
@@ -214,8 +160,8 @@ def main() -> None:
     notes = (
         f"torch threads {torch.get_num_threads()}, seed {args.seed}; used = clusters holding "
         f">= 1% of the rows; E[w>1%] = posterior expected weights above 1%; start = the "
-        "recipe's ManifoldInit (K-component GMM on the embedding) or the prior's own mixture "
-        "(PriorMixtureStart); shared machine (other jobs ran)"
+        "recipe's ManifoldInit, whose mixture on the embedding follows the weight prior; "
+        "shared machine (other jobs ran)"
     ) + ("; interrupted: the rows finished before the stop" if interrupted else "")
     if args.no_record:
         print(table)
