@@ -10,6 +10,14 @@ when it execs). The folder is deleted at the end.
 
     python benchmarks/streaming.py [--rows 1000000] [--chunk-size 65536] [--threads 1]
         [--hidden 500 500 2000]
+
+With ``--fit``, the child fits a VaDE instead (``Clusterer.fit`` on ``np.load(path,
+mmap_mode="r")``: a validation pass, the initialisation on ``--init-max-samples`` rows with
+``--pretrain-epochs`` of pretraining, the start's labels of every row, ``--epochs`` of SVI
+streamed ``--chunk-size`` rows at a time, the final labels) and reports the same figures, so
+that its peak RSS stands beside the file's size:
+
+    python benchmarks/streaming.py --fit --rows 300000 --epochs 1 --init-max-samples 50000
 """
 
 from __future__ import annotations
@@ -29,7 +37,7 @@ from _common import append_results, markdown_table
 
 from pyroclust.datasets.streaming import DEFAULT_CHUNK_SIZE, open_stream
 from pyroclust.estimator import Clusterer
-from pyroclust.infer.init import RandomInit
+from pyroclust.infer.init import GMMInit, RandomInit
 
 WIDTH = 784
 
@@ -84,6 +92,29 @@ def run_child(command: list[str], env: dict[str, str]) -> tuple[float, float, fl
     return seconds, usage.ru_utime + usage.ru_stime, peak_kb / 1024
 
 
+def fit_in_child(args: argparse.Namespace) -> None:
+    """The child of ``--fit``: fit a VaDE on the memory-mapped file ``args.child_fit``."""
+    import torch
+
+    torch.set_num_threads(args.threads)
+    mapped = np.load(args.child_fit, mmap_mode="r")
+    est = Clusterer(
+        "vade",
+        n_components=10,
+        model_options={"hidden": tuple(args.hidden)},
+        epochs=args.epochs,
+        init=GMMInit(pretrain_epochs=args.pretrain_epochs),
+        init_max_samples=args.init_max_samples,
+        chunk_size=args.chunk_size,
+        device="cpu",
+        progress=False,
+        random_state=0,
+    ).fit(mapped)
+    if est.labels_.shape != (len(mapped),):
+        raise RuntimeError("labels of the wrong shape")
+    print({r["stage"]: round(r["seconds"], 1) for r in est.stage_history_}, flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -91,7 +122,15 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads of predict")
     parser.add_argument("--hidden", type=int, nargs="+", default=[500, 500, 2000])
     parser.add_argument("--no-record", action="store_true", help="do not append RESULTS.md")
+    parser.add_argument("--fit", action="store_true", help="time a streamed fit, not predict")
+    parser.add_argument("--epochs", type=int, default=1, help="SVI epochs of --fit")
+    parser.add_argument("--pretrain-epochs", type=int, default=1, help="pretraining of --fit")
+    parser.add_argument("--init-max-samples", type=int, default=100_000, help="of --fit")
+    parser.add_argument("--child-fit", help=argparse.SUPPRESS)  # the child process of --fit
     args = parser.parse_args()
+    if args.child_fit:
+        fit_in_child(args)
+        return
     folder = Path(tempfile.mkdtemp(prefix="pyroclust-streaming-"))
     load = os.getloadavg()[0]
     try:
@@ -101,10 +140,13 @@ def main() -> None:
         print(
             f"wrote {data} ({data.stat().st_size / 1e9:.2f} GB) in {time.perf_counter() - t0:.0f} s"
         )
-        ckpt = save_model(folder, data, tuple(args.hidden))
-        out = folder / "labels.csv"
         threads = str(args.threads)
         env = dict(os.environ, OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads)
+        if args.fit:
+            row = run_fit(args, data, env)
+            return record(args, row, load)
+        ckpt = save_model(folder, data, tuple(args.hidden))
+        out = folder / "labels.csv"
         command = [
             sys.executable,
             "-m",
@@ -139,19 +181,59 @@ def main() -> None:
         }
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+    record(args, row, load)
+
+
+def run_fit(args: argparse.Namespace, data: Path, env: dict[str, str]) -> dict[str, object]:
+    """Fit in a child process on the file ``data``; its figures as a table row."""
+    command = [sys.executable, __file__, "--child-fit", str(data), "--threads", str(args.threads)]
+    command += ["--chunk-size", str(args.chunk_size), "--epochs", str(args.epochs)]
+    command += ["--pretrain-epochs", str(args.pretrain_epochs)]
+    command += ["--init-max-samples", str(args.init_max_samples), "--hidden"]
+    command += [str(h) for h in args.hidden]
+    seconds, cpu, peak_mb = run_child(command, env)
+    return {
+        "rows": args.rows,
+        "features": WIDTH,
+        "file GB": data.stat().st_size / 1e9,
+        "chunk": args.chunk_size,
+        "init rows": min(args.init_max_samples, args.rows),
+        "pretrain epochs": args.pretrain_epochs,
+        "SVI epochs": args.epochs,
+        "threads": args.threads,
+        "seconds": seconds,
+        "CPU s": cpu,
+        "peak RSS MB": peak_mb,
+    }
+
+
+def record(args: argparse.Namespace, row: dict[str, object], load: float) -> None:
+    """Print the row, and append it to RESULTS.md unless ``--no-record``."""
     print(row, flush=True)
     table = markdown_table([row], list(row))
     if args.no_record:
         print(table)
-    else:
+        return
+    network = f"VaDE 784-{'-'.join(map(str, args.hidden))}-10 (K=10), float32 rows in [0, 1]"
+    shared = (
+        f"shared machine: load average {load:.1f} at the start, {os.getloadavg()[0]:.1f} at the end"
+    )
+    if args.fit:
         append_results(
-            "Streaming predict: pyroclust predict on a memory-larger .npy",
+            "Streaming fit: Clusterer.fit on a memory-mapped .npy",
             table,
-            notes=f"VaDE 784-{'-'.join(map(str, args.hidden))}-10 (K=10), float32 rows in "
-            "[0, 1]; wall and CPU seconds and peak RSS (VmHWM) of the `pyroclust predict` "
-            "child process (start-up, loading, prediction, labels.csv); shared machine: load "
-            f"average {load:.1f} at the start, {os.getloadavg()[0]:.1f} at the end",
+            notes=f"{network}; GMMInit on a subsample of `init rows`; wall and CPU seconds and "
+            "peak RSS (VmHWM) of the child process (start-up, a validation pass, the "
+            "initialisation, start labels of every row, SVI streamed chunk by chunk, final "
+            f"labels); {shared}",
         )
+        return
+    append_results(
+        "Streaming predict: pyroclust predict on a memory-larger .npy",
+        table,
+        notes=f"{network}; wall and CPU seconds and peak RSS (VmHWM) of the `pyroclust "
+        f"predict` child process (start-up, loading, prediction, labels.csv); {shared}",
+    )
 
 
 if __name__ == "__main__":
