@@ -381,8 +381,9 @@ class Clusterer(ClusterMixin, TransformerMixin, BaseEstimator):
             )
 
         def draw() -> np.ndarray:
-            rng = np.random.default_rng(self.random_state)
-            return np.sort(rng.choice(n, int(cap), replace=False)).astype(np.int64)
+            from pyroclust.datasets.streaming import sample_rows
+
+            return sample_rows(n, cap, self.random_state)
 
         return np.asarray(session.step(INIT_ROWS_STEP, draw))
 
@@ -710,8 +711,20 @@ class Clusterer(ClusterMixin, TransformerMixin, BaseEstimator):
     # --------------------------------------------------------------- persistence
     def save(self, path: str | os.PathLike) -> None:
         """Write the fitted model and guide (and their zoo spec when built by
-        :func:`pyroclust.zoo.make`) to ``path``; read back with :meth:`load`."""
+        :func:`pyroclust.zoo.make`) to ``path``; read back with :meth:`load`.
+
+        Under a process group (``torchrun``) every rank holds the same fitted parameters:
+        rank 0 writes the file and the others wait for it (a barrier), so each rank must call
+        ``save`` and none reads a half-written file."""
+        from pyroclust.infer import distributed
+
         self._check_fitted()
+        if distributed.is_main_process():
+            self._write(path)
+        distributed.barrier()
+
+    def _write(self, path: str | os.PathLike) -> None:
+        """Write the checkpoint of :meth:`save` (on this process)."""
         save_checkpoint(
             path,
             ESTIMATOR_KIND,

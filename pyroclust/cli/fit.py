@@ -520,9 +520,9 @@ def run(args: argparse.Namespace) -> int:
             "interrupted before the first checkpoint was written; start again with: "
             f"{PROG} fit {args.model} --out {out} --resume"
         ) from None
+    est.save(out / MODEL_CHECKPOINT)  # every rank calls it: rank 0 writes, the others wait
     if not main:  # the other ranks trained their shards; rank 0 reports
         return 0
-    est.save(out / MODEL_CHECKPOINT)
 
     codes = est.transform(ds.x)
     labels = getattr(est, "labels_", None)

@@ -62,6 +62,8 @@ __all__ = [
     "is_streamed",
     "iter_chunks",
     "open_stream",
+    "sample_rows",
+    "value_range",
 ]
 
 
@@ -449,3 +451,33 @@ def iter_chunks(X: Any, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[Any]:
     chunk_size = _check_chunk_size(chunk_size)
     for start in range(0, len(X), chunk_size):
         yield X[start : start + chunk_size]
+
+
+def sample_rows(n: int, max_samples: int | None, random_state: int | None) -> np.ndarray | None:
+    """A uniform random subset of ``max_samples`` of the row numbers ``0..n-1``, sorted (a
+    memory map or a file reads rows best in order), drawn without replacement with
+    ``np.random.default_rng(random_state)``; None (every row) when ``max_samples`` is None
+    or not below ``n``. The same seed gives the same rows.
+
+    >>> sample_rows(10, 4, 0).tolist(), sample_rows(10, 10, 0)
+    ([2, 4, 5, 7], None)
+    """
+    if max_samples is None or n <= int(max_samples):
+        return None
+    rng = np.random.default_rng(random_state)
+    return np.sort(rng.choice(n, int(max_samples), replace=False)).astype(np.int64)
+
+
+def value_range(X: Any, chunk_size: int = DEFAULT_CHUNK_SIZE) -> tuple[float, float]:
+    """The smallest and largest value of ``X`` (a stream or memory map read ``chunk_size``
+    rows at a time, or an array), NaN where a value is not a number: for choosing a
+    likelihood (values in [0, 1] or not) without loading the data."""
+    low, high = np.inf, -np.inf
+    for chunk in iter_chunks(X, chunk_size):
+        chunk = np.asarray(chunk)
+        if chunk.size:
+            smallest, largest = float(chunk.min()), float(chunk.max())
+            if np.isnan(smallest) or np.isnan(largest):
+                return float("nan"), float("nan")
+            low, high = min(low, smallest), max(high, largest)
+    return float(low), float(high)

@@ -39,6 +39,7 @@ from torch import nn
 __all__ = [
     "DataParallel",
     "backend_for",
+    "barrier",
     "context",
     "init_from_env",
     "is_main_process",
@@ -97,6 +98,14 @@ def is_main_process() -> bool:
     """True on rank 0 and whenever no process group is initialised: the process that writes
     files and prints."""
     return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
+
+
+def barrier() -> None:
+    """Wait for every process of the group; nothing to wait for without one (or alone in it).
+    After rank 0 writes a file, the others call it too, so that none reads it before it is
+    complete."""
+    if world_size() > 1:
+        dist.barrier()
 
 
 def context(enabled: bool | None = None) -> DataParallel | None:

@@ -14,6 +14,7 @@ import torch.multiprocessing as mp
 from pyro.nn import PyroModule
 from torch import nn
 
+from pyroclust import estimator as estimator_module
 from pyroclust import zoo
 from pyroclust.estimator import Clusterer
 from pyroclust.infer import SVITrainer, distributed
@@ -175,13 +176,17 @@ def _fit_sessions(rank: int, folder: str, x: torch.Tensor) -> None:
     finally:
         for module in (session_module, trainer_module):
             module.save_checkpoint = save
+    saves = _save_on_every_rank(full, f"{folder}/model.ckpt")
     ranks = [None] * WORLD
-    torch.distributed.all_gather_object(ranks, (writes, _flat(resumed.model_, resumed.guide_)))
+    torch.distributed.all_gather_object(
+        ranks, (writes, _flat(resumed.model_, resumed.guide_), saves)
+    )
     if rank == 0:
         torch.save(
             {
-                "writes": [w for w, _ in ranks],
-                "resumed": [p for _, p in ranks],
+                "writes": [w for w, _, _ in ranks],
+                "resumed": [p for _, p, _ in ranks],
+                "saves": [s for _, _, s in ranks],
                 "full": _flat(full.model_, full.guide_),
                 "full_rows": [r["elbo"] for r in full.stage_history_],
                 "resumed_rows": [r["elbo"] for r in resumed.stage_history_],
@@ -189,6 +194,25 @@ def _fit_sessions(rank: int, folder: str, x: torch.Tensor) -> None:
             },
             f"{folder}/session.pt",
         )
+
+
+def _save_on_every_rank(est: Clusterer, path: str) -> dict:
+    """4. ``Clusterer.save`` called on every rank: which wrote, and whether the file was
+    complete (loadable, the fitted parameters) on every rank right after the call."""
+    writes: list[str] = []
+    save = estimator_module.save_checkpoint
+
+    def recording(path, kind, payload):
+        writes.append(kind)
+        return save(path, kind, payload)
+
+    estimator_module.save_checkpoint = recording
+    try:
+        est.save(path)
+    finally:
+        estimator_module.save_checkpoint = save
+    loaded = Clusterer.load(path, device="cpu")  # right after the call: rank 0 has written
+    return {"writes": writes, "loaded": _flat(loaded.model_, loaded.guide_)}
 
 
 @pytest.fixture(scope="module")
@@ -264,6 +288,14 @@ def test_only_rank_0_writes_a_fits_checkpoints_and_every_rank_resumes(two_proces
     for params in fits["resumed"]:
         assert torch.equal(params, fits["full"])
     assert fits["resumed_rows"] == fits["full_rows"]
+
+
+def test_only_rank_0_writes_a_saved_estimator_and_every_rank_reads_it_whole(two_processes) -> None:
+    *_, fits = two_processes
+    rank0, rank1 = (saved["writes"] for saved in fits["saves"])
+    assert rank0 == [estimator_module.ESTIMATOR_KIND] and rank1 == []
+    for saved in fits["saves"]:  # read on each rank just after save returned there
+        assert torch.equal(saved["loaded"], fits["full"])
 
 
 def test_shards_follow_the_distributed_sampler_split() -> None:
