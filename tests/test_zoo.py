@@ -186,3 +186,33 @@ def test_no_code_branches_on_an_architecture_name() -> None:
                 operands = [node.left, *node.comparators]
                 constants = {o.value for o in operands if isinstance(o, ast.Constant)}
                 assert not constants & names, f"{path}:{node.lineno} compares with a name"
+
+
+@pytest.mark.parametrize("rows", [1797, 70_000])
+def test_guide_side_recipes_keep_the_start(rows: int) -> None:
+    """GMVAE's and k-DVAE's free SVI / joint training keep the start's clusters in q(c | x);
+    k-DAE keeps its own objective. VaDE inside the k-DVAE start is trained by the init's own
+    SVI stage, which binds no start: its recipe has no loss that needs one. Batches have a
+    full last batch (BatchNorm's running statistics)."""
+    from pyroclust.models.kdae import MinReconstructionLoss
+    from pyroclust.regularizers import StartAgreement
+
+    gmvae = zoo.default_training("gmvae", rows, (28, 28))
+    kdvae = zoo.default_training("kdvae", rows, (28, 28))
+    kdae = zoo.default_training("kdae", rows, (28, 28))
+    assert isinstance(gmvae["loss"], StartAgreement) and gmvae["loss"].weight > 0
+    assert isinstance(kdvae["loss"], StartAgreement) and kdvae["loss"].weight > 0
+    assert isinstance(kdae["loss"], MinReconstructionLoss)
+    assert "loss" not in kdvae["init"].recipe(rows)
+    for size in (gmvae["batch_size"], gmvae["init"].batch_size):
+        assert rows % size == 0 or rows % size >= 0.8 * size
+
+
+def test_full_batch_size() -> None:
+    assert zoo.full_batch_size(1797, 256) == 225  # 8 batches, the last of 222 rows
+    assert zoo.full_batch_size(70_000, 256) == 250  # 280 full batches
+    assert zoo.full_batch_size(100, 256) == 256  # one batch
+    for n in range(300, 3000, 37):
+        size = zoo.full_batch_size(n, 64)
+        assert 52 <= size <= 64
+        assert (n % size or size) / size == max((n % b or b) / b for b in range(52, 65))
