@@ -133,6 +133,7 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--no-record", action="store_true", help="do not append to RESULTS.md")
+    parser.add_argument("--notes", default="", help="a note for RESULTS.md (machine load...)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -156,6 +157,7 @@ def main() -> None:
     table = markdown_table(summarise(rows), cols)
     epochs = args.epochs if args.epochs is not None else "the recipes' (paper 300, default 2)"
     notes = f"torch threads {torch.get_num_threads()}; epochs {epochs}; seeds {args.seeds}"
+    notes += f"; {args.notes}" if args.notes else ""
     print(table)
     if not args.no_record:
         append_results("GMVAE clustering quality (relaxed vs enumerated)", table, notes=notes)
