@@ -13,6 +13,7 @@ import math
 import os
 import sys
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,7 @@ __all__ = [
     "LabelWriter",
     "RUN_FILES",
     "RunInterrupted",
+    "StreamedData",
     "UsageError",
     "add_csv_arguments",
     "arg_type",
@@ -57,8 +59,10 @@ __all__ = [
     "load_data",
     "load_estimator",
     "number_type",
+    "open_streamed_data",
     "print_table",
     "read_labels",
+    "streams",
     "write_labels",
 ]
 
@@ -222,6 +226,81 @@ def load_data(
     if index_col is not None:
         csv["index_col"] = index_col
     return load_dataset(name, data_dir=data_dir, **csv)
+
+
+def streams(data: str | None) -> bool:
+    """Whether ``--data`` names a ``.npy`` file or a folder of ``.npy``/``.npz`` shards: data
+    read in chunks (:func:`pyroclust.datasets.streaming.open_stream`), never loaded whole."""
+    if not data:
+        return False
+    path = Path(data)
+    return path.is_dir() or (path.suffix.lower() == ".npy" and path.is_file())
+
+
+@dataclass(frozen=True)
+class StreamedData:
+    """A data set on disk with what a command reads of a
+    :class:`~pyroclust.datasets.Dataset`: ``x`` an
+    :class:`~pyroclust.datasets.streaming.ArrayStream` of shape (n_samples, n_features), no
+    labels, the image shape of its rows, and their support (``"unit"`` when every value lies
+    in [0, 1])."""
+
+    x: Any
+    name: str
+    image_shape: tuple[int, ...] | None
+    support: str
+    y: None = None
+    labels: None = None
+
+    @property
+    def n_samples(self) -> int:
+        """Rows over all shards."""
+        return int(self.x.n_samples)
+
+    @property
+    def n_features(self) -> int:
+        """Width of a flattened row."""
+        return int(self.x.n_features)
+
+    @property
+    def n_classes(self) -> None:
+        """None: rows on disk carry no labels here."""
+        return None
+
+    @property
+    def label_sets(self) -> dict[str, np.ndarray]:
+        """No reference partitions."""
+        return {}
+
+    def rows(self, max_samples: int | None, random_state: int | None) -> tuple[Any, Any]:
+        """An in-memory :class:`~pyroclust.datasets.Dataset` of at most ``max_samples`` rows
+        (a sorted seeded subsample, :func:`~pyroclust.datasets.streaming.sample_rows`; every
+        row when there are no more) and their row numbers (None: every row, in order)."""
+        from pyroclust.datasets import Dataset
+        from pyroclust.datasets.streaming import sample_rows
+
+        index = sample_rows(self.n_samples, max_samples, random_state)
+        x = self.x.take(np.arange(self.n_samples) if index is None else index)
+        return Dataset(x, None, self.name, self.image_shape, self.support), index
+
+
+def open_streamed_data(path: str | os.PathLike, chunk_size: int | None = None) -> StreamedData:
+    """A ``.npy`` file or a folder of shards as :class:`StreamedData`: the headers read, the
+    values scanned ``chunk_size`` rows at a time for their range (the likelihood's support).
+    Rows as :func:`~pyroclust.datasets.load_dataset` reads the same file: flattened,
+    ``uint8`` scaled by 1/255, images of shape (n, height, width) or (n, height, width, 1)."""
+    from pyroclust.datasets import streaming
+
+    stream = streaming.open_stream(path)
+    shape = stream.shards[0].shape
+    grey = len(shape) == 3 or (len(shape) == 4 and shape[-1] == 1)  # load_dataset's rule
+    low, high = streaming.value_range(stream, chunk_size or streaming.DEFAULT_CHUNK_SIZE)
+    return StreamedData(
+        x=stream,
+        name=stream.name,
+        image_shape=(int(shape[1]), int(shape[2])) if grey else None,
+        support="unit" if 0.0 <= low and high <= 1.0 else "real",
+    )
 
 
 def check_output_file(path: str | os.PathLike, overwrite: bool, option: str = "--out") -> Path:

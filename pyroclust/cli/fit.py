@@ -29,6 +29,7 @@ from pyroclust.cli.common import (
     PROG,
     RUN_FILES,
     TRAIN_CHECKPOINT,
+    LabelWriter,
     RunInterrupted,
     UsageError,
     add_csv_arguments,
@@ -38,12 +39,14 @@ from pyroclust.cli.common import (
     jsonable,
     load_data,
     non_negative_int,
+    open_streamed_data,
     positive_float,
     positive_int,
     print_table,
     seed_type,
-    write_labels,
+    streams,
 )
+from pyroclust.datasets.streaming import DEFAULT_CHUNK_SIZE
 from pyroclust.infer.elbo import FAST_PATHS
 
 #: Options of every ``fit`` that are saved in ``config.json`` and reused by ``--resume``; the
@@ -60,11 +63,17 @@ FIT_OPTIONS = (
     "seed",
     "device",
     "jit",
+    "chunk_size",
+    "init_max_samples",
+    "metrics_max_samples",
 )
 #: Options that say where a run finds its data or computes, not what it computes: ``--resume``
 #: may change them; a change of any other option is refused (``--jit`` computes the same
 #: loss and gradients, faster).
-RESUME_MAY_CHANGE = ("data_dir", "device", "jit")
+RESUME_MAY_CHANGE = ("data_dir", "device", "jit", "metrics_max_samples")
+#: Rows of data on disk (a .npy file, a folder of shards) that the scores and plots of a fit
+#: see by default: a seeded subsample, so that they hold a bounded number of rows in memory.
+METRICS_MAX_SAMPLES = 10_000
 #: Keys of the score table and of metrics.json, in print order.
 SCORE_KEYS = (
     "model",
@@ -77,6 +86,7 @@ SCORE_KEYS = (
     "silhouette",
     "davies_bouldin",
     "calinski_harabasz",
+    "metrics_rows",
     "n_clusters_used",
     "start_acc",
     "start_ari",
@@ -96,6 +106,8 @@ examples:
   pyroclust fit vade --out runs/mine --resume          # continue an interrupted run
   pyroclust fit vade --out runs/mine --overwrite       # fit again, replacing that run
   pyroclust fit vade --data table.csv --header no --index-col none
+  pyroclust fit vade --data big.npy --chunk-size 100000   # read in chunks, never whole
+  pyroclust fit vade --data shards/    # a folder of .npy/.npz shards, in name order
   pyroclust fit vae --beta 0 --latent-dim 2            # a representation, no clusters
   torchrun --nproc-per-node 2 -m pyroclust fit vade --out runs/ddp   # data-parallel
   pyroclust fit NAME --help                            # the options of one architecture
@@ -122,6 +134,14 @@ latent_dim > 2, coloured by cluster). For image data (grey or colour) also sampl
 reconstructions, each decoded as a member of its own cluster), style_transfer.png (a few
 items' codes decoded with each cluster, GMVAE's Fig. 4a) and, for ladder models (VLAC),
 components_SITE.png per cluster site (Fig. 3) and layer_traversals.png (Fig. 2).
+
+A .npy file or a folder of .npy/.npz shards is never loaded whole: the fit reads it
+--chunk-size rows at a time (its initialisation sees a seeded subsample of at most
+--init-max-samples rows), labels.csv gets a label for every row, written in blocks, and the
+scores and plots are computed on a seeded subsample of at most --metrics-max-samples rows
+(default 10,000; every row of a smaller file, so a .npy gives the run of the same rows in
+memory). metrics.json says how many as metrics_rows (every row of data loaded whole);
+n_clusters_used counts every row.
 
 metrics.json holds the scores; start_ari, the agreement (adjusted Rand index) of the final
 clusters with the initialisation's (start_acc beside acc when the data have labels); and
@@ -191,6 +211,19 @@ def add_model_arguments(parser: argparse.ArgumentParser, entry: zoo.Architecture
     train.add_argument(
         "--seed", metavar="S", type=seed_type, help="random seed, 0 to 2**32-1 (default: 0)"
     )
+    train.add_argument(
+        "--chunk-size",
+        metavar="ROWS",
+        type=positive_int,
+        help="rows read at a time from a .npy file or a folder of shards (default: "
+        f"{DEFAULT_CHUNK_SIZE})",
+    )
+    train.add_argument(
+        "--init-max-samples",
+        metavar="ROWS",
+        type=positive_int,
+        help="rows the initialisation sees at most, a seeded subsample (default: 100000)",
+    )
     train.add_argument("--device", choices=DEVICES, help="where to train (default: auto)")
     train.add_argument(
         "--jit",
@@ -209,6 +242,13 @@ def add_model_arguments(parser: argparse.ArgumentParser, entry: zoo.Architecture
         "--overwrite",
         action="store_true",
         help="replace the run already in --out (without it, such a folder is refused)",
+    )
+    run_.add_argument(
+        "--metrics-max-samples",
+        metavar="ROWS",
+        type=positive_int,
+        help="for a .npy file or a folder of shards: rows of the seeded subsample that the "
+        f"scores and plots see (default: {METRICS_MAX_SAMPLES})",
     )
     run_.add_argument("--no-progress", action="store_true", help="no progress bars")
 
@@ -309,7 +349,7 @@ def training_options(entry: zoo.Architecture, config: Mapping[str, Any], ds: Any
         if option.target == "training" and config.get(option.name) is not None
     }
     options = zoo.default_training(entry.name, ds.n_samples, ds.image_shape, **recipe)
-    for key in ("epochs", "batch_size", "lr", "jit"):
+    for key in ("epochs", "batch_size", "lr", "jit", "chunk_size", "init_max_samples"):
         if config.get(key) is not None:
             options[key] = config[key]
     init = options.get("init")
@@ -464,10 +504,48 @@ def weights_summary(est: Any, seed: int, num_samples: int = 500) -> dict[str, An
     }
 
 
+def fit_data(config: Mapping[str, Any]) -> Any:
+    """The data of a fit: a ``.npy`` file or a folder of shards as
+    :class:`~pyroclust.cli.common.StreamedData` (read ``chunk_size`` rows at a time, never
+    loaded whole: the fit equals the in-memory one while the file has at most ``chunk_size``
+    rows, so there is no size above which to switch), anything else loaded
+    (:func:`~pyroclust.cli.common.load_data`)."""
+    if streams(config.get("data")):
+        return open_streamed_data(config["data"], config.get("chunk_size"))
+    return load_data(
+        config.get("data") or "digits",
+        config.get("data_dir"),
+        config.get("header"),
+        config.get("index_col"),
+    )
+
+
+def reported_rows(
+    ds: Any, labels: np.ndarray | None, max_samples: int | None, seed: int
+) -> tuple[Any, np.ndarray | None]:
+    """The rows the scores and plots of a fit see, with their labels: an in-memory data set
+    whole; data on disk as a seeded subsample of at most ``max_samples`` rows (default
+    :data:`METRICS_MAX_SAMPLES`), every row when the file has no more."""
+    if not hasattr(ds, "rows"):  # in memory: every row
+        return ds, labels
+    cap = METRICS_MAX_SAMPLES if max_samples is None else int(max_samples)
+    shown, index = ds.rows(cap, seed)
+    if labels is None or index is None:
+        return shown, labels
+    return shown, labels[index]
+
+
+def write_all_labels(path: Path, labels: np.ndarray, block: int) -> None:
+    """labels.csv (``index,label``) for every row, written ``block`` rows at a time."""
+    with LabelWriter(path) as writer:
+        for start in range(0, len(labels), block):
+            writer.write(labels[start : start + block])
+
+
 def run(args: argparse.Namespace) -> int:
     """Fit a model to a data set and write checkpoint, labels, metrics and plots."""
     from pyroclust.cli import report
-    from pyroclust.infer.distributed import launch_rank, launch_world_size
+    from pyroclust.infer.distributed import launch_rank, launch_world_size, world_size
     from pyroclust.metrics import clustering_scores
 
     started = time.perf_counter()
@@ -483,9 +561,7 @@ def run(args: argparse.Namespace) -> int:
             f"cannot resume: the run in {args.out} is finished (metrics.json is there); "
             "pass --overwrite instead of --resume to fit it again"
         )
-    ds = load_data(
-        config["data"] or "digits", config["data_dir"], config["header"], config["index_col"]
-    )
+    ds = fit_data(config)
     out = Path(args.out) if args.out else _default_out(args.model, ds.name)
     if not args.out:
         check_run_folder(out, overwrite=False, resume=False)
@@ -520,12 +596,15 @@ def run(args: argparse.Namespace) -> int:
             "interrupted before the first checkpoint was written; start again with: "
             f"{PROG} fit {args.model} --out {out} --resume"
         ) from None
-    est.save(out / MODEL_CHECKPOINT)  # every rank calls it: rank 0 writes, the others wait
+    if main or world_size() > 1:  # in a process group every rank calls it: rank 0 writes
+        est.save(out / MODEL_CHECKPOINT)
     if not main:  # the other ranks trained their shards; rank 0 reports
         return 0
 
-    codes = est.transform(ds.x)
-    labels = getattr(est, "labels_", None)
+    seed = int(config.get("seed") or 0)
+    labels = getattr(est, "labels_", None)  # of every row
+    shown, shown_labels = reported_rows(ds, labels, config.get("metrics_max_samples"), seed)
+    codes = est.transform(shown.x)
     n_components = getattr(est.model_, "n_components", None)
     metrics: dict[str, Any] = {
         "model": args.model,
@@ -536,18 +615,20 @@ def run(args: argparse.Namespace) -> int:
         "latent_dim": int(codes.shape[1]),
         "world_size": launch_world_size(),
     }
+    metrics["metrics_rows"] = shown.n_samples  # the rows the scores and plots saw
     if labels is not None:
-        metrics.update(clustering_scores(codes, labels, ds.y))
+        metrics.update(clustering_scores(codes, shown_labels, shown.y))
+        metrics["n_clusters_used"] = int(len(np.unique(labels)))  # over every row
         metrics.update(start_scores(est, ds.y))
-        by_site = report.site_scores(est, ds)
+        by_site = report.site_scores(est, shown)
         if by_site:  # every cluster site against every label set of the data
             metrics["site_scores"] = by_site
-        write_labels(out / "labels.csv", labels)
+        write_all_labels(out / "labels.csv", labels, config.get("chunk_size") or DEFAULT_CHUNK_SIZE)
         metrics["weights"] = [float(w) for w in est.weights_]
-        metrics["weights_summary"] = weights_summary(est, seed=int(config.get("seed") or 0))
+        metrics["weights_summary"] = weights_summary(est, seed=seed)
     metrics["elbo"] = float(est.elbo_)
     metrics["epochs"] = int(est.n_iter_)
-    write_fit_plots(est, ds, codes, labels, out)
+    write_fit_plots(est, shown, codes, shown_labels, out)
     metrics["seconds"] = time.perf_counter() - started
     (out / "metrics.json").write_text(json.dumps(jsonable(metrics), indent=2) + "\n")
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,6 +20,7 @@ from pyroclust.cli.common import (
     load_estimator,
     positive_int,
     print_table,
+    streams,
 )
 from pyroclust.datasets.streaming import DEFAULT_CHUNK_SIZE, iter_chunks
 
@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     if getattr(est.model_, "n_components", None) is None:
         raise UsageError(f"{args.checkpoint} holds a model without clusters; nothing to predict")
     started = time.perf_counter()
-    if _streams(args.data):
+    if streams(args.data):
         from pyroclust.datasets.streaming import open_stream
 
         data: Any = open_stream(args.data)
@@ -117,9 +117,3 @@ def run(args: argparse.Namespace) -> int:
     print_table(rows)
     print(f"labels written to {out}")
     return 0
-
-
-def _streams(data: str) -> bool:
-    """Whether ``--data`` names a ``.npy`` file or a folder of shards, read in chunks."""
-    path = Path(data)
-    return path.is_dir() or (path.suffix.lower() == ".npy" and path.is_file())
