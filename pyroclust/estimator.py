@@ -829,11 +829,21 @@ class Clusterer(ClusterMixin, TransformerMixin, BaseEstimator):
     ) -> float:
         """Posterior expected number of clusters in use: with ``X``, of clusters given at least
         one row; without, of weights above ``threshold`` (see
-        :func:`pyroclust.inspect.expected_n_clusters`)."""
+        :func:`pyroclust.inspect.expected_n_clusters`). ``X`` on disk (a memory map or an
+        :class:`~pyroclust.datasets.streaming.ArrayStream`) is read in chunks: the log of
+        the probability that no row joins cluster k is summed chunk by chunk."""
         from pyroclust import inspect
+        from pyroclust.datasets import streaming
 
-        x = self._input(X) if X is not None else None
         self._check_fitted()
+        if X is not None and streaming.is_streamed(X):
+            # inspect's exact sum_k (1 - prod_n (1 - r_nk)), its product in log space
+            log_none = torch.zeros((), dtype=torch.float64)
+            for log_r in self._log_proba_chunks(X):
+                log_r = torch.as_tensor(log_r, dtype=torch.float64)
+                log_none = log_none + torch.log(-torch.expm1(log_r.clamp_max(-1e-300))).sum(0)
+            return float((1.0 - log_none.exp()).sum())
+        x = self._input(X) if X is not None else None
         return inspect.expected_n_clusters(
             self.model_,
             self.guide_,
@@ -847,10 +857,64 @@ class Clusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         self, X: Any, num_samples: int = 1000, random_state: int | None = None
     ) -> Any:
         """Posterior over the cluster sizes of ``X`` as an ArviZ container (see
-        :func:`pyroclust.inspect.cluster_sizes_posterior`)."""
-        from pyroclust import inspect
+        :func:`pyroclust.inspect.cluster_sizes_posterior`).
 
+        ``X`` on disk is read in chunks, each row's assignment drawn from the random stream
+        at the place the in-memory draw takes it (the stream of ``random_state`` advanced
+        to that row of that draw), so the draws equal the in-memory ones where the
+        posteriors do (with ``chunk_size`` a multiple of 4,096, exactly)."""
+        from pyroclust import inspect
+        from pyroclust.datasets import streaming
+
+        if streaming.is_streamed(X):
+            sizes = self._streamed_cluster_sizes(X, int(num_samples), random_state)
+            return inspect.to_arviz(
+                {"cluster_size": sizes[None]},
+                coords={"component": np.arange(sizes.shape[1])},
+                dims={"cluster_size": ["component"]},
+            )
         x = self._input(X)
         return inspect.cluster_sizes_posterior(
             self.model_, self.guide_, x, num_samples, random_state
         )
+
+    def _log_proba_chunks(self, X: Any) -> Any:
+        """log p(y = k | x) of the first cluster site for the rows of ``X`` on disk, one
+        float64 array (rows, n_components) per chunk of ``chunk_size`` rows."""
+        from pyroclust.datasets import streaming
+
+        self._check_fitted()
+        chunks = iter(streaming.iter_chunks(X, self._chunk_size()))
+        first = next(chunks, None)
+        if first is None:  # no rows: the usual one-line error
+            self._input(np.empty((0, X.shape[1]), np.float32))
+        for chunk in itertools.chain([first], chunks):
+            yield self.predict_log_proba(chunk)
+
+    def _streamed_cluster_sizes(
+        self, X: Any, num_samples: int, random_state: int | None
+    ) -> np.ndarray:
+        """The draws of :func:`pyroclust.inspect.cluster_sizes_posterior` (shape
+        (num_samples, n_components)) for ``X`` on disk, chunk by chunk. In memory, draw s
+        takes the ``n`` uniforms after the first ``s * n`` of the stream
+        ``default_rng(random_state)`` (one 64-bit step each); a chunk's rows ``start:stop``
+        take theirs from that stream advanced to ``s * n + start``."""
+        if num_samples < 1:
+            raise ValueError(f"num_samples must be >= 1, got {num_samples}")
+        seed = np.random.SeedSequence(random_state)  # one seed for every chunk
+        n, start, sizes = len(X), 0, None
+        for log_r in self._log_proba_chunks(X):
+            cum = np.cumsum(np.exp(log_r), axis=1)
+            cum /= cum[:, -1:]
+            m, k = cum.shape
+            if sizes is None:
+                sizes = np.zeros((num_samples, k), dtype=np.int64)
+            bits = np.random.PCG64(seed)
+            bits.advance(start)
+            rng = np.random.Generator(bits)
+            for s in range(num_samples):
+                u = rng.random((m, 1))
+                sizes[s] += np.bincount(np.minimum((cum < u).sum(1), k - 1), minlength=k)
+                bits.advance(n - m)  # to this chunk's rows in the next draw
+            start += m
+        return sizes

@@ -197,3 +197,37 @@ def test_fit_and_predict_on_a_file_ten_chunks_long_hold_about_one_chunk(tmp_path
     assert fitted < 4 * chunk_bytes, (fitted, chunk_bytes)
     assert predicted < 3 * chunk_bytes, (predicted, chunk_bytes)
     assert max(fitted, predicted) < mapped.nbytes / 2.5
+
+
+def test_cluster_counts_and_sizes_of_a_memory_map_equal_the_arrays(tmp_path) -> None:
+    # two chunks of 4,096 rows' multiples (the last shorter): the same posteriors as in memory
+    rng = np.random.default_rng(0)
+    rows, width = 5000, 16
+    protos = rng.random((3, width)) > 0.5
+    # overlapping clusters: rows whose assignment is uncertain, so the draws vary
+    x = np.where(protos[np.arange(rows) % 3], 0.6, 0.4) + rng.normal(0, 0.2, (rows, width))
+    x = np.clip(x, 0, 1).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    mapped = np.load(tmp_path / "x.npy", mmap_mode="r")
+    est = _est(n_components=3, epochs=1, batch_size=500, init=GMMInit(pretrain_epochs=1)).fit(x)
+    est.chunk_size = 4096
+    counted = est.expected_n_clusters(x)
+    assert 1.0 <= counted <= 3.0
+    assert est.expected_n_clusters(mapped) == pytest.approx(counted, rel=1e-12)
+    assert est.expected_n_clusters(open_stream(tmp_path / "x.npy")) == pytest.approx(counted)
+
+    def draws(X, seed) -> np.ndarray:
+        sizes = est.cluster_sizes_posterior(X, num_samples=40, random_state=seed)
+        from pyroclust.inspect import posterior_dataset
+
+        return np.asarray(posterior_dataset(sizes)["cluster_size"].values)
+
+    in_memory = draws(x, 3)
+    assert in_memory.shape == (1, 40, 3) and (in_memory.sum(-1) == rows).all()
+    assert len(np.unique(in_memory[0, :, 0])) > 1  # draws that differ: the test can tell
+    np.testing.assert_array_equal(draws(mapped, 3), in_memory)
+    assert not np.array_equal(draws(mapped, 4), in_memory)  # another seed, other draws
+    # other chunks: the same posteriors to float32 rounding, the same stream of draws
+    est.chunk_size = 700
+    assert est.expected_n_clusters(mapped) == pytest.approx(counted, rel=1e-6)
+    assert np.abs(draws(mapped, 3) - in_memory).max() <= 2
