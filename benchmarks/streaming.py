@@ -18,11 +18,19 @@ streamed ``--chunk-size`` rows at a time, the final labels) and reports the same
 that its peak RSS stands beside the file's size:
 
     python benchmarks/streaming.py --fit --rows 300000 --epochs 1 --init-max-samples 50000
+
+With ``--fit --cli``, the child is ``pyroclust fit vade --data x.npy`` (the command line's
+streamed fit: VaDE's recipe with ``--epochs``, ``--pretrain-epochs``, ``--init-max-samples``
+and ``--chunk-size``, then labels.csv for every row and the scores and plots on a subsample
+of ``--metrics-max-samples`` rows), checked to write a label per row:
+
+    python benchmarks/streaming.py --fit --cli --rows 300000 --init-max-samples 50000 --hidden 256
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import shutil
@@ -87,7 +95,7 @@ def run_child(command: list[str], env: dict[str, str]) -> tuple[float, float, fl
         time.sleep(0.2)
     seconds = time.perf_counter() - t0
     if child.returncode != 0:
-        raise RuntimeError(f"pyroclust predict exited with {child.returncode}")
+        raise RuntimeError(f"{' '.join(command[:5])} exited with {child.returncode}")
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return seconds, usage.ru_utime + usage.ru_stime, peak_kb / 1024
 
@@ -126,6 +134,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=1, help="SVI epochs of --fit")
     parser.add_argument("--pretrain-epochs", type=int, default=1, help="pretraining of --fit")
     parser.add_argument("--init-max-samples", type=int, default=100_000, help="of --fit")
+    parser.add_argument("--cli", action="store_true", help="--fit as `pyroclust fit vade`")
+    parser.add_argument("--metrics-max-samples", type=int, default=10_000, help="of --cli")
     parser.add_argument("--child-fit", help=argparse.SUPPRESS)  # the child process of --fit
     args = parser.parse_args()
     if args.child_fit:
@@ -142,6 +152,9 @@ def main() -> None:
         )
         threads = str(args.threads)
         env = dict(os.environ, OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads)
+        if args.fit and args.cli:
+            row = run_cli_fit(args, data, folder / "run", env)
+            return record(args, row, load)
         if args.fit:
             row = run_fit(args, data, env)
             return record(args, row, load)
@@ -207,6 +220,39 @@ def run_fit(args: argparse.Namespace, data: Path, env: dict[str, str]) -> dict[s
     }
 
 
+def run_cli_fit(
+    args: argparse.Namespace, data: Path, out: Path, env: dict[str, str]
+) -> dict[str, object]:
+    """``pyroclust fit vade --data data`` in a child process; its figures as a table row."""
+    command = [sys.executable, "-m", "pyroclust", "fit", "vade", "--data", str(data)]
+    command += ["--out", str(out), "--device", "cpu", "--no-progress", "--n-components", "10"]
+    command += ["--hidden", ",".join(map(str, args.hidden)), "--epochs", str(args.epochs)]
+    command += ["--pretrain-epochs", str(args.pretrain_epochs), "--chunk-size"]
+    command += [str(args.chunk_size), "--init-max-samples", str(args.init_max_samples)]
+    command += ["--metrics-max-samples", str(args.metrics_max_samples)]
+    env = dict(env, PYTHONPATH=str(Path(__file__).resolve().parents[1]), MPLBACKEND="Agg")
+    seconds, cpu, peak_mb = run_child(command, env)
+    with open(out / "labels.csv") as handle:
+        written = sum(1 for _ in handle) - 1
+    if written != args.rows:
+        raise RuntimeError(f"{written} labels written for {args.rows} rows")
+    metrics = json.loads((out / "metrics.json").read_text())
+    return {
+        "rows": args.rows,
+        "features": WIDTH,
+        "file GB": data.stat().st_size / 1e9,
+        "chunk": args.chunk_size,
+        "init rows": min(args.init_max_samples, args.rows),
+        "metrics rows": metrics["metrics_rows"],
+        "pretrain epochs": args.pretrain_epochs,
+        "SVI epochs": metrics["epochs"],
+        "threads": args.threads,
+        "seconds": seconds,
+        "CPU s": cpu,
+        "peak RSS MB": peak_mb,
+    }
+
+
 def record(args: argparse.Namespace, row: dict[str, object], load: float) -> None:
     """Print the row, and append it to RESULTS.md unless ``--no-record``."""
     print(row, flush=True)
@@ -218,6 +264,18 @@ def record(args: argparse.Namespace, row: dict[str, object], load: float) -> Non
     shared = (
         f"shared machine: load average {load:.1f} at the start, {os.getloadavg()[0]:.1f} at the end"
     )
+    if args.fit and args.cli:
+        append_results(
+            "Streaming fit: pyroclust fit vade --data big.npy (the command line)",
+            table,
+            notes=f"{network}; VaDE's CLI recipe (ManifoldInit: UMAP on the `init rows`, "
+            "alignment, SVI with StartAgreement) with the epochs given; wall and CPU seconds "
+            "and peak RSS (VmHWM) of the child process (start-up, a range scan, validation, "
+            "the initialisation, start labels, SVI streamed chunk by chunk, final labels, "
+            "labels.csv of every row, scores and plots on `metrics rows` rows, model.ckpt); "
+            f"{shared}",
+        )
+        return
     if args.fit:
         append_results(
             "Streaming fit: Clusterer.fit on a memory-mapped .npy",
