@@ -277,7 +277,7 @@ def speed(args: argparse.Namespace) -> None:
         f"SVI step of the soft ELBO (TraceEnum_ELBO); {args.steps} steps x {args.repeats} "
         "alternating repeats, medians; same weights and same ELBO (loss checked equal for the "
         "same noise, matrix-product FLOPs checked equal); optimizer 'trainer' = the trainer's "
-        "Adam (foreach), 'fused' = Adam(fused=True); allocator 'system' = glibc defaults, "
+        "Adam (fused since 2026-12-01, foreach before), 'fused' = Adam(fused=True); allocator 'system' = glibc defaults, "
         "'keep' = freed memory kept and reused (mallopt, both networks alike); GFLOP/CPU s = "
         "matrix-product FLOPs per CPU second of the whole step; 'bound' = the CPU speed-up a "
         "step of nothing but its matrix products at the sgemm rate would reach; faults = minor "

@@ -312,16 +312,24 @@ def test_jit_elbo_gradients_equal_the_plain_elbo(x) -> None:
         torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
 
 
-def test_default_multi_tensor_adam_equals_the_per_parameter_loop(x) -> None:
+def test_default_fused_adam_equals_the_per_parameter_loop(x) -> None:
     from pyroclust.infer.trainer import default_optimizer
 
     fused = _trainer(*_pair(), epochs=2).fit(x)
     loop = _trainer(*_pair(), epochs=2, optimizer=torch.optim.Adam).fit(x)
     assert fused.optimizer_factory is default_optimizer
-    assert fused._optim.param_groups[0]["foreach"] is True
+    assert fused._optim.param_groups[0]["fused"] is True
     for a, b in ((fused.model, loop.model), (fused.guide, loop.guide)):
         for (name, p), q in zip(a.state_dict().items(), b.state_dict().values()):
             torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6, msg=name)
+
+
+def test_default_optimizer_falls_back_to_foreach_without_a_fused_kernel() -> None:
+    from pyroclust.infer.trainer import default_optimizer
+
+    for odd in (torch.zeros(3, device="meta"), torch.zeros(3, dtype=torch.complex64)):
+        optim = default_optimizer([torch.nn.Parameter(torch.zeros(2)), odd], lr=1e-3)
+        assert optim.param_groups[0]["foreach"] is True and not optim.param_groups[0]["fused"]
 
 
 @pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning")
