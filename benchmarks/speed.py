@@ -9,8 +9,8 @@ compared as a ratio in one run. ``--clock cpu`` times the process's CPU seconds 
 wall seconds: with one thread it is what a step costs even while other jobs share the cores.
 
 The variants: ``pyroclust`` (the trainer as shipped), ``per-param Adam`` (the trainer with
-torch's default per-parameter Adam, as before the multi-tensor and fused defaults), ``jit`` (``jit=True``,
-``JitTraceEnum_ELBO``), ``fx`` and ``inductor`` (``jit="fx"``/``"inductor"``, the
+torch's default per-parameter Adam, as before the multi-tensor and fused defaults), ``jit``
+(``jit=True``, ``JitTraceEnum_ELBO``), ``fx`` and ``inductor`` (``jit="fx"``/``"inductor"``, the
 objective traced into a graph by :class:`~pyroclust.infer.graph.GraphELBO`; the first,
 untimed epoch records, and for inductor compiles, it).
 
