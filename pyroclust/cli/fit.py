@@ -31,6 +31,7 @@ from pyroclust.cli.common import (
     TRAIN_CHECKPOINT,
     LabelWriter,
     RunInterrupted,
+    StreamedData,
     UsageError,
     add_csv_arguments,
     arg_type,
@@ -526,7 +527,7 @@ def reported_rows(
     """The rows the scores and plots of a fit see, with their labels: an in-memory data set
     whole; data on disk as a seeded subsample of at most ``max_samples`` rows (default
     :data:`METRICS_MAX_SAMPLES`), every row when the file has no more."""
-    if not hasattr(ds, "rows"):  # in memory: every row
+    if not isinstance(ds, StreamedData):  # in memory: every row
         return ds, labels
     cap = METRICS_MAX_SAMPLES if max_samples is None else int(max_samples)
     shown, index = ds.rows(cap, seed)
@@ -546,7 +547,7 @@ def run(args: argparse.Namespace) -> int:
     """Fit a model to a data set and write checkpoint, labels, metrics and plots."""
     from pyroclust.cli import report
     from pyroclust.infer.distributed import launch_rank, launch_world_size, world_size
-    from pyroclust.metrics import clustering_scores
+    from pyroclust.metrics import clustering_scores, n_clusters_used
 
     started = time.perf_counter()
     main = launch_rank() == 0  # under torchrun only rank 0 checks, writes and prints
@@ -618,7 +619,7 @@ def run(args: argparse.Namespace) -> int:
     metrics["metrics_rows"] = shown.n_samples  # the rows the scores and plots saw
     if labels is not None:
         metrics.update(clustering_scores(codes, shown_labels, shown.y))
-        metrics["n_clusters_used"] = int(len(np.unique(labels)))  # over every row
+        metrics["n_clusters_used"] = n_clusters_used(labels)  # over every row
         metrics.update(start_scores(est, ds.y))
         by_site = report.site_scores(est, shown)
         if by_site:  # every cluster site against every label set of the data
