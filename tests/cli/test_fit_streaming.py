@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from pyroclust import cli
+from pyroclust.infer.trainer import SVITrainer
 
 TINY = ["--hidden", "16", "--latent-dim", "2", "--pretrain-epochs", "1", "--no-progress"]
 SCORES = ("silhouette", "davies_bouldin", "calinski_harabasz", "n_clusters_used", "start_ari")
@@ -73,6 +74,36 @@ def test_shards_give_every_rows_label_and_the_scores_a_subsample(tmp_path) -> No
         == 0
     )
     np.testing.assert_array_equal(cli.read_labels(pred), labels)
+
+
+def test_an_interrupted_streamed_fit_resumes_with_its_chunks_and_subsample(
+    tmp_path, monkeypatch, capsys
+) -> None:
+    np.save(tmp_path / "x.npy", _images(90))
+    streamed = ["--chunk-size", "32", "--init-max-samples", "60", "--epochs", "3"]
+    reference = tmp_path / "reference"
+    assert _fit(tmp_path / "x.npy", reference, *streamed) == 0
+    original = SVITrainer._early_stopping
+
+    def interrupt_in_epoch_two(self, elbo):
+        if self.epoch == 2:
+            raise KeyboardInterrupt
+        original(self, elbo)
+
+    out = tmp_path / "run"
+    with monkeypatch.context() as patch:
+        patch.setattr(SVITrainer, "_early_stopping", interrupt_in_epoch_two)
+        assert _fit(tmp_path / "x.npy", out, *streamed) == 130
+    assert "--resume" in capsys.readouterr().err
+    saved = json.loads((out / "config.json").read_text())
+    assert (saved["chunk_size"], saved["init_max_samples"]) == (32, 60)
+    # the saved options (the chunks, the initialisation's subsample) are reused
+    assert cli.main(["fit", "vade", "--out", str(out), "--resume", "--no-progress"]) == 0
+    assert (out / "labels.csv").read_text() == (reference / "labels.csv").read_text()
+    assert _metrics(out)["elbo"] == _metrics(reference)["elbo"]
+    # options that change what is computed are refused on resume
+    argv = ["fit", "vade", "--out", str(out), "--resume", "--chunk-size", "16"]
+    assert cli.main(argv) == 2 and "--chunk-size 16" in capsys.readouterr().err
 
 
 def _peak(data, out, *extra) -> int:
