@@ -134,8 +134,9 @@ class Clusterer(ClusterMixin, TransformerMixin, BaseEstimator):
     ``init_max_samples`` rows, computes the start's labels chunk by chunk, and trains SVI on
     one chunk at a time (each epoch visits the chunks in a random order and the rows of
     each in a random order; :class:`~pyroclust.infer.SVITrainer`); :meth:`predict`,
-    :meth:`predict_proba`, :meth:`transform`, :meth:`codes`, :meth:`reconstruct` and
-    :meth:`score` work through it in chunks too. Memory then holds the model, one chunk,
+    :meth:`predict_proba`, :meth:`transform`, :meth:`codes`, :meth:`reconstruct`,
+    :meth:`score`, :meth:`expected_n_clusters` and :meth:`cluster_sizes_posterior` work
+    through it in chunks too. Memory then holds the model, one chunk,
     the initialisation subsample and a label per row. With ``chunk_size`` at least the
     number of rows (and a multiple of 4,096 for :meth:`score`), a memory map gives exactly
     the fit and the predictions of the same array in memory. A map's rows are converted as
