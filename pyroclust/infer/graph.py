@@ -20,7 +20,8 @@ This replaces Pyro's ``JitTraceEnum_ELBO``, which does the same with ``torch.jit
 
 What a trace fixes: like any tracing compiler, the graph keeps the Python control flow of
 the run it recorded. It is retraced when the shapes, dtypes or devices of the arguments,
-the other (non-tensor) arguments, the training mode of model or guide, or the set of their
+the other (non-tensor) arguments, the training mode or the forward hooks of any module of
+model or guide (:func:`~pyroclust.regularizers.prune` is one), or the set of their
 parameters change. Tensors that model or guide hold outside their parameters and buffers
 are captured as they are (the same tensor object, so in-place updates are seen), but a
 Python number read by the model (a temperature stored as a float, say) is frozen at its
@@ -276,11 +277,15 @@ def _key(
             return ("tensor", tuple(value.shape), value.dtype, value.device, value.requires_grad)
         return ("value", repr(value))
 
+    # every module's training mode and hooks (a pruning mask is a forward hook on the prior)
+    modules = tuple(
+        (m.training, tuple(m._forward_hooks), tuple(m._forward_pre_hooks))
+        for m in (*model.modules(), *guide.modules())
+    )
     return (
         id(model),
         id(guide),
-        model.training,
-        guide.training,
+        modules,
         torch.is_grad_enabled(),
         tuple((name, tuple(t.shape), t.dtype, t.device, t.requires_grad) for name, t in named),
         tuple(describe(a) for a in args),
