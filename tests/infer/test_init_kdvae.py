@@ -147,3 +147,17 @@ def test_registry_recipe_starts_from_vade_and_trains_gently(architecture: str) -
     # step budgets: fewer epochs on more rows, never none
     assert small["init"].pretrain_epochs > large["init"].pretrain_epochs >= 1
     assert small["epochs"] >= large["epochs"] >= 1
+
+
+def test_the_registry_start_binds_vades_start_objective_to_vades_start(make_blobs) -> None:
+    # VaDE's recipe trains its free SVI with StartAgreement, an objective with ``bind``: the
+    # k-DVAE start binds it to VaDE's own start as the estimator does (it was a TypeError)
+    from pyroclust import zoo
+    from pyroclust.estimator import Clusterer
+    from pyroclust.regularizers import StartAgreement
+
+    init = zoo.mixture_of_autoencoders_init(pretrain_epochs=1)
+    assert isinstance(init.recipe(60)["loss"], StartAgreement)
+    est = Clusterer("kdvae", n_components=3, epochs=1, init=init, random_state=0, progress=False)
+    est.fit(make_blobs(60))
+    assert est.labels_.shape == (60,)

@@ -181,7 +181,7 @@ class MixtureOfAutoencodersInit:
         float64 (n_samples, d)) and its own clustering (``"labels"``, the argmax of its
         posterior over clusters, int64 (n_samples,))."""
         from pyroclust import structure
-        from pyroclust.infer.elbo import local_params
+        from pyroclust.infer.elbo import local_params, rng_devices
         from pyroclust.predictive import cluster_log_proba, codes
 
         build = self.vade_build if self.vade_build is not None else paper_vade
@@ -200,7 +200,15 @@ class MixtureOfAutoencodersInit:
             run_init(
                 init, vade, vade_guide, x, session, random_state=random_state, progress=progress
             )
-            session.train("svi", x, **recipe)
+            data: Any = x
+            loss = recipe.get("loss")
+            if callable(getattr(loss, "bind", None)):
+                # an objective built from VaDE's start (StartAgreement), bound to it as the
+                # estimator binds it: the start's clusters, drawn on a fork of the stream
+                with torch.random.fork_rng(devices=rng_devices()):
+                    start = cluster_log_proba(vade, vade_guide, x).argmax(-1)
+                recipe["loss"], data = loss.bind(vade, vade_guide, x, start.cpu().numpy())
+            session.train("svi", data, **recipe)
             z = codes(vade, vade_guide, x)["z"]
             labels = cluster_log_proba(vade, vade_guide, x).argmax(-1)
         return {
