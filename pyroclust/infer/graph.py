@@ -44,6 +44,8 @@ from pyro.infer import ELBO, Trace_ELBO, TraceEnum_ELBO
 from pyro.infer.traceenum_elbo import _compute_dice_elbo
 from torch.distributions import Distribution
 
+from pyroclust.infer.buffers import kept_buffers
+
 #: The compilers a :class:`GraphELBO` accepts: ``"fx"`` replays the traced graph as Python
 #: (no compiler needed), ``"inductor"`` compiles it with ``torch.compile``.
 BACKENDS = ("fx", "inductor")
@@ -207,7 +209,8 @@ class GraphELBO(ELBO):
 
         # recording runs the program once and draws random numbers: on a fork of the streams
         # (the CPU's and those of the arguments' GPUs), so the first replay draws what the
-        # eager ELBO would have drawn
+        # eager ELBO would have drawn; and it moves no buffer (BatchNorm's statistics move in
+        # the replay, once, as in an eager step)
         devices = sorted(
             {
                 t.device.index or 0
@@ -215,7 +218,7 @@ class GraphELBO(ELBO):
                 if torch.is_tensor(t) and t.is_cuda
             }
         )
-        with torch.random.fork_rng(devices=devices), _tracing():
+        with torch.random.fork_rng(devices=devices), kept_buffers(model, guide), _tracing():
             inputs = [t.detach().requires_grad_(t.requires_grad) for _, t in named]
             try:
                 graph = make_fx(loss, tracing_mode="real")(inputs, *[args[i] for i in positions])

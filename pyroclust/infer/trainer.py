@@ -24,6 +24,7 @@ from torch import nn
 from pyroclust.exceptions import CheckpointError, NonFiniteLossError
 from pyroclust.infer import distributed
 from pyroclust.infer.batching import InMemory, Streamed
+from pyroclust.infer.buffers import kept_buffers
 from pyroclust.infer.checkpoint import load_checkpoint, save_checkpoint
 from pyroclust.infer.elbo import local_params, make_elbo, rng_devices, seed_everything
 from pyroclust.infer.progress import progress_bar
@@ -401,6 +402,13 @@ class SVITrainer:
         self.guide.to(self.device)
         n = source.n
         probe = source.probe(self.batch_size)
+        with kept_buffers(self.model, self.guide):  # probes, not training steps
+            self._probe(probe, n)
+        self._optim = self.optimizer_factory(self.parameters(), lr=self.lr)
+        self._sched = torch.optim.lr_scheduler.LambdaLR(self._optim, self.lr_schedule)
+
+    def _probe(self, probe: tuple[torch.Tensor, ...], n: int) -> None:
+        """Choose the ELBO and create lazily built parameters by running on ``probe``."""
         if self.loss is None and self.elbo is None:
             self.elbo = auto_elbo(
                 self.model,
@@ -426,8 +434,6 @@ class SVITrainer:
                     else [None] * len(params)
                 )
                 self._synced = [p for p, g in zip(params, grads) if g is not None]
-        self._optim = self.optimizer_factory(self.parameters(), lr=self.lr)
-        self._sched = torch.optim.lr_scheduler.LambdaLR(self._optim, self.lr_schedule)
 
     def _batch_loss(self, batch: tuple[torch.Tensor, ...], n: int) -> torch.Tensor:
         fn = self.loss_fn
@@ -453,7 +459,11 @@ class SVITrainer:
         if self.loss_fn is not None or not _is_jit(elbo) or size in self._compiled:
             return
         self._compiled.add(size)
-        with warnings.catch_warnings(), torch.random.fork_rng(devices=rng_devices()):
+        with (
+            warnings.catch_warnings(),
+            torch.random.fork_rng(devices=rng_devices()),
+            kept_buffers(self.model, self.guide),
+        ):
             warnings.filterwarnings("ignore", r"`torch\.jit\.trace` is deprecated")
             elbo.differentiable_loss(self.model, self.guide, *batch, data_size=n)
 

@@ -365,3 +365,22 @@ def test_jit_fit_draws_the_noise_of_the_plain_fit(x) -> None:
     plain = _trainer(*_pair(), epochs=2).fit(x)
     for a, b in zip(jitted.history, plain.history, strict=True):
         assert a["elbo"] == pytest.approx(b["elbo"], rel=1e-4)
+
+
+@pytest.mark.parametrize("jit", [False, "fx"])
+def test_a_fit_of_zero_epochs_leaves_batchnorm_statistics_as_they_were(x, jit) -> None:
+    # choosing the ELBO, creating lazy parameters and tracing run model and guide on a
+    # probe batch in training mode: none of those runs may move the running statistics
+    pyro.set_rng_seed(0)
+    model, guide = zoo.make("gmvae", 12, n_components=3)
+    before = {k: v.clone() for k, v in (*model.state_dict().items(), *guide.state_dict().items())}
+    assert any("running_mean" in k for k in before)
+    _trainer(model, guide, epochs=0, jit=jit).fit(x)
+    after = {**model.state_dict(), **guide.state_dict()}
+    for key, value in before.items():
+        if "running" in key or "num_batches" in key:
+            assert torch.equal(after[key], value), key
+    # one epoch does move them
+    _trainer(model, guide, epochs=1, jit=jit).fit(x)
+    moved = {**model.state_dict(), **guide.state_dict()}
+    assert any(not torch.equal(moved[k], v) for k, v in before.items() if "running_mean" in k)
