@@ -80,7 +80,8 @@ class Clusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         :class:`~pyroclust.infer.SVITrainer`); when None, the ELBO model and guide need
         (:func:`~pyroclust.infer.make_elbo`). An object with a method
         ``bind(model, guide, x, start_labels) -> (loss, data)`` builds the objective from
-        the start (e.g. :class:`~pyroclust.regularizers.StartAgreement`).
+        the start (e.g. :class:`~pyroclust.regularizers.StartAgreement`); with ``jit`` set,
+        it is called with ``jit=`` too, to build that objective's fast path.
     num_particles : int
         Particles of the automatic ELBO.
     init_max_samples : int or None
@@ -415,10 +416,12 @@ class Clusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         loss = self.loss
         if not callable(getattr(loss, "bind", None)):  # a plain objective
             return loss, rows
+        # the fast path is offered to bind only when asked for: a bind without it still works
+        options = {"jit": self.jit} if self.jit else {}
         if isinstance(rows, torch.Tensor):
-            return loss.bind(model, guide, rows, start_labels)
+            return loss.bind(model, guide, rows, start_labels, **options)
         labels = start_labels if subset is None or start_labels is None else start_labels[subset]
-        loss, data = loss.bind(model, guide, x_init, labels)
+        loss, data = loss.bind(model, guide, x_init, labels, **options)
         if not (isinstance(data, tuple) and len(data) == 2 and data[0] is x_init):
             raise ValueError(
                 f"{type(self.loss).__name__}.bind must return (loss, (x, start_labels)) to train "

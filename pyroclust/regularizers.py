@@ -182,11 +182,22 @@ class StartAgreement:
         object.__setattr__(self, "num_particles", int(self.num_particles))
 
     def bind(
-        self, model: Any, guide: Any, x: torch.Tensor, start_labels: Any
+        self,
+        model: Any,
+        guide: Any,
+        x: torch.Tensor,
+        start_labels: Any,
+        *,
+        jit: bool | str = False,
     ) -> tuple[Any, tuple[torch.Tensor, torch.Tensor]]:
         """(the loss callable ``(model, guide, x, labels, data_size=n)``, its data
-        ``(x, start_labels)``) for the SVI stage."""
-        from pyroclust.infer.elbo import make_elbo
+        ``(x, start_labels)``) for the SVI stage.
+
+        ``jit="fx"`` or ``"inductor"`` (the estimator passes its own ``jit``) traces the
+        whole loss, ELBO and term, into a graph (:class:`~pyroclust.infer.graph.GraphLoss`);
+        ``True``/``"torchscript"`` has no form for a loss with a term and runs it as it is."""
+        from pyroclust.infer.elbo import fast_path, make_elbo
+        from pyroclust.infer.graph import BACKENDS, GraphLoss
         from pyroclust.infer.init.align import cluster_posterior
 
         if start_labels is None:
@@ -209,6 +220,9 @@ class StartAgreement:
             log_q = log_posterior(xb).gather(-1, yb[:, None])
             return value - weight * log_q.sum() * data_size / len(xb)
 
+        mode = fast_path(jit)
+        if mode in BACKENDS:
+            return GraphLoss(loss, backend=mode), (x, labels)
         return loss, (x, labels)
 
 

@@ -316,3 +316,62 @@ def test_start_agreement_compares_by_its_settings():
     assert StartAgreement(1.0) != StartAgreement(0.5)
     assert StartAgreement(1.0) != StartAgreement(1.0, num_particles=2)
     assert len({StartAgreement(1.0), StartAgreement(1.0)}) == 1
+
+
+@pytest.mark.parametrize("arch", ["vade", "gmvae"])
+def test_start_agreement_traced_equals_the_eager_loss_and_gradients(arch) -> None:
+    from pyroclust import zoo
+    from pyroclust.infer.elbo import local_params
+    from pyroclust.infer.graph import GraphLoss
+    from pyroclust.regularizers import StartAgreement
+
+    pyro.set_rng_seed(0)
+    options = {"latent_dim": 2, "hidden": (8,)} if arch == "vade" else {}
+    model, guide = zoo.make(arch, 12, n_components=3, **options)
+    x = torch.rand(24, 12).round()
+    labels = np.arange(24) % 3
+    with local_params():
+        eager, (xs, ys) = StartAgreement(2.0).bind(model, guide, x, labels)
+        traced, _ = StartAgreement(2.0).bind(model, guide, x, labels, jit="fx")
+        assert isinstance(traced, GraphLoss)
+        eager(model, guide, xs[:8], ys[:8], data_size=24)  # lazily created parameters
+        params = list({id(p): p for p in (*model.parameters(), *guide.parameters())}.values())
+        for seed in (1, 2):
+            results = []
+            for fn in (eager, traced):
+                pyro.set_rng_seed(seed)
+                value = fn(model, guide, xs[:8], ys[:8], data_size=24)
+                results.append(
+                    (value.detach(), torch.autograd.grad(value, params, allow_unused=True))
+                )
+            (want, want_grads), (got, got_grads) = results
+            torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-4)
+            for g, w in zip(got_grads, want_grads, strict=True):
+                assert (g is None) == (w is None)
+                if w is not None:
+                    torch.testing.assert_close(g, w, rtol=1e-5, atol=1e-6)
+
+
+def test_an_estimator_with_jit_trains_start_agreement_traced_as_it_trains_it_eagerly() -> None:
+    from pyroclust.infer.graph import GraphLoss
+    from pyroclust.regularizers import StartAgreement
+
+    x = _x(48)
+    fits = {}
+    for jit in (False, "fx"):
+        est = Clusterer(
+            "vade",
+            n_components=3,
+            model_options={"latent_dim": 2, "hidden": (8,)},
+            init=RandomInit(),
+            loss=StartAgreement(1.0),
+            jit=jit,
+            epochs=2,
+            batch_size=16,
+            random_state=0,
+            progress=False,
+        ).fit(x)
+        fits[jit] = est
+    assert isinstance(fits["fx"].trainer_.loss, GraphLoss)
+    for a, b in zip(fits["fx"].trainer_.history, fits[False].trainer_.history, strict=True):
+        assert a["elbo"] == pytest.approx(b["elbo"], rel=1e-5)

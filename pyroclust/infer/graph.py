@@ -82,6 +82,10 @@ def _objective(elbo: ELBO) -> Callable[..., Any]:
     raise TypeError(f"GraphELBO wraps TraceEnum_ELBO or Trace_ELBO, not {type(elbo).__name__}")
 
 
+def _no_check(value: Any, *args: Any, **kwargs: Any) -> Any:
+    return value
+
+
 def _detached(value: Any) -> Any:
     return value.detach() if torch.is_tensor(value) else value
 
@@ -98,6 +102,7 @@ def _tracing() -> Iterator[None]:
     Distribution.set_default_validate_args(False)
     try:
         with (
+            warnings.catch_warnings(),
             pyro.validation_enabled(False),
             # an empty param store: a PyroParam then registers the graph's input, where it
             # would otherwise read its value back from the store and be recorded as a constant
@@ -105,7 +110,13 @@ def _tracing() -> Iterator[None]:
             mock.patch.object(torch._C, "_get_tracing_state", lambda: True),
             # Trace_ELBO's values of each site as host floats: detached tensors instead
             mock.patch("pyro.infer.trace_elbo.torch_item", _detached),
+            # the ELBOs' host-side NaN warnings (the trainer checks every step's loss)
+            mock.patch("pyro.infer.trace_elbo.warn_if_nan", _no_check),
+            mock.patch("pyro.infer.traceenum_elbo.warn_if_nan", _no_check),
         ):
+            # shapes read in Python (len(x)) are baked into the graph, which is why a graph
+            # is keyed by its arguments' shapes: torch's warning about it says nothing new
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)
             yield
     finally:
         Distribution.set_default_validate_args(previous)
@@ -149,7 +160,17 @@ class GraphELBO(ELBO):
         )
         self.elbo = elbo
         self.backend = backend
-        self._graphs: dict[Any, Callable[..., torch.Tensor]] = {}
+        objective = self._objective
+
+        def loss(model: Any, guide: Any, *args: Any, **kwargs: Any) -> Any:
+            return objective(elbo, model, guide, args, kwargs)
+
+        self._loss = GraphLoss(loss, backend)
+
+    @property
+    def _graphs(self) -> dict[Any, Callable[..., torch.Tensor]]:
+        """The recorded graphs, by key (shapes, modes, hooks, parameters)."""
+        return self._loss._graphs
 
     # pyro.infer.ELBO's abstract interface ------------------------------------------------
     def loss(self, model: Any, guide: Any, *args: Any, **kwargs: Any) -> float:
@@ -169,10 +190,38 @@ class GraphELBO(ELBO):
     # the fast path ------------------------------------------------------------------------
     def differentiable_loss(self, model: Any, guide: Any, *args: Any, **kwargs: Any) -> Any:
         """The wrapped ELBO's ``differentiable_loss``, from the graph of these shapes."""
+        return self._loss(model, guide, *args, **kwargs)
+
+
+class GraphLoss:
+    """Any loss ``fn(model, guide, *args, **kwargs) -> scalar tensor`` traced once per input
+    shape into a graph and replayed, as :class:`GraphELBO` does for an ELBO (the same
+    retracing rules; a Pyro ELBO called inside ``fn`` is recorded with it).
+
+    Objectives that add terms to an ELBO use it, e.g.
+    :meth:`StartAgreement.bind(..., jit="fx") <pyroclust.regularizers.StartAgreement.bind>`.
+
+    Parameters
+    ----------
+    fn : callable
+        The loss; model and guide must be ``torch.nn.Module`` instances.
+    backend : "fx" or "inductor"
+        As for :class:`GraphELBO`.
+    """
+
+    def __init__(self, fn: Callable[..., Any], backend: str = "fx") -> None:
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, not {backend!r}")
+        self.fn = fn
+        self.backend = backend
+        self._graphs: dict[Any, Callable[..., torch.Tensor]] = {}
+
+    def __call__(self, model: Any, guide: Any, *args: Any, **kwargs: Any) -> Any:
+        """``fn(model, guide, *args, **kwargs)``, from the graph of these shapes."""
         for name, module in (("model", model), ("guide", guide)):
             if not isinstance(module, torch.nn.Module):
                 raise TypeError(
-                    f"GraphELBO needs the {name} as a torch.nn.Module (a PyroModule), not "
+                    f"a traced loss needs the {name} as a torch.nn.Module (a PyroModule), not "
                     f"{type(module).__name__}"
                 )
         named = _state(model, guide)
@@ -195,7 +244,7 @@ class GraphELBO(ELBO):
         from torch.fx.experimental.proxy_tensor import make_fx
         from torch.nn.utils.stateless import _reparametrize_module
 
-        elbo, objective = self.elbo, self._objective
+        fn = self.fn
         names = [name for name, _ in named]
         positions = [i for i, a in enumerate(args) if torch.is_tensor(a)]
         pair = _Pair(model, guide)
@@ -205,7 +254,7 @@ class GraphELBO(ELBO):
             for i, t in zip(positions, tensors):
                 full[i] = t
             with _reparametrize_module(pair, dict(zip(names, state)), tie_weights=True):
-                return objective(elbo, model, guide, tuple(full), kwargs)
+                return fn(model, guide, *full, **kwargs)
 
         # recording runs the program once and draws random numbers: on a fork of the streams
         # (the CPU's and those of the arguments' GPUs), so the first replay draws what the
