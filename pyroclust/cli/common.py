@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from pyroclust import options
-from pyroclust.exceptions import PyroclustError
+from pyroclust.exceptions import DatasetError, PyroclustError
 
 PROG = "pyroclust"
 CONFIG_FILE = "config.json"
@@ -234,7 +234,10 @@ def streams(data: str | None) -> bool:
     if not data:
         return False
     path = Path(data)
-    return path.is_dir() or (path.suffix.lower() == ".npy" and path.is_file())
+    if path.is_dir():  # a folder of shards, unless it is named like a file (a mistake)
+        return path.suffix.lower() not in (".npy", ".npz", ".csv")
+    # an empty file is left to the reader, which says so
+    return path.suffix.lower() == ".npy" and path.is_file() and path.stat().st_size > 0
 
 
 @dataclass(frozen=True)
@@ -293,8 +296,14 @@ def open_streamed_data(path: str | os.PathLike, chunk_size: int | None = None) -
 
     stream = streaming.open_stream(path)
     shape = stream.shards[0].shape
+    if stream.n_samples == 0:  # as load_dataset says it of an empty array
+        raise DatasetError(f"{path}: array has no samples (shape {tuple(shape)}).")
     grey = len(shape) == 3 or (len(shape) == 4 and shape[-1] == 1)  # load_dataset's rule
     low, high = streaming.value_range(stream, chunk_size or streaming.DEFAULT_CHUNK_SIZE)
+    if not (np.isfinite(low) and np.isfinite(high)):
+        raise DatasetError(
+            f"{path}: the array holds non-finite values (NaN or inf); remove or impute them."
+        )
     return StreamedData(
         x=stream,
         name=stream.name,
