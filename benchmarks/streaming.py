@@ -204,20 +204,40 @@ def run_fit(args: argparse.Namespace, data: Path, env: dict[str, str]) -> dict[s
     command += ["--pretrain-epochs", str(args.pretrain_epochs)]
     command += ["--init-max-samples", str(args.init_max_samples), "--hidden"]
     command += [str(h) for h in args.hidden]
-    seconds, cpu, peak_mb = run_child(command, env)
-    return {
+    return fit_row(args, data, run_child(command, env), epochs=args.epochs)
+
+
+def fit_row(
+    args: argparse.Namespace,
+    data: Path,
+    measured: tuple[float, float, float],
+    *,
+    epochs: object,
+    metrics_rows: object = None,
+) -> dict[str, object]:
+    """The table row of a fit on ``data``: its settings and ``measured`` (seconds, CPU
+    seconds, peak RSS in MB)."""
+    seconds, cpu, peak_mb = measured
+    row: dict[str, object] = {
         "rows": args.rows,
         "features": WIDTH,
         "file GB": data.stat().st_size / 1e9,
         "chunk": args.chunk_size,
         "init rows": min(args.init_max_samples, args.rows),
-        "pretrain epochs": args.pretrain_epochs,
-        "SVI epochs": args.epochs,
-        "threads": args.threads,
-        "seconds": seconds,
-        "CPU s": cpu,
-        "peak RSS MB": peak_mb,
     }
+    if metrics_rows is not None:
+        row["metrics rows"] = metrics_rows
+    row.update(
+        {
+            "pretrain epochs": args.pretrain_epochs,
+            "SVI epochs": epochs,
+            "threads": args.threads,
+            "seconds": seconds,
+            "CPU s": cpu,
+            "peak RSS MB": peak_mb,
+        }
+    )
+    return row
 
 
 def run_cli_fit(
@@ -231,26 +251,15 @@ def run_cli_fit(
     command += [str(args.chunk_size), "--init-max-samples", str(args.init_max_samples)]
     command += ["--metrics-max-samples", str(args.metrics_max_samples)]
     env = dict(env, PYTHONPATH=str(Path(__file__).resolve().parents[1]), MPLBACKEND="Agg")
-    seconds, cpu, peak_mb = run_child(command, env)
+    measured = run_child(command, env)
     with open(out / "labels.csv") as handle:
         written = sum(1 for _ in handle) - 1
     if written != args.rows:
         raise RuntimeError(f"{written} labels written for {args.rows} rows")
     metrics = json.loads((out / "metrics.json").read_text())
-    return {
-        "rows": args.rows,
-        "features": WIDTH,
-        "file GB": data.stat().st_size / 1e9,
-        "chunk": args.chunk_size,
-        "init rows": min(args.init_max_samples, args.rows),
-        "metrics rows": metrics["metrics_rows"],
-        "pretrain epochs": args.pretrain_epochs,
-        "SVI epochs": metrics["epochs"],
-        "threads": args.threads,
-        "seconds": seconds,
-        "CPU s": cpu,
-        "peak RSS MB": peak_mb,
-    }
+    return fit_row(
+        args, data, measured, epochs=metrics["epochs"], metrics_rows=metrics["metrics_rows"]
+    )
 
 
 def record(args: argparse.Namespace, row: dict[str, object], load: float) -> None:

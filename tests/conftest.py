@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -77,3 +78,25 @@ def tiny_vade() -> Callable[..., tuple[Any, Any]]:
 def make_blobs() -> Callable[..., np.ndarray]:
     """The :func:`blobs` generator, for tests that need other sizes."""
     return blobs
+
+
+@pytest.fixture
+def interrupt_at_epoch(monkeypatch) -> Callable[[int], Any]:
+    """``with interrupt_at_epoch(k): ...``: every SVI stage stops with a KeyboardInterrupt
+    (a Ctrl-C) as its epoch ``k`` ends, before that epoch is saved."""
+    from pyroclust.infer import SVITrainer
+
+    original = SVITrainer._early_stopping
+
+    @contextlib.contextmanager
+    def interrupt(epoch: int) -> Iterator[None]:
+        def early_stopping(self: SVITrainer, elbo: float) -> None:
+            if self.epoch == epoch:
+                raise KeyboardInterrupt
+            original(self, elbo)
+
+        with monkeypatch.context() as patch:
+            patch.setattr(SVITrainer, "_early_stopping", early_stopping)
+            yield
+
+    return interrupt

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 from pyroclust import cli
-from pyroclust.infer.trainer import SVITrainer
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 TINY = ["--hidden", "16", "--latent-dim", "2", "--pretrain-epochs", "1", "--no-progress"]
@@ -85,21 +84,13 @@ def test_fit_of_unlabelled_real_data_uses_a_gaussian(tmp_path):
     assert est.model_.zoo_spec["likelihood"] == "gaussian"
 
 
-def test_resume_continues_an_interrupted_run(tiny_npz, tmp_path, monkeypatch, capsys):
+def test_resume_continues_an_interrupted_run(tiny_npz, tmp_path, interrupt_at_epoch, capsys):
     reference = tmp_path / "reference"
     assert fit(tiny_npz, reference, "--epochs", "3") == 0
     expected = json.loads((reference / "metrics.json").read_text())
 
-    original = SVITrainer._early_stopping
-
-    def interrupt_in_epoch_two(self, elbo):
-        if self.epoch == 2:
-            raise KeyboardInterrupt
-        original(self, elbo)
-
     out = tmp_path / "run"
-    with monkeypatch.context() as patch:
-        patch.setattr(SVITrainer, "_early_stopping", interrupt_in_epoch_two)
+    with interrupt_at_epoch(2):
         assert fit(tiny_npz, out, "--epochs", "3") == 130
     err = capsys.readouterr().err
     assert str(out / "train.ckpt") in err and "--resume" in err

@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 from pyroclust import cli
-from pyroclust.infer.trainer import SVITrainer
 
 TINY = ["--hidden", "16", "--latent-dim", "2", "--pretrain-epochs", "1", "--no-progress"]
 SCORES = ("silhouette", "davies_bouldin", "calinski_harabasz", "n_clusters_used", "start_ari")
@@ -77,22 +76,14 @@ def test_shards_give_every_rows_label_and_the_scores_a_subsample(tmp_path) -> No
 
 
 def test_an_interrupted_streamed_fit_resumes_with_its_chunks_and_subsample(
-    tmp_path, monkeypatch, capsys
+    tmp_path, interrupt_at_epoch, capsys
 ) -> None:
     np.save(tmp_path / "x.npy", _images(90))
     streamed = ["--chunk-size", "32", "--init-max-samples", "60", "--epochs", "3"]
     reference = tmp_path / "reference"
     assert _fit(tmp_path / "x.npy", reference, *streamed) == 0
-    original = SVITrainer._early_stopping
-
-    def interrupt_in_epoch_two(self, elbo):
-        if self.epoch == 2:
-            raise KeyboardInterrupt
-        original(self, elbo)
-
     out = tmp_path / "run"
-    with monkeypatch.context() as patch:
-        patch.setattr(SVITrainer, "_early_stopping", interrupt_in_epoch_two)
+    with interrupt_at_epoch(2):
         assert _fit(tmp_path / "x.npy", out, *streamed) == 130
     assert "--resume" in capsys.readouterr().err
     saved = json.loads((out / "config.json").read_text())
