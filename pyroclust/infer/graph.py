@@ -46,6 +46,23 @@ from torch.distributions import Distribution
 
 from pyroclust.infer.buffers import kept_buffers
 
+#: The torch releases (major, minor) on which recording reproduces the ELBO's gradients,
+#: checked by the test suite. On torch 2.14 some gradients came out wrong (the loss right),
+#: so other releases are refused rather than trusted.
+VERIFIED_TORCH = ((2, 13),)
+
+
+def check_torch_version() -> None:
+    """``RuntimeError`` unless the running torch is one the traced graph is verified on."""
+    release = tuple(int(part) for part in torch.__version__.split("+")[0].split(".")[:2])
+    if release not in VERIFIED_TORCH:
+        raise RuntimeError(
+            f"the traced-graph fast path (jit='fx'/'inductor') is verified on torch "
+            f"{', '.join('.'.join(map(str, v)) for v in VERIFIED_TORCH)} only, not "
+            f"{torch.__version__}: use jit=False or jit='torchscript'"
+        )
+
+
 #: The compilers a :class:`GraphELBO` accepts: ``"fx"`` replays the traced graph as Python
 #: (no compiler needed), ``"inductor"`` compiles it with ``torch.compile``.
 BACKENDS = ("fx", "inductor")
@@ -212,6 +229,7 @@ class GraphLoss:
     def __init__(self, fn: Callable[..., Any], backend: str = "fx") -> None:
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, not {backend!r}")
+        check_torch_version()
         self.fn = fn
         self.backend = backend
         self._graphs: dict[Any, Callable[..., torch.Tensor]] = {}

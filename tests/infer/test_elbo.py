@@ -100,3 +100,17 @@ def test_seed_everything_repeats_draws() -> None:
     seed_everything(5)
     assert torch.equal(a, torch.randn(3))
     seed_everything(None)  # no-op
+
+
+def test_the_traced_graph_on_an_unverified_torch_release_is_a_one_line_error(monkeypatch) -> None:
+    from pyro.infer import TraceEnum_ELBO
+
+    from pyroclust import zoo
+    from pyroclust.infer import graph
+
+    monkeypatch.setattr(graph, "VERIFIED_TORCH", ((1, 0),))
+    with pytest.raises(RuntimeError, match="verified on torch 1.0 only.*jit=False"):
+        graph.GraphELBO(TraceEnum_ELBO())
+    model, guide = zoo.make("vade", 12, n_components=3, latent_dim=2, hidden=(8,))
+    with pytest.raises(RuntimeError, match="verified on torch"):
+        make_elbo(model, torch.rand(4, 12).round(), guide=guide, data_size=4, jit="fx")
