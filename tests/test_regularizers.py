@@ -15,6 +15,7 @@ from pyroclust import priors, zoo
 from pyroclust.estimator import Clusterer
 from pyroclust.infer import SVITrainer
 from pyroclust.infer.elbo import local_params
+from pyroclust.infer.graph import verified_torch
 from pyroclust.infer.init import RandomInit
 from pyroclust.inspect import posterior_dataset
 from pyroclust.regularizers import (
@@ -318,18 +319,8 @@ def test_start_agreement_compares_by_its_settings():
     assert len({StartAgreement(1.0), StartAgreement(1.0)}) == 1
 
 
-def _graph_verified() -> bool:
-    from pyroclust.infer.graph import check_torch_version
-
-    try:
-        check_torch_version()
-    except RuntimeError:
-        return False
-    return True
-
-
 graph_only = pytest.mark.skipif(
-    not _graph_verified(), reason=f"the traced graph is refused on torch {torch.__version__}"
+    not verified_torch(), reason=f"the traced graph is refused on torch {torch.__version__}"
 )
 
 

@@ -52,10 +52,15 @@ from pyroclust.infer.buffers import kept_buffers
 VERIFIED_TORCH = ((2, 13),)
 
 
+def verified_torch() -> bool:
+    """Whether the running torch is one of :data:`VERIFIED_TORCH`."""
+    release = tuple(int(part) for part in torch.__version__.split("+")[0].split(".")[:2])
+    return release in VERIFIED_TORCH
+
+
 def check_torch_version() -> None:
     """``RuntimeError`` unless the running torch is one the traced graph is verified on."""
-    release = tuple(int(part) for part in torch.__version__.split("+")[0].split(".")[:2])
-    if release not in VERIFIED_TORCH:
+    if not verified_torch():
         raise RuntimeError(
             f"the traced-graph fast path (jit='fx'/'inductor') is verified on torch "
             f"{', '.join('.'.join(map(str, v)) for v in VERIFIED_TORCH)} only, not "

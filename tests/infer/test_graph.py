@@ -18,18 +18,9 @@ from pyroclust.infer.trainer import TRAINER_KIND
 N = 48
 
 
-def graph_verified() -> bool:
-    """Whether the running torch is one the traced graph is verified on."""
-    try:
-        graph.check_torch_version()
-    except RuntimeError:
-        return False
-    return True
-
-
 #: The equality tests run where the fast path is offered; elsewhere it is refused (tested).
 pytestmark = pytest.mark.skipif(
-    not graph_verified(), reason=f"the traced graph is refused on torch {torch.__version__}"
+    not graph.verified_torch(), reason=f"the traced graph is refused on torch {torch.__version__}"
 )
 
 

@@ -12,6 +12,7 @@ import torch
 from pyroclust import zoo
 from pyroclust.exceptions import NonFiniteLossError
 from pyroclust.infer import EarlyStopping, SVITrainer, load_checkpoint, resolve_device, schedules
+from pyroclust.infer.graph import verified_torch
 from pyroclust.infer.trainer import TRAINER_KIND
 
 
@@ -367,22 +368,12 @@ def test_jit_fit_draws_the_noise_of_the_plain_fit(x) -> None:
         assert a["elbo"] == pytest.approx(b["elbo"], rel=1e-4)
 
 
-def _graph_verified() -> bool:
-    from pyroclust.infer.graph import check_torch_version
-
-    try:
-        check_torch_version()
-    except RuntimeError:
-        return False
-    return True
-
-
 @pytest.mark.parametrize(
     "jit",
     [
         False,
         pytest.param(
-            "fx", marks=pytest.mark.skipif(not _graph_verified(), reason="graph refused here")
+            "fx", marks=pytest.mark.skipif(not verified_torch(), reason="graph refused here")
         ),
     ],
 )
