@@ -16,9 +16,19 @@ from pyroclust.infer.init.base import (
     moments_from_labels,
     too_few_distinct_rows,
 )
+from pyroclust.infer.init.consensus import medoid_partition
 
 #: Fewer rows than this are not embedded: k-means on the features labels them instead.
 MIN_EMBEDDED_ROWS = 5
+
+
+def embedding_seeds(random_state: int | None, n: int) -> list[int | None]:
+    """``n`` seeds for restarts of an embedding: ``random_state`` itself first, then seeds
+    drawn from it (all None, i.e. fresh randomness, when ``random_state`` is None)."""
+    if random_state is None:
+        return [None] * n
+    drawn = np.random.SeedSequence(int(random_state)).generate_state(max(n - 1, 0))
+    return [int(random_state), *(int(s) % 2**31 for s in drawn)]
 
 
 @dataclass
@@ -50,6 +60,13 @@ class ManifoldInit(LatentClusterStart):
         ``space``).
     n_init : int
         Restarts of the mixture on the embedding.
+    n_embeddings : int
+        Embeddings under different seeds (the first under ``random_state`` itself, so 1
+        is a single embedding), each clustered the same way; the start is the clustering
+        that agrees best with the others (:func:`~pyroclust.infer.init.consensus.medoid_partition`,
+        mean adjusted Rand index), chosen without labels. One UMAP layout now and then
+        merges two classes (MNIST: one seed in five, ACC 0.83 against 0.97), and several
+        seeds rarely fail alike. Each costs one more embedding and mixture.
     method : "gmm" or "hdbscan"
         How the embedding is clustered. ``"gmm"``: the mixture of :meth:`mixture`, which
         follows the model's weight prior: exactly ``n_components`` clusters under a prior
@@ -94,6 +111,7 @@ class ManifoldInit(LatentClusterStart):
     n_neighbors: int = 20
     max_samples: int | None = 10_000
     n_init: int = 5
+    n_embeddings: int = 1
     method: str = "gmm"
     min_cluster_size: int | None = None
 
@@ -104,6 +122,8 @@ class ManifoldInit(LatentClusterStart):
             raise ValueError(f"embedding must be 'tsne' or 'umap', not {self.embedding!r}")
         if self.method not in ("gmm", "hdbscan"):
             raise ValueError(f"method must be 'gmm' or 'hdbscan', not {self.method!r}")
+        if int(self.n_embeddings) < 1:
+            raise ValueError(f"n_embeddings must be at least 1, not {self.n_embeddings!r}")
 
     def start_mixture(self, model, guide, x, random_state=None):  # noqa: D102
         # the mixture on the embedding follows the model's weight prior: a copy of this
@@ -190,15 +210,24 @@ class ManifoldInit(LatentClusterStart):
             if self.max_samples is not None and n > self.max_samples
             else np.arange(n)
         )
-        embedding = self.embed(features[subset], random_state)
-        if self.method == "hdbscan":
-            labels = self._density_labels(embedding, n_components)
-        else:
-            labels = self.mixture(n_components, random_state).fit_predict(embedding)
+        candidates = [
+            self._embedded_labels(features[subset], n_components, seed)
+            for seed in embedding_seeds(random_state, int(self.n_embeddings))
+        ]
+        labels = candidates[medoid_partition(candidates)]
         if len(subset) < n:
             knn = KNeighborsClassifier(10).fit(features[subset], labels)
             labels = knn.predict(features)
         return np.asarray(labels)
+
+    def _embedded_labels(
+        self, features: np.ndarray, n_components: int, random_state: int | None
+    ) -> np.ndarray:
+        """The clustering of one embedding of ``features`` (every row labelled)."""
+        embedding = self.embed(features, random_state)
+        if self.method == "hdbscan":
+            return self._density_labels(embedding, n_components)
+        return np.asarray(self.mixture(n_components, random_state).fit_predict(embedding))
 
     def _density_labels(self, embedding: np.ndarray, n_components: int) -> np.ndarray:
         """HDBSCAN clusters of the embedding, at most ``n_components``, every point labelled."""
