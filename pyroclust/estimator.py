@@ -740,6 +740,13 @@ class Clusterer(ClusterMixin, TransformerMixin, BaseEstimator):
                 "guide": self.guide_.state_dict(),
                 "guide_has_weights": getattr(self.guide_, "weights", None) is not None,
                 "history": self.history_,
+                # the fit's clusterings (int64 tensors: a weights_only load reads them)
+                **{
+                    key: torch.as_tensor(np.asarray(getattr(self, key + "_")), dtype=torch.int64)
+                    for key in ("labels", "start_labels")
+                    if getattr(self, key + "_", None) is not None
+                },
+                "start_agreement": getattr(self, "start_agreement_", None),
                 "n_features_in": self.n_features_in_,
                 "feature_names_in": (
                     None
@@ -802,6 +809,11 @@ class Clusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         est.elbo_ = est.history_[-1]["elbo"] if est.history_ else float("nan")
         est.n_iter_ = len(est.history_)
         est.n_features_in_ = int(payload["n_features_in"])
+        for key in ("labels", "start_labels"):  # absent from checkpoints before 0.1
+            if payload.get(key) is not None:
+                setattr(est, key + "_", payload[key].cpu().numpy())
+        if payload.get("start_agreement") is not None:
+            est.start_agreement_ = float(payload["start_agreement"])
         names = payload.get("feature_names_in")
         if names is not None:
             est.feature_names_in_ = np.asarray(names, dtype=object)

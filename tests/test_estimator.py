@@ -274,3 +274,6 @@ def test_save_load_round_trip_of_an_augmenting_vade(tmp_path) -> None:
     _assert_same_state(est.model_, loaded.model_)
     _assert_same_state(est.guide_, loaded.guide_)
     np.testing.assert_array_equal(est.predict_proba(x), loaded.predict_proba(x))
+    np.testing.assert_array_equal(loaded.labels_, est.labels_)
+    np.testing.assert_array_equal(loaded.start_labels_, est.start_labels_)
+    assert loaded.start_agreement_ == est.start_agreement_
