@@ -47,9 +47,10 @@ from torch.distributions import Distribution
 from pyroclust.infer.buffers import kept_buffers
 
 #: The torch releases (major, minor) on which recording reproduces the ELBO's gradients,
-#: checked by the test suite. On torch 2.14 some gradients came out wrong (the loss right),
-#: so other releases are refused rather than trusted.
-VERIFIED_TORCH = ((2, 13),)
+#: checked by the test suite; other releases are refused rather than trusted (torch 2.14
+#: changed what ``make_fx`` records for a ``detach`` by default: the loss stayed right, some
+#: gradients did not).
+VERIFIED_TORCH = ((2, 13), (2, 14))
 
 
 def verified_torch() -> bool:
@@ -293,7 +294,13 @@ class GraphLoss:
         with torch.random.fork_rng(devices=devices), kept_buffers(model, guide), _tracing():
             inputs = [t.detach().requires_grad_(t.requires_grad) for _, t in named]
             try:
-                graph = make_fx(loss, tracing_mode="real")(inputs, *[args[i] for i in positions])
+                # an explicit (empty) decomposition table: without one, torch >= 2.14 records
+                # every detach as an alias, so the replayed graph would send gradients through
+                # the program's stop-gradients (a weight prior's detached mean, the detached
+                # surrogate of Trace_ELBO, the shift of a logsumexp) where the ELBO sends none
+                graph = make_fx(loss, {}, tracing_mode="real")(
+                    inputs, *[args[i] for i in positions]
+                )
             except RuntimeError as err:
                 if "data-dependent" not in str(err):
                     raise
@@ -312,7 +319,11 @@ class GraphLoss:
                 warnings.simplefilter("ignore", DeprecationWarning)
                 importlib.import_module("torch._inductor.compile_fx")
 
-            compiled = torch.compile(graph, backend="inductor", dynamic=False)
+            # random draws by torch's own generator, not inductor's (which torch >= 2.14 uses
+            # for the Gaussian draws): the replay then draws what the eager ELBO draws
+            compiled = torch.compile(
+                graph, backend="inductor", dynamic=False, options={"fallback_random": True}
+            )
 
             def run(*inputs: Any) -> torch.Tensor:
                 with warnings.catch_warnings():  # dynamo reads .grad of the graph's temporaries
