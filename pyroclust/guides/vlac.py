@@ -177,20 +177,35 @@ class VLACGuide(PyroModule):
         scale = F.softplus(self.scale_heads[layer - 1](hy)) + self.min_scale
         return loc, scale
 
-    def cluster_logits(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The logits of q(y_l | x) by site name, each of shape (B, K_l): the classifiers on
-        the deterministic ladder h̄ (see the class docstring)."""
-        out: dict[str, torch.Tensor] = {}
-        h = self.rungs[0](x)
+    def deterministic_ladder(
+        self, x: torch.Tensor
+    ) -> tuple[list[torch.Tensor], dict[str, torch.Tensor]]:
+        """The deterministic ladder h̄_1..h̄_L (each (B, hidden[l])) and the logits of
+        q(y_l | x) by site name (each (B, K_l)) read from it (see the class docstring)."""
+        logits: dict[str, torch.Tensor] = {}
+        hs = [self.rungs[0](x)]
         for layer in range(1, self.n_layers + 1):
             if layer > 1:
                 prev = cluster_name(layer - 1)
-                y = out[prev].softmax(-1) if prev in out else None
-                h = self.rung(layer, h, y)
+                y = logits[prev].softmax(-1) if prev in logits else None
+                hs.append(self.rung(layer, hs[-1], y))
             name = cluster_name(layer)
             if name in self.classifiers:
-                out[name] = self.classifiers[name](h)
-        return out
+                logits[name] = self.classifiers[name](hs[-1])
+        return hs, logits
+
+    def cluster_logits(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The logits of q(y_l | x) by site name, each of shape (B, K_l): the classifiers on
+        the deterministic ladder h̄ (see the class docstring)."""
+        return self.deterministic_ladder(x)[1]
+
+    def site_features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """What each cluster site's q(y_l | x) reads, by site name: the deterministic
+        ladder's h̄_l, of shape (B, hidden[l]). A start that clusters each site on its own
+        features (:class:`~pyroclust.infer.init.layerwise.LayerwiseStart`) reads them."""
+        hs, _ = self.deterministic_ladder(x)
+        layers = range(1, self.n_layers + 1)
+        return {cluster_name(i): hs[i - 1] for i in layers if cluster_name(i) in self.classifiers}
 
     def forward(self, x: torch.Tensor, *, data_size: int | None = None) -> torch.Tensor:
         """Sample the guide's sites for the mini-batch ``x`` of shape (batch, n_features);

@@ -1,0 +1,192 @@
+"""Starts of several cluster sites (VLAC's one per mixture layer): the labelled objective and
+the agreement term against q(y | x) computed by hand, the per-site start, its errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from pyroclust.estimator import Clusterer
+from pyroclust.guides import GMVAEGuide, VLACGuide
+from pyroclust.infer.elbo import local_params
+from pyroclust.infer.init import labelled_loss
+from pyroclust.infer.init.layerwise import LayerwiseStart, explained_away, site_features
+from pyroclust.infer.init.sites import (
+    SitesAgreement,
+    check_site_labels,
+    fit_sites_conditioned,
+    labelled_sites_loss,
+    sites_clustering,
+)
+from pyroclust.likelihoods import Bernoulli
+from pyroclust.metrics import ari
+from pyroclust.models import GMVAE, VLAC, VaDE
+from tests.conftest import blobs
+
+N_FEATURES = 12
+
+
+def _pair(ks, cluster: str) -> tuple[VLAC, VLACGuide]:
+    model = VLAC(N_FEATURES, ks, latent_dim=2, hidden=8, cluster=cluster)
+    return model, VLACGuide.for_model(model)
+
+
+def _x(n: int = 24) -> torch.Tensor:
+    return torch.as_tensor(blobs(n, N_FEATURES))
+
+
+def _classification(guide: VLACGuide, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """sum over sites and rows of log q(y_s = label | x), from the guide's own logits."""
+    logits = guide.cluster_logits(x)
+    total = torch.zeros((), dtype=x.dtype)
+    for j, name in enumerate(logits):
+        total = total + torch.log_softmax(logits[name], -1).gather(1, labels[:, j : j + 1]).sum()
+    return total
+
+
+@pytest.mark.parametrize("cluster", ["relaxed", "enumerate"])
+def test_labelled_sites_loss_adds_every_sites_classification_term(cluster: str) -> None:
+    """loss(alpha) - loss(0) = -alpha n/B sum_s sum_b log q(y_s = l_bs | x_b), same noise."""
+    model, guide = _pair([3, 1, 2], cluster)
+    x = _x(8)
+    labels = torch.tensor([[0, 1], [1, 0], [2, 1], [2, 0], [1, 1], [0, 0], [0, 1], [1, 0]])
+    n, alpha = 50, 0.7
+    with local_params():
+        with_term = labelled_sites_loss(model, guide, x, labels, alpha=alpha)
+        without = labelled_sites_loss(model, guide, x, labels, alpha=0.0)
+        torch.manual_seed(1)
+        got = with_term(model, guide, x, labels, data_size=n)
+        torch.manual_seed(1)
+        plain = without(model, guide, x, labels, data_size=n)
+        expected = -alpha * n / len(x) * _classification(guide, x, labels)
+    torch.testing.assert_close(got - plain, expected, rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("cluster", ["relaxed", "enumerate"])
+def test_one_site_equals_the_single_site_alignment(cluster: str) -> None:
+    """With one mixture layer the objective is :func:`labelled_loss`'s, same noise."""
+    model, guide = _pair([3, 1], cluster)
+    x = _x(8)
+    labels = torch.tensor([0, 1, 2, 2, 1, 0, 0, 1])
+    with local_params():
+        sites = labelled_sites_loss(model, guide, x, labels[:, None], alpha=0.5)
+        single = labelled_loss(model, guide, x, labels, alpha=0.5)
+        torch.manual_seed(3)
+        got = sites(model, guide, x, labels[:, None], data_size=30)
+        torch.manual_seed(3)
+        expected = single(model, guide, x, labels, data_size=30)
+    torch.testing.assert_close(got, expected, rtol=1e-6, atol=1e-5)
+
+
+@pytest.mark.parametrize("cluster", ["relaxed", "enumerate"])
+def test_sites_agreement_adds_the_started_models_labels_at_every_site(cluster: str) -> None:
+    model, guide = _pair([3, 1, 2], cluster)
+    x = _x(10)
+    with local_params():
+        loss, (data, labels) = SitesAgreement(2.0).bind(model, guide, x, None)
+        plain, _ = SitesAgreement(0.0).bind(model, guide, x, None)
+        assert data is x and labels.shape == (10, 2)
+        assert np.array_equal(labels.numpy(), sites_clustering(model, guide, x))
+        torch.manual_seed(2)
+        got = loss(model, guide, x, labels, data_size=40)
+        torch.manual_seed(2)
+        base = plain(model, guide, x, labels, data_size=40)
+        expected = -2.0 * 40 / 10 * _classification(guide, x, labels)
+    torch.testing.assert_close(got - base, expected, rtol=1e-5, atol=1e-4)
+
+
+def test_explained_away_removes_each_clusters_mean() -> None:
+    rng = np.random.default_rng(0)
+    f = rng.normal(size=(30, 4))
+    labels = rng.integers(0, 3, 30)
+    expected = f.copy()
+    for k in range(3):
+        expected[labels == k] -= f[labels == k].mean(0)
+    expected += f.mean(0)
+    np.testing.assert_allclose(explained_away(f, [labels]), expected, atol=1e-10)
+    np.testing.assert_array_equal(explained_away(f, []), f)
+
+
+def test_site_features_are_what_each_classifier_reads() -> None:
+    model, guide = _pair([3, 1, 2], "relaxed")
+    x = _x(6)
+    features = guide.site_features(x)
+    logits = guide.cluster_logits(x)
+    assert list(features) == ["y1", "y3"]
+    for name, f in features.items():
+        torch.testing.assert_close(guide.classifiers[name](f), logits[name])
+    arrays = site_features(guide, x, batch_size=4)
+    assert arrays["y3"].shape == (6, 8) and arrays["y3"].dtype == np.float64
+
+
+class _Given:
+    """A clusterer that hands out given labelings, one per call, in order."""
+
+    def __init__(self, *labelings: np.ndarray) -> None:
+        self.labelings = list(labelings)
+
+    def cluster_labels(self, features, n_components, random_state):  # noqa: D102
+        return self.labelings.pop(0)
+
+
+def _two_factor_data(n: int = 120) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows whose first six features show a factor a (3 values), the last six a factor b
+    (2 values), with a little noise; binary-valued means in (0, 1)."""
+    rng = np.random.default_rng(0)
+    a, b = rng.integers(0, 3, n), rng.integers(0, 2, n)
+    means = np.concatenate([np.eye(3)[a].repeat(2, 1), np.eye(2)[b].repeat(3, 1)], 1)
+    x = np.clip(0.1 + 0.8 * means + rng.normal(0, 0.03, (n, 12)), 0, 1).astype(np.float32)
+    return x, a, b
+
+
+@pytest.mark.parametrize("cluster", ["relaxed", "enumerate"])
+def test_layerwise_start_sets_and_aligns_every_sites_labels(cluster: str) -> None:
+    x, a, b = _two_factor_data()
+    model, guide = _pair([3, 1, 2], cluster)
+    init = LayerwiseStart(
+        warmup_epochs=1,
+        batch_size=30,
+        clusterer=_Given(a, a, b),  # the site labels of y1, its finer clustering, y3's
+        align_epochs=60,
+        lr=1e-2,
+    )
+    est = Clusterer(model, guide, epochs=0, init=init, random_state=0, progress=False).fit(x)
+    assert ari(est.predict(x, site="y1"), a) > 0.9
+    assert ari(est.predict(x, site="y3"), b) > 0.9
+    assert [s["stage"] for s in est.stage_history_][:2] == ["warmup", "align"]
+
+
+def test_layerwise_labels_have_one_column_per_site() -> None:
+    x = _x(40)
+    model, guide = _pair([3, 1, 2], "relaxed")
+
+    class _KMeans:
+        def cluster_labels(self, features, n_components, random_state):
+            from sklearn.cluster import KMeans
+
+            return KMeans(n_components, n_init=2, random_state=0).fit_predict(features)
+
+    for explain_away in (0, 2):
+        start = LayerwiseStart(clusterer=_KMeans(), explain_away=explain_away)
+        labels = start.site_labels(model, guide, x, 0)
+        assert labels.shape == (40, 2) and labels.dtype == np.int64
+        assert set(np.unique(labels[:, 0])) == {0, 1, 2}
+        assert set(np.unique(labels[:, 1])) == {0, 1}
+
+
+def test_errors_are_one_line() -> None:
+    model, guide = _pair([3, 1, 2], "relaxed")
+    x = _x(10)
+    with pytest.raises(ValueError, match="one column per cluster site"):
+        check_site_labels(np.zeros((10, 1), dtype=int), model.cluster_sites, 10)
+    with pytest.raises(ValueError, match="must lie in"):
+        check_site_labels(np.full((10, 2), 2), model.cluster_sites, 10)
+    with pytest.raises(ValueError, match="enumerated in the model"):
+        vade = VaDE(3, 2, torch.nn.Linear(2, N_FEATURES), Bernoulli())
+        fit_sites_conditioned(vade, None, x, np.zeros((10, 1), dtype=int))
+    gmvae = GMVAE(N_FEATURES, 3, 2, feature_dim=6, hidden=(8, 7))
+    with pytest.raises(TypeError, match="site_features"):
+        LayerwiseStart().site_labels(gmvae, GMVAEGuide.for_model(gmvae, hidden=(8, 7)), x)
+    with pytest.raises(ValueError, match="warmup_epochs"):
+        LayerwiseStart(warmup_epochs=-1)
