@@ -278,3 +278,43 @@ def test_a_one_row_last_batch_joins_the_one_before() -> None:
     x = torch.randn(17, 3)
     SVITrainer(model, tnn.Module(), loss=loss, epochs=2, batch_size=8, progress=False).fit(x)
     assert seen[-4:] == [8, 9, 8, 9]
+
+
+@pytest.mark.parametrize("validate", [False, True])
+def test_pyros_value_checks_run_in_steps_only_when_asked(x, validate: bool) -> None:
+    """Steps run without Pyro's value checks unless ``validate``; the probe (first batch)
+    keeps Pyro's own setting, and the global setting is left as it was."""
+    seen: list[bool] = []
+    elbo = TraceEnum_ELBO(max_plate_nesting=1)
+
+    def loss(model, guide, *batch, data_size):
+        seen.append(pyro.infer.util.is_validation_enabled())
+        return elbo.differentiable_loss(model, guide, *batch, data_size=data_size)
+
+    before = pyro.infer.util.is_validation_enabled()
+    SVITrainer(*_pair(), loss=loss, epochs=1, batch_size=16, progress=False, validate=validate).fit(
+        x
+    )
+    assert pyro.infer.util.is_validation_enabled() == before
+    assert seen[0] == before  # the probe
+    assert seen[1:] and all(flag == (validate and before) for flag in seen[1:])
+
+
+def test_a_non_finite_step_is_named_by_a_checked_rerun(x) -> None:
+    """With the checks off in steps, a NaN parameter makes the loss NaN; the trainer runs the
+    step again with them on and names the culprit, with Pyro's error as the cause."""
+    model, guide = _pair()
+    calls = {"n": 0}
+    elbo = TraceEnum_ELBO(max_plate_nesting=1)
+
+    def loss(model_, guide_, *batch, data_size):
+        calls["n"] += 1
+        if calls["n"] == 3:  # after the probe and one good step: a parameter goes NaN
+            with torch.no_grad():
+                next(iter(guide_.parameters())).fill_(float("nan"))
+        return elbo.differentiable_loss(model_, guide_, *batch, data_size=data_size)
+
+    trainer = SVITrainer(model, guide, loss=loss, epochs=1, batch_size=16, progress=False)
+    with pytest.raises(NonFiniteLossError, match=r"svi stage: non-finite parameters at epoch 1"):
+        trainer.fit(x)
+    assert all(torch.isfinite(p).all() for p in trainer.parameters())
