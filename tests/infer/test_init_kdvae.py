@@ -151,6 +151,36 @@ def test_registry_recipe_starts_from_vade_and_trains_gently(architecture: str) -
     assert small["epochs"] >= large["epochs"] >= 1
 
 
+@pytest.mark.parametrize("rows", [1797, 10_992, 70_000])
+def test_registry_vade_stage_is_vades_recipe_within_step_budgets(rows: int) -> None:
+    """The start's VaDE trains with VaDE's recipe as it ships (its start, its rates, its
+    StartAgreement in free SVI), its pretraining, alignment and free SVI cut to k-DVAE's step
+    budgets: at least 5 epochs each, never more than VaDE's own (equal on MNIST's rows)."""
+    from dataclasses import replace
+
+    from pyroclust import zoo
+    from pyroclust.regularizers import StartAgreement
+
+    vade = zoo.vade_training(rows, (28, 28))
+    stages = ("pretrain_epochs", "align_epochs")
+    for architecture in ("kdvae", "kdae"):
+        mine = zoo.default_training(architecture, rows, (28, 28))["init"].recipe(rows)
+        assert isinstance(mine["loss"], StartAgreement) and mine["loss"] == vade["loss"]
+        assert {k: v for k, v in mine.items() if k not in ("init", "epochs")} == {
+            k: v for k, v in vade.items() if k not in ("init", "epochs")
+        }
+        assert 5 <= mine["epochs"] <= vade["epochs"]
+        for stage in stages:
+            assert 5 <= getattr(mine["init"], stage) <= getattr(vade["init"], stage)
+        as_vade = replace(mine["init"], **{stage: getattr(vade["init"], stage) for stage in stages})
+        assert repr(as_vade) == repr(vade["init"])  # the same start otherwise
+        if rows >= 70_000:  # VaDE's floor of 5 epochs already exceeds the budgets
+            assert mine["epochs"] == vade["epochs"]
+            assert all(getattr(mine["init"], s) == getattr(vade["init"], s) for s in stages)
+    default_start = zoo.mixture_of_autoencoders_init().recipe(rows)  # the registry's init
+    assert default_start["epochs"] == zoo.kdvae_vade_training(rows)["epochs"]
+
+
 def test_the_registry_start_binds_vades_start_objective_to_vades_start(make_blobs) -> None:
     # VaDE's recipe trains its free SVI with StartAgreement, an objective with ``bind``: the
     # k-DVAE start binds it to VaDE's own start as the estimator does (it was a TypeError)
