@@ -39,9 +39,11 @@ from pyroclust.infer.init.base import (
 from pyroclust.infer.init.gmm import GMMInit
 from pyroclust.infer.init.kdvae import MixtureOfAutoencodersInit
 from pyroclust.infer.init.kmeans import KMeansInit
+from pyroclust.infer.init.layerwise import LayerwiseStart
 from pyroclust.infer.init.manifold import ManifoldInit
 from pyroclust.infer.init.pretrain import pretrain_autoencoder, reconstruction_loss
 from pyroclust.infer.init.random import RandomInit
+from pyroclust.infer.init.sites import SitesAgreement
 
 
 def has_vade_clusters(model: Any, guide: Any = None) -> bool:
@@ -79,9 +81,11 @@ __all__ = [
     "InitStrategy",
     "KMeansInit",
     "LatentClusterStart",
+    "LayerwiseStart",
     "ManifoldInit",
     "MixtureOfAutoencodersInit",
     "RandomInit",
+    "SitesAgreement",
     "_LatentClusterInit",
     "default_init",
     "encode_means",
