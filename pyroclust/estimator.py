@@ -809,7 +809,7 @@ class Clusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         est.elbo_ = est.history_[-1]["elbo"] if est.history_ else float("nan")
         est.n_iter_ = len(est.history_)
         est.n_features_in_ = int(payload["n_features_in"])
-        for key in ("labels", "start_labels"):  # absent from checkpoints before 0.1
+        for key in ("labels", "start_labels"):  # absent from older checkpoints
             if payload.get(key) is not None:
                 setattr(est, key + "_", payload[key].cpu().numpy())
         if payload.get("start_agreement") is not None:

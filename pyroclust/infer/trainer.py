@@ -233,8 +233,9 @@ class SVITrainer:
         tensor values (k-DVAE) cannot be traced: ``ValueError``.
     validate : bool
         Run Pyro's value checks (distribution arguments and samples, NaN/inf warnings at
-        every site) in every step. Off by default: with small networks they are a third of
-        Pyro's per-step overhead, and the trainer checks each step's loss and gradient
+        every site) in every step. Off by default: they cost host-side checks and backward
+        hooks every step (about 5 % of a step of VaDE with one hidden layer of 64 units,
+        ``benchmarks/RESULTS.md``), and the trainer checks each step's loss and gradient
         itself; a step that goes non-finite is re-run with them on to name what went wrong
         (a scale of 0, a NaN parameter), and the first batch (the probe) runs under Pyro's
         own setting, so bad arguments show at once. True: every step under Pyro's setting
@@ -814,9 +815,9 @@ class SVITrainer:
     ) -> tuple[str | None, ValueError | None]:
         """What went non-finite in the step on ``idx``, and Pyro's error saying so, found by
         running its loss again with Pyro's value checks on (None, None when they were on
-        already, or find nothing). Runs on
-        this process's rows alone (no collective), on a fork of the random stream and with
-        BatchNorm's statistics kept; its graph is dropped unused."""
+        already, or find nothing). Runs on this process's rows alone (no collective), on a
+        fork of the random stream and with BatchNorm's statistics kept; its graph is dropped
+        unused."""
         if self.validate:
             return None, None
         parallel = self._parallel
