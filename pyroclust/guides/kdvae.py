@@ -138,7 +138,16 @@ class KDVAEGuide(PyroModule):
     # ------------------------------------------------------------------ networks
     def encode_all(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Every cluster's (mu_i(x), sigma_i(x)) for x (batch, D): each (K, batch, d)."""
-        out = self.encoder(x)
+        return self._code_params(self.encoder(x))
+
+    def encode_grouped(
+        self, x: torch.Tensor, labels: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mu_l(x), sigma_l(x)) of each row's own cluster l = ``labels[b]``, each (batch, d):
+        encoder l runs on its rows only (:meth:`~pyroclust.nn.BatchedMLP.grouped`)."""
+        return self._code_params(self.encoder.grouped(x, labels))
+
+    def _code_params(self, out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         d = self.latent_dim
         return out[..., :d], F.softplus(out[..., d:]) + self.min_scale
 

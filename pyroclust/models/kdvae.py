@@ -178,6 +178,11 @@ class KDVAE(LatentVariableModel):
         by all decoders, or (K, batch, d), row i seen by decoder i; returns (K, batch, D)."""
         return self.decoder(z)
 
+    def decode_grouped(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Row b of ``z`` (batch, d) through decoder ``labels[b]`` only; returns (batch, D)
+        (:meth:`~pyroclust.nn.BatchedMLP.grouped`)."""
+        return self.decoder.grouped(z, labels)
+
     def decoder_params(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """The likelihood's parameters :math:`\\mathrm{dec}_y(z)`.
 
@@ -273,6 +278,41 @@ def reconstruction_scores(model: Any, guide: Any, x: torch.Tensor) -> torch.Tens
     a scaled squared error plus a constant for Gaussian)."""
     loc, _ = guide.encode_all(x)
     return _by_row(model.likelihood.log_prob(model.decode_all(loc), x))
+
+
+def own_cluster_scores(
+    model: Any, guide: Any, x: torch.Tensor, labels: torch.Tensor, *, objective: str
+) -> torch.Tensor:
+    r"""Row b's score by its own cluster's autoencoder :math:`l_b` = ``labels[b]`` only,
+    shape (batch,): :func:`reconstruction_scores` (``objective="reconstruction"``) or
+    :func:`elbo_scores` with a sampled code (``"elbo"``) read at column :math:`l_b`, the
+    same values for the same noise (a (K, batch, d) standard normal draw, of which row b
+    uses slice :math:`l_b`).
+
+    Each encoder and decoder runs on its own rows (``encode_grouped``/``decode_grouped``,
+    :meth:`~pyroclust.nn.BatchedMLP.grouped`): 1/K of the arithmetic of scoring every row by
+    every autoencoder. A guide or model without the grouped passes is scored in full and
+    read at the labels.
+    """
+    grouped = hasattr(guide, "encode_grouped") and hasattr(model, "decode_grouped")
+    if not grouped:
+        table = (
+            elbo_scores(model, guide, x, sample=True)
+            if objective == "elbo"
+            else reconstruction_scores(model, guide, x)
+        )
+        return table.gather(-1, labels[:, None]).squeeze(-1)
+    loc, scale = guide.encode_grouped(x, labels)
+    deterministic = getattr(model, "deterministic", False)
+    z = loc
+    if objective == "elbo" and not deterministic:
+        k = model.n_components
+        eps = torch.randn(k, *loc.shape, dtype=loc.dtype, device=loc.device)
+        z = loc + scale * eps[labels, torch.arange(loc.shape[0], device=loc.device)]
+    loglik = model.likelihood.log_prob(model.decode_grouped(z, labels), x)
+    if objective == "elbo" and not deterministic:
+        return loglik - normal_kl(loc, scale)
+    return loglik
 
 
 def assignment_scores(model: Any, guide: Any, x: torch.Tensor) -> torch.Tensor:
@@ -411,11 +451,7 @@ class ClusterReconstructionLoss:
     ) -> torch.Tensor:
         """The loss of the whole data set estimated from the batch (rows ``x``, ``labels``)."""
         labels = labels.long()
-        if self.objective == "elbo":
-            scores = elbo_scores(model, guide, x, sample=True)  # (batch, K)
-        else:
-            scores = reconstruction_scores(model, guide, x)
-        loss = -scores.gather(-1, labels[:, None]).sum()
+        loss = -own_cluster_scores(model, guide, x, labels, objective=self.objective).sum()
         if self.classifier:
             loss = loss + F.cross_entropy(guide.cluster_logits(x), labels, reduction="sum")
         return loss * _scale(data_size, x.shape[0])
@@ -445,6 +481,7 @@ __all__ = [
     "hard_assignments",
     "is_enumerated",
     "normal_kl",
+    "own_cluster_scores",
     "reconstruction_scores",
     "select_cluster",
 ]

@@ -137,6 +137,49 @@ class BatchedMLP(nn.Module):
             h = self.output_activation(h)
         return h
 
+    def grouped(self, x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        """Row b of ``x`` (batch, in) through network ``index[b]`` only; returns (batch, out).
+
+        The rows are sorted by network and each network runs on its own rows, so the pass
+        costs 1/k of :meth:`forward`'s arithmetic (a loop over the networks that hold rows:
+        what a per-cluster loss needs, where only one network's output of each row is read;
+        k-DVAE's pretraining of each autoencoder on its cluster). Its values and gradients
+        equal ``forward(x)[index, arange(batch)]``.
+        """
+        if x.dim() != 2 or x.shape[-1] != self.in_features:
+            raise ValueError(
+                f"grouped takes rows of shape (batch, {self.in_features}), got {tuple(x.shape)}"
+            )
+        index = torch.as_tensor(index, device=x.device).long()
+        if index.shape != x.shape[:1]:
+            raise ValueError(
+                f"grouped needs one network index per row: {x.shape[0]} rows, "
+                f"index of shape {tuple(index.shape)}"
+            )
+        if index.numel() and (int(index.min()) < 0 or int(index.max()) >= self.n_networks):
+            raise IndexError(f"network index out of range for {self.n_networks} networks")
+        order = torch.argsort(index, stable=True)
+        counts = torch.bincount(index, minlength=self.n_networks).tolist()
+        last = len(self.weights) - 1
+        # unbind once per layer: its backward stacks the k gradients in one tensor, where
+        # indexing weight[i] k times would write each into a zero tensor of the full size
+        weights = [w.unbind(0) for w in self.weights]
+        biases = [b.unbind(0) for b in self.biases]
+        outs = []
+        for i, rows in enumerate(x[order].split(counts)):
+            if rows.shape[0] == 0:
+                continue
+            h = rows
+            for j, (weight, bias) in enumerate(zip(weights, biases)):
+                h = torch.addmm(bias[i], h, weight[i])
+                if j < last:
+                    h = self.activation(h)
+            outs.append(h)
+        h = torch.cat(outs) if outs else x.new_zeros(0, self.out_features)
+        if self.output_activation is not None:
+            h = self.output_activation(h)
+        return h[torch.argsort(order)]
+
     # ------------------------------------------------------------------ one network at a time
     def network(self, i: int) -> MLP:
         """Network ``i`` as a separate :class:`~pyroclust.nn.MLP` (a copy of its weights)."""

@@ -27,6 +27,7 @@ from pyroclust.models.kdvae import (
     HardAssignmentLoss,
     assignment_scores,
     hard_assignments,
+    own_cluster_scores,
     select_cluster,
 )
 from pyroclust.predictive import cluster_log_proba, reconstruct, sample
@@ -188,6 +189,43 @@ def test_cluster_pretraining_loss_by_hand(objective: str, classifier: bool) -> N
     assert float(loss.detach()) == pytest.approx(float(expected), rel=1e-10)
     with pytest.raises(ValueError, match="objective must be"):
         ClusterReconstructionLoss(objective="kl")
+
+
+@pytest.mark.parametrize("objective", ["reconstruction", "elbo"])
+@pytest.mark.parametrize("classes", [(KDVAE, KDVAEGuide), (KDAE, KDAEGuide)])
+def test_own_cluster_scores_equal_the_full_table_at_the_labels(objective, classes) -> None:
+    """Each row through its own autoencoder only gives the full (batch, K) table's entry at
+    its label, for the same noise, with the same gradients; a guide without the grouped
+    pass falls back to the full table."""
+    from pyroclust.models.kdvae import elbo_scores, reconstruction_scores
+
+    model, guide = _double(*_pair(*classes))
+    xb = _x(7).double()
+    labels = torch.tensor([2, 0, 1, 1, 0, 2, 2])
+    full = elbo_scores if objective == "elbo" else reconstruction_scores
+    torch.manual_seed(3)
+    got = own_cluster_scores(model, guide, xb, labels, objective=objective)
+    got.sum().backward()
+    grads = [p.grad.clone() for p in guide.encoder.parameters()]
+    guide.zero_grad()
+    torch.manual_seed(3)
+    table = full(model, guide, xb, sample=True) if objective == "elbo" else full(model, guide, xb)
+    want = table[torch.arange(7), labels]
+    assert torch.allclose(got, want, rtol=1e-12, atol=1e-10)
+    want.sum().backward()
+    for g, p in zip(grads, guide.encoder.parameters()):
+        assert torch.allclose(g, p.grad, rtol=1e-10, atol=1e-12)
+
+    class Plain:  # a guide without encode_grouped: scored in full, read at the labels
+        def __init__(self, inner):
+            self.inner = inner
+
+        def encode_all(self, x):
+            return self.inner.encode_all(x)
+
+    torch.manual_seed(3)
+    fallback = own_cluster_scores(model, Plain(guide), xb, labels, objective=objective)
+    assert torch.allclose(fallback, want.detach(), rtol=1e-12, atol=1e-10)
 
 
 def test_reconstruct_uses_each_items_assigned_decoder() -> None:

@@ -82,3 +82,37 @@ def test_input_gradients_equal_separate_networks(shared: bool) -> None:
     inputs = [x_ref] * 4 if shared else list(x_ref)
     sum(((net(xi) * w).sum() for net, xi, w in zip(separate, inputs, weights))).backward()
     assert torch.allclose(x.grad, x_ref.grad, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("output_activation", [None, nn.Sigmoid])
+def test_grouped_equals_each_rows_own_network_in_value_and_gradient(output_activation) -> None:
+    """grouped(x, index): row b through network index[b] only, equal to the batched pass
+    read at each row's network, with the same gradients (network 3 holds no rows)."""
+    batched, _ = _pair(output_activation=output_activation)
+    x = torch.randn(9, SIZES[0], dtype=torch.float64, requires_grad=True)
+    index = torch.tensor([2, 0, 1, 1, 0, 2, 2, 0, 1])
+    weights = torch.randn(9, SIZES[-1], dtype=torch.float64)
+    out = batched.grouped(x, index)
+    (out * weights).sum().backward()
+    grads = [p.grad.clone() for p in batched.parameters()]
+    x_grad = x.grad.clone()
+    batched.zero_grad()
+    x.grad = None
+    expected = batched(x)[index, torch.arange(9)]
+    assert torch.allclose(out, expected, rtol=0, atol=1e-12)
+    (expected * weights).sum().backward()
+    for got, want in zip(grads, batched.parameters()):
+        assert torch.allclose(got, want.grad, rtol=0, atol=1e-12)
+    assert torch.allclose(x_grad, x.grad, rtol=0, atol=1e-12)
+    assert float(batched.weights[0].grad[3].abs().sum()) == 0.0
+
+
+def test_grouped_refuses_bad_indices() -> None:
+    batched = BatchedMLP(3, [4, 2])
+    with pytest.raises(ValueError, match="one network index per row"):
+        batched.grouped(torch.zeros(5, 4), torch.zeros(4, dtype=torch.long))
+    with pytest.raises(IndexError, match="out of range"):
+        batched.grouped(torch.zeros(2, 4), torch.tensor([0, 3]))
+    with pytest.raises(ValueError, match="rows of shape"):
+        batched.grouped(torch.zeros(2, 5), torch.tensor([0, 1]))
+    assert batched.grouped(torch.zeros(0, 4), torch.zeros(0, dtype=torch.long)).shape == (0, 2)
