@@ -90,16 +90,23 @@ def kmeans_labels(x, n_clusters: int, seed: int):
     return KMeans(n_clusters, n_init=10, random_state=seed).fit_predict(x)
 
 
-def umap_embedding(x, seed: int):
-    """The 2-D UMAP embedding of the raw data (20 neighbours, min_dist 0) the UMAP + GMM
-    baseline clusters."""
+def umap_embedding(x, seed: int, n_clusters: int | None = None):
+    """The UMAP embedding of the raw data (20 neighbours, min_dist 0) the UMAP + GMM
+    baseline clusters, in as many dimensions as the zoo's own UMAP starts use for
+    ``n_clusters`` clusters (``pyroclust.infer.init.manifold.umap_dims``: the clusters,
+    between 2 and 10), so the start and the baseline embed alike; 2-D without
+    ``n_clusters``."""
     import warnings
+
+    from pyroclust.infer.init.manifold import umap_dims
 
     with warnings.catch_warnings():  # umap-learn warns that TensorFlow is absent
         warnings.simplefilter("ignore", ImportWarning)
         from umap import UMAP
 
-    return UMAP(n_components=2, min_dist=0.0, n_neighbors=20, random_state=seed).fit_transform(x)
+    dims = 2 if n_clusters is None else umap_dims(n_clusters)
+    reducer = UMAP(n_components=dims, min_dist=0.0, n_neighbors=20, random_state=seed)
+    return reducer.fit_transform(x)
 
 
 def gmm_labels(embedding, n_clusters: int, seed: int):
@@ -120,7 +127,7 @@ def raw_baselines(x, n_clusters: int, seed: int) -> list[tuple[str, object, floa
     t0 = time.perf_counter()
     rows = [("k-means (raw)", kmeans_labels(x, n_clusters, seed), time.perf_counter() - t0)]
     t0 = time.perf_counter()
-    labels = gmm_labels(umap_embedding(x, seed), n_clusters, seed)
+    labels = gmm_labels(umap_embedding(x, seed, n_clusters), n_clusters, seed)
     rows.append(("UMAP + GMM (raw)", labels, time.perf_counter() - t0))
     return rows
 

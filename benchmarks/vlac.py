@@ -65,7 +65,8 @@ def baselines(x: np.ndarray, label_sets: dict, seed: int) -> list[dict]:
     """k-means and UMAP + GMM on the raw data, K = each attribute's number of classes."""
     rows = []
     t0, c0 = time.perf_counter(), time.process_time()
-    emb = umap_embedding(x, seed)  # one embedding for every attribute
+    most = max(int(np.unique(t).size) for t in label_sets.values())
+    emb = umap_embedding(x, seed, most)  # one embedding for every attribute
     umap_s, umap_cpu = time.perf_counter() - t0, time.process_time() - c0
     for name, truth in label_sets.items():
         k = int(np.unique(truth).size)

@@ -277,6 +277,15 @@ def test_manifold_init_with_umap_recovers_separated_clusters() -> None:
     assert adjusted_rand_score(truth, labels) == 1.0
     embedding = strategy.embed(data, random_state=0)
     assert embedding.shape == (240, 2) and np.isfinite(embedding).all()
+    # clustered into K clusters, UMAP embeds in min(max(K, 2), 10) dimensions (N2D's K)
+    assert strategy.embed(data, random_state=0, n_components=4).shape == (240, 4)
+    assert strategy.embedding_dims(1000) == 10 and strategy.embedding_dims(1) == 2
+    assert ManifoldInit(embedding="umap", n_dims=3).embedding_dims(10) == 3
+    assert ManifoldInit(embedding="tsne").embedding_dims(10) == 2
+    with pytest.raises(ValueError, match="at most 3 for t-SNE"):
+        ManifoldInit(embedding="tsne", n_dims=4)
+    with pytest.raises(ValueError, match="n_dims must be at least 1"):
+        ManifoldInit(embedding="umap", n_dims=0)
     with pytest.raises(ValueError, match="embedding"):
         ManifoldInit(embedding="pca")
 
