@@ -182,6 +182,7 @@ def main() -> None:
         help="also time the trainer with torch's default (per-parameter) Adam",
     )
     parser.add_argument("--no-record", action="store_true", help="do not append RESULTS.md")
+    parser.add_argument("--notes", default="", help="added to the RESULTS.md notes")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -235,7 +236,7 @@ def main() -> None:
             notes=f"median of {args.repeats} alternating repeats of ~{args.steps} steps; "
             f"encoder 784-{'-'.join(map(str, hidden))}-10, decoder mirrored, K=10; "
             f"{args.clock} clock, {threads} torch thread(s); plain torch uses torch's default "
-            "Adam",
+            "Adam" + (f"; {args.notes}" if args.notes else ""),
         )
 
 
