@@ -333,13 +333,15 @@ GMVAE_START_AGREEMENT = 10.0
 
 
 #: UMAP embeddings a large-data start draws (under seeds from the fit's ``random_state``),
-#: keeping the clustering that agrees best with the others (``ManifoldInit.n_embeddings``):
-#: one MNIST layout in six merged two classes (UMAP + GMM 0.827 against 0.959-0.967);
-#: the medoid of any three of the six scored 0.9666-0.9672. Not a cure: the bad layouts
-#: merge the same classes, and two of fit seed 3's three did (2 bad layouts of 8 seen).
-#: t-SNE with its PCA start (below 10,000 rows) varies little with the seed (digits: 8
-#: seeds within 0.0006).
-UMAP_RESTARTS = 3
+#: keeping the clustering that agrees best with the others (``ManifoldInit.n_embeddings``).
+#: One: 2-D layouts of MNIST merged two classes under 2 seeds of 8 (UMAP + GMM 0.827
+#: against 0.959-0.967), and a medoid of three did not cure it, as the bad layouts merge
+#: the same classes; the layouts now have as many dimensions as clusters
+#: (:func:`~pyroclust.infer.init.manifold.umap_dims`), and in 10-D those seeds and three
+#: others all gave 0.9685-0.9688, so further layouts cost time for no gain. Raise it (or
+#: ``n_embeddings``) to buy robustness where one layout is not trusted. t-SNE with its PCA
+#: start (below 10,000 rows) varies little with the seed (digits: 8 seeds within 0.0006).
+UMAP_RESTARTS = 1
 
 
 def gmvae_training(
@@ -351,8 +353,8 @@ def gmvae_training(
 
     The model has no mixture on its codes to start, so the start is the clustering of a
     neighbourhood embedding of the data (:class:`ManifoldInit` with ``pretrain_epochs=0``:
-    t-SNE below 10,000 rows, UMAP on up to 100,000 rows above, the medoid of
-    :data:`UMAP_RESTARTS` layouts), and the alignment trains the
+    t-SNE below 10,000 rows, UMAP on up to 100,000 rows above, in as many dimensions as
+    clusters up to 10, :data:`UMAP_RESTARTS` layouts), and the alignment trains the
     ELBO with c observed at those labels while q(c | x) learns them (Kingma et al.'s
     classification term), 20 epochs below 10,000 rows and 10 above, at Adam 1e-3, in
     batches of about 256. The free SVI that follows is short (2 epochs at 1e-4, batches of
@@ -428,8 +430,8 @@ def vade_training(n_samples: int, image_shape: Sequence[int] | None = None) -> d
       labels (``align_epochs``); then free SVI in batches of 128 at a small learning rate,
       which refines the start rather than replacing it (on the digits: 100, 20 and 20 epochs);
     - from 10,000 samples on (MNIST): plain pretraining, a mixture on a UMAP embedding of the
-      data (all of it up to 100,000 rows; the medoid clustering of :data:`UMAP_RESTARTS`
-      layouts), the alignment, free SVI in batches of 256 (on a
+      data (all of it up to 100,000 rows, in as many dimensions as clusters up to 10;
+      :data:`UMAP_RESTARTS` layouts), the alignment, free SVI in batches of 256 (on a
       10,000-row data set: 20, 10 and 10 epochs; on MNIST: 5, 5 and 5).
 
     Free SVI keeps the start's clustering in view (:class:`~pyroclust.regularizers.StartAgreement`,

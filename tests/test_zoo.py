@@ -114,8 +114,9 @@ def test_default_training_recipe() -> None:
     large = zoo.default_training("VaDE", 70_000, (28, 28))
     assert large["init"].space == "data" and large["init"].embedding == "umap"
     assert large["init"].augment is None and large["init"].align_epochs > 0
-    # UMAP layouts are drawn several times and the medoid clustering kept; t-SNE's once
-    assert large["init"].n_embeddings == zoo.UMAP_RESTARTS > 1
+    # UMAP layouts are drawn UMAP_RESTARTS times (the medoid clustering kept); t-SNE's once
+    assert large["init"].n_embeddings == zoo.UMAP_RESTARTS >= 1
+    assert large["init"].n_dims is None and large["init"].embedding_dims(10) == 10
     assert small["init"].n_embeddings == 1
     assert zoo.default_training("gmvae", 70_000)["init"].n_embeddings == zoo.UMAP_RESTARTS
     assert zoo.default_training("vae", 100) == {}
