@@ -20,7 +20,10 @@ Recipes (``--recipes``):
 - ``tuned``: ``pyroclust.zoo.default_training("vade", ...)``, the command line's defaults;
 - ``paper``: Jiang et al. (2017): 50 epochs of autoencoder pretraining, a diagonal GMM on
   the codes (``GMMInit``, 5 restarts), Adam at 2e-3 decayed by 0.9 every 10 epochs,
-  batch 128, 50 epochs.
+  batch 128, 50 epochs;
+- ``n2d``: ``tuned`` with N2D's start (McConville et al.): UMAP + GMM on the codes of an
+  autoencoder pretrained for about 5,500 steps (``N2D_PRETRAIN_STEPS``; 5 to 100 epochs)
+  instead of on the raw data.
 
 Data sets (``--datasets``): any name of :func:`pyroclust.datasets.load_dataset` (``digits``,
 ``pendigits``, ``mnist``...), and ``zipf``: :func:`pyroclust.datasets.make_zipf_mixture` with
@@ -39,6 +42,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import time
 
@@ -60,6 +64,11 @@ def load(name: str, data_dir: str):
     return load_dataset(name, data_dir=data_dir, download=False)
 
 
+#: Pretraining steps of the ``n2d`` recipe's autoencoder (20 epochs of MNIST in batches of
+#: 256; N2D itself trains 1,000 epochs).
+N2D_PRETRAIN_STEPS = 5_500
+
+
 def recipe(name: str, ds, epochs: int | None) -> dict:
     """The Clusterer options of a recipe for the data set ``ds``."""
     if name == "paper":
@@ -72,6 +81,10 @@ def recipe(name: str, ds, epochs: int | None) -> dict:
         }
     elif name == "tuned":
         fit = zoo.default_training("vade", ds.n_samples, ds.image_shape)
+    elif name == "n2d":  # the tuned recipe, its start N2D's: UMAP on well-trained codes
+        fit = zoo.default_training("vade", ds.n_samples, ds.image_shape)
+        steps = zoo.epochs_for_steps(N2D_PRETRAIN_STEPS, ds.n_samples, 256, 5, 100)
+        fit["init"] = dataclasses.replace(fit["init"], space="codes", pretrain_epochs=steps)
     else:
         raise ValueError(f"unknown recipe {name!r}")
     if epochs is not None:
