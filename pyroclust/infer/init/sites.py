@@ -13,7 +13,7 @@ the guide draws it from.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import KW_ONLY, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -21,6 +21,7 @@ import torch
 
 from pyroclust.infer.init.align import ALIGN_STAGE, _KeepLogits, _Observed, site_value
 from pyroclust.infer.session import FitSession
+from pyroclust.regularizers import StartAgreement
 
 
 def guide_sites(model: Any) -> tuple[Any, ...]:
@@ -209,7 +210,7 @@ def sites_clustering(model: Any, guide: Any, x: torch.Tensor) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class SitesAgreement:
+class SitesAgreement(StartAgreement):
     r""":class:`~pyroclust.regularizers.StartAgreement` at every cluster site: an objective
     for free SVI that refines a start of several sites rather than forgetting it.
 
@@ -230,18 +231,9 @@ class SitesAgreement:
         Particles of the ELBO.
     """
 
-    weight: float = 1.0
-    _: KW_ONLY
-    num_particles: int = 1
+    # the fields (weight, num_particles) and their checks are StartAgreement's
 
-    def __post_init__(self) -> None:
-        weight = float(self.weight)
-        if not np.isfinite(weight) or weight < 0:
-            raise ValueError(f"weight must be a finite number >= 0, got {weight}")
-        object.__setattr__(self, "weight", weight)
-        object.__setattr__(self, "num_particles", int(self.num_particles))
-
-    def bind(
+    def bind(  # type: ignore[override]
         self, model: Any, guide: Any, x: torch.Tensor, start_labels: Any = None, **_: Any
     ) -> tuple[Any, tuple[torch.Tensor, torch.Tensor]]:
         """(the loss callable ``(model, guide, x, labels, data_size=n)``, its data
