@@ -41,6 +41,7 @@ from sklearn.neighbors import KNeighborsClassifier
 from pyroclust import zoo
 from pyroclust.datasets import load_dataset
 from pyroclust.estimator import Clusterer
+from pyroclust.models.gmvae import check_cluster
 
 
 def split(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -138,6 +139,11 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     seeds = [int(s) for s in args.seeds.split(",")]
+    for cluster in args.clusters.split(","):  # refused before any work, not after an hour
+        check_cluster(cluster)
+    for recipe in args.recipes.split(","):
+        if recipe not in RECIPES:
+            parser.error(f"unknown recipe {recipe!r}; choose from {sorted(RECIPES)}")
     rows = []
     for name in args.datasets.split(","):
         ds = load_dataset(name, data_dir=args.data_dir)
