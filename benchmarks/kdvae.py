@@ -35,8 +35,14 @@ Targets (issue 12): digits ACC >= 0.93 over 5 seeds in <= 90 s per fit, the fina
 worse than its start; MNIST ACC >= 0.979 over >= 3 seeds (``--max-rows`` subsamples, and the
 table says so).
 
+**Part C, pretraining speed** (``python benchmarks/kdvae.py pretrain-speed``): the start's
+per-cluster pretraining step (``ClusterReconstructionLoss``), each row through its own
+autoencoder only (``BatchedMLP.grouped``), against scoring every row by every autoencoder and
+reading its own column, at K = 10 and 50, D = 784, batch 256.
+
 Usage::
 
+    python benchmarks/kdvae.py pretrain-speed [--k 10,50] [--threads 1]
     python benchmarks/kdvae.py speed [--threads 1,2] [--widths 64,784] [--steps 10]
         [--optimizer trainer|fused] [--allocator system|keep]
     python benchmarks/kdvae.py quality [--seeds 0,1,2,3,4] [--variants kdvae,kdvae-hard,kdae]
@@ -407,6 +413,67 @@ def quality(args: argparse.Namespace) -> None:
         append_results("k-DVAE / k-DAE clustering quality, stage by stage", table, notes=notes)
 
 
+class _FullTable:
+    """A guide without ``encode_grouped``: ``own_cluster_scores`` then scores every row by
+    every autoencoder and reads each row's own column (the pass before ``grouped``)."""
+
+    def __init__(self, guide) -> None:
+        self.guide = guide
+
+    def encode_all(self, x: torch.Tensor):
+        return self.guide.encode_all(x)
+
+
+def pretrain_speed(args: argparse.Namespace) -> None:
+    """Part C: the per-cluster pretraining step, each row through its own autoencoder
+    (``BatchedMLP.grouped``) vs every autoencoder on every row, forward + backward."""
+    from pyroclust.guides import KDVAEGuide
+    from pyroclust.models import KDVAE
+    from pyroclust.models.kdvae import own_cluster_scores
+
+    torch.set_num_threads(args.threads)
+    rows = []
+    for k in (int(v) for v in args.k.split(",")):
+        torch.manual_seed(0)
+        model = KDVAE(args.width, k)
+        guide = KDVAEGuide.for_model(model)
+        x = torch.rand(args.batch, args.width).round()
+        labels = torch.randint(0, k, (args.batch,))
+        torch.manual_seed(1)
+        a = own_cluster_scores(model, guide, x, labels, objective="elbo")
+        torch.manual_seed(1)
+        b = own_cluster_scores(model, _FullTable(guide), x, labels, objective="elbo")
+        assert torch.allclose(a, b, rtol=1e-5, atol=1e-3), "the two passes disagree"
+        times: dict[str, list[float]] = {"grouped": [], "full": []}
+        for _ in range(args.repeats):  # alternating blocks
+            for name, g in (("grouped", guide), ("full", _FullTable(guide))):
+                t0 = time.perf_counter()
+                for _ in range(args.steps):
+                    own_cluster_scores(model, g, x, labels, objective="elbo").sum().backward()
+                times[name].append((time.perf_counter() - t0) / args.steps)
+        grouped, full = (1000 * statistics.median(times[n]) for n in ("grouped", "full"))
+        rows.append(
+            {
+                "K": k,
+                "D": args.width,
+                "batch": args.batch,
+                "grouped ms": grouped,
+                "full ms": full,
+                "speed-up": full / grouped,
+            }
+        )
+    table = markdown_table(rows, ["K", "D", "batch", "grouped ms", "full ms", "speed-up"])
+    print(table)
+    if not args.no_record:
+        notes = (
+            f"k-DVAE's per-cluster pretraining objective (ClusterReconstructionLoss's scores, "
+            f"objective 'elbo'), forward + backward, median of {args.repeats} alternating "
+            f"blocks of {args.steps} steps; torch threads {args.threads}; values checked equal "
+            "first"
+        )
+        append_results("k-DVAE per-cluster pretraining step, grouped vs full", table, notes=notes)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="part", required=True)
@@ -436,9 +503,19 @@ def main() -> None:
     q.add_argument("--threads", type=int, default=1, help="torch threads of the baselines")
     q.add_argument("--jobs", type=int, default=1, help="fits run at once, one thread each")
     q.add_argument("--no-record", action="store_true", help="do not append to RESULTS.md")
+    c = sub.add_parser("pretrain-speed", help="part C: per-cluster pretraining, grouped vs full")
+    c.add_argument("--k", default="10,50", help="numbers of clusters")
+    c.add_argument("--width", type=int, default=784)
+    c.add_argument("--batch", type=int, default=256)
+    c.add_argument("--threads", type=int, default=1)
+    c.add_argument("--steps", type=int, default=3, help="steps per timed block")
+    c.add_argument("--repeats", type=int, default=5)
+    c.add_argument("--no-record", action="store_true", help="do not append to RESULTS.md")
     args = parser.parse_args()
     if args.part == "speed":
         speed(args)
+    elif args.part == "pretrain-speed":
+        pretrain_speed(args)
     else:
         torch.set_num_threads(args.threads)
         quality(args)
