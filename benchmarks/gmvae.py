@@ -7,8 +7,9 @@ treatment) and ``default`` (``zoo.gmvae_training``, what ``pyroclust fit gmvae``
 manifold start, the aligned ELBO, 2 epochs of free SVI). It reports beside them, measured in
 the same run on the same data:
 
-- the baselines: k-means on the raw data, UMAP + GMM on the raw data (2-D UMAP, full-covariance
-  GMM), and the model's own start (``start_labels_``: the untrained q(c | x) for the paper's
+- the baselines: k-means on the raw data, UMAP + GMM on the raw data (UMAP in
+  ``umap_dims(K)`` dimensions, full-covariance GMM), and the model's own start
+  (``start_labels_``: the untrained q(c | x) for the paper's
   recipe, the embedding's clusters for the default) with the agreement of the final clusters
   with it (``start ARI``);
 - ACC (Hungarian), NMI, ARI, clusters used, seconds per fit and per epoch;

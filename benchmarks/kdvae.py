@@ -20,8 +20,8 @@ registry's k-DVAE and k-DAE with the command line's defaults
 (``pyroclust.zoo.default_training``, the model built as ``pyroclust fit kdvae`` builds it) once
 per seed and objective, and reports beside them, in the same run on the same data:
 
-- the baselines: k-means on the raw data, UMAP + GMM on the raw data (2-D UMAP,
-  full-covariance GMM; ``benchmarks/gmvae.py``'s);
+- the baselines: k-means on the raw data, UMAP + GMM on the raw data (UMAP in
+  ``umap_dims(K)`` dimensions, full-covariance GMM; ``benchmarks/gmvae.py``'s);
 - what each stage of the start leaves (``MixtureOfAutoencodersInit.stages_``): VaDE's own
   clustering, the starting clusters (k-means on VaDE's codes, or VaDE's own), q(y | x) after
   each autoencoder is pretrained on its cluster (``start``: the model's start, before joint

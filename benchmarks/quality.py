@@ -3,7 +3,8 @@
 For each data set and seed, reports ACC (Hungarian), NMI, ARI and the clusters used of:
 
 - ``k-means (raw)``: scikit-learn's k-means (10 restarts) on the raw data;
-- ``UMAP + GMM (raw)``: a 2-D UMAP of the raw data (20 neighbours, ``min_dist`` 0) and a
+- ``UMAP + GMM (raw)``: a UMAP of the raw data in ``umap_dims(K)`` dimensions (20
+  neighbours, ``min_dist`` 0) and a
   full-covariance Gaussian mixture (5 restarts) on it: what a user reaches for without a
   network;
 - ``<recipe>: start``: the model's clustering right after its initialisation, before free

@@ -12,7 +12,8 @@ from the MNIST files in ``--data-dir``, no download):
   (one latent layer with a Gaussian-mixture prior), so g_1, f_0, widths and K are exactly the
   VLAC's;
 - the models' starts (the recipe's LayerwiseStart, scored before free SVI) and the baselines
-  on the raw data, per attribute with K = its number of classes: k-means and UMAP (2-D) +
+  on the raw data, per attribute with K = its number of classes: k-means and UMAP
+  (``umap_dims`` of the most classes) +
   full-covariance GMM.
 
 Prints the full layer x attribute table (ACC one-to-one, ACC rectangular, NMI, ARI), the digit

@@ -50,7 +50,7 @@ def embedding_seeds(random_state: int | None, n: int) -> list[int | None]:
 
 @dataclass
 class ManifoldInit(LatentClusterStart):
-    """Autoencoder pretraining, then a full-covariance Gaussian mixture on a 2-D t-SNE or
+    """Autoencoder pretraining, then a full-covariance Gaussian mixture on a t-SNE (2-D) or
     UMAP embedding; the components start at the moments of the latent means in each cluster.
 
     This is the N2D recipe (McConville et al., 2021, "N2D: (Not Too) Deep Clustering via
