@@ -92,21 +92,17 @@ def kmeans_labels(x, n_clusters: int, seed: int):
 
 def umap_embedding(x, seed: int, n_clusters: int | None = None):
     """The UMAP embedding of the raw data (20 neighbours, min_dist 0) the UMAP + GMM
-    baseline clusters, in as many dimensions as the zoo's own UMAP starts use for
-    ``n_clusters`` clusters (``pyroclust.infer.init.manifold.umap_dims``: the clusters,
-    between 2 and 10), so the start and the baseline embed alike; 2-D without
-    ``n_clusters``."""
-    import warnings
+    baseline clusters: the zoo's own ``ManifoldInit(embedding="umap").embed``, so the start
+    and the baseline embed alike, in ``umap_dims(n_clusters)`` dimensions (the clusters,
+    between 2 and 10); 2-D without ``n_clusters``."""
+    import numpy as np
 
-    from pyroclust.infer.init.manifold import umap_dims
+    from pyroclust.infer.init.manifold import ManifoldInit
 
-    with warnings.catch_warnings():  # umap-learn warns that TensorFlow is absent
-        warnings.simplefilter("ignore", ImportWarning)
-        from umap import UMAP
-
-    dims = 2 if n_clusters is None else umap_dims(n_clusters)
-    reducer = UMAP(n_components=dims, min_dist=0.0, n_neighbors=20, random_state=seed)
-    return reducer.fit_transform(x)
+    manifold = ManifoldInit(
+        embedding="umap", n_neighbors=20, n_dims=2 if n_clusters is None else None
+    )
+    return manifold.embed(np.asarray(x), seed, n_clusters)
 
 
 def gmm_labels(embedding, n_clusters: int, seed: int):
