@@ -7,8 +7,8 @@ treatment) and ``default`` (``zoo.gmvae_training``, what ``pyroclust fit gmvae``
 manifold start, the aligned ELBO, 2 epochs of free SVI). It reports beside them, measured in
 the same run on the same data:
 
-- the baselines: k-means on the raw data, UMAP + GMM on the raw data (UMAP in
-  ``umap_dims(K)`` dimensions, full-covariance GMM), and the model's own start
+- the baselines, at every seed of the run: k-means on the raw data, UMAP + GMM on the raw
+  data (UMAP in ``umap_dims(K)`` dimensions, full-covariance GMM), and the model's own start
   (``start_labels_``: the untrained q(c | x) for the paper's
   recipe, the embedding's clusters for the default) with the agreement of the final clusters
   with it (``start ARI``);
@@ -148,9 +148,10 @@ def main() -> None:
     rows = []
     for name in args.datasets.split(","):
         ds = load_dataset(name, data_dir=args.data_dir)
-        for row in baselines(ds, seeds[0]):
-            rows.append({"data": ds.name, "seed": seeds[0], **row})
-            print(rows[-1])
+        for seed in seeds:  # every seed its own baselines, as the fits
+            for row in baselines(ds, seed):
+                rows.append({"data": ds.name, "seed": seed, **row})
+                print(rows[-1])
         for recipe, cluster in itertools.product(args.recipes.split(","), args.clusters.split(",")):
             for seed in seeds:
                 for row in run_one(ds, recipe, cluster, seed, args.epochs, args.device):
