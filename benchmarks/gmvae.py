@@ -25,6 +25,13 @@ Usage::
     python benchmarks/gmvae.py                   # digits, 5 seeds, both recipes and treatments
     python benchmarks/gmvae.py --recipes default --clusters enumerate
     python benchmarks/gmvae.py --datasets mnist --seeds 0 --epochs 50
+    python benchmarks/gmvae.py --speed --ks 10,30,100 --threads 1   # seconds per SVI step
+
+``--speed`` times one SVI step of each treatment instead, at each K of ``--ks``: the paper's
+networks on 784-wide binary data, batch 300, process CPU seconds (so other jobs sharing the
+cores do not inflate it; with ``--threads 1`` it is one core's cost), the median of
+``--repeats`` runs of ``--steps`` steps after an untimed warm-up epoch. Enumerating c decodes
+every cluster, so its step grows with K; the relaxed step decodes one draw.
 """
 
 from __future__ import annotations
@@ -42,6 +49,7 @@ from sklearn.neighbors import KNeighborsClassifier
 from pyroclust import zoo
 from pyroclust.datasets import load_dataset
 from pyroclust.estimator import Clusterer
+from pyroclust.infer import SVITrainer
 from pyroclust.models.gmvae import check_cluster
 
 
@@ -99,6 +107,53 @@ def run_one(ds, recipe_name: str, cluster: str, seed: int, epochs, device: str) 
     ]
 
 
+def step_seconds(cluster: str, k: int, batch: int, steps: int, repeats: int) -> float:
+    """Median process CPU seconds of one SVI step of the registry's GMVAE (``cluster`` c, ``k``
+    clusters) on random 784-wide binary data, batch ``batch``."""
+    gen = torch.Generator().manual_seed(0)
+    x = (torch.rand(2 * batch, 784, generator=gen) < 0.2).float()
+    times = []
+    for _ in range(repeats):
+        torch.manual_seed(0)
+        model, guide = zoo.make("gmvae", 784, n_components=k, cluster=cluster)
+        marks: list[float] = []
+        trainer = SVITrainer(
+            model,
+            guide,
+            epochs=1 + max(1, steps // 2),
+            batch_size=batch,
+            progress=False,
+            random_state=0,
+            callbacks=[lambda *_, marks=marks: marks.append(time.process_time())],
+        )
+        trainer.fit(x)  # the first epoch (2 steps) warms up and is not timed
+        times.append((marks[-1] - marks[0]) / (2 * (trainer.epochs - 1)))
+    return statistics.median(times)
+
+
+def speed(args) -> None:
+    """The ``--speed`` table: seconds per SVI step, relaxed vs enumerated, at each K."""
+    rows = []
+    for k in (int(v) for v in args.ks.split(",")):
+        row = {"K": k}
+        for cluster in args.clusters.split(","):
+            row[f"{cluster} s/step"] = round(
+                step_seconds(cluster, k, 300, args.steps, args.repeats), 4
+            )
+        if "relaxed s/step" in row and "enumerate s/step" in row:
+            row["enumerate / relaxed"] = round(row["enumerate s/step"] / row["relaxed s/step"], 2)
+        rows.append(row)
+        print(row)
+    cols = list(rows[0])
+    table = markdown_table(rows, cols)
+    notes = f"torch threads {torch.get_num_threads()}; batch 300; process CPU seconds; "
+    notes += f"median of {args.repeats} runs of {args.steps} steps; random binary data, D = 784"
+    notes += f"; {args.notes}" if args.notes else ""
+    print(table)
+    if not args.no_record:
+        append_results("GMVAE SVI step, relaxed vs enumerated c, by K", table, notes=notes)
+
+
 def summarise(rows: list[dict]) -> list[dict]:
     out = []
     for data in dict.fromkeys(r["data"] for r in rows):
@@ -136,12 +191,19 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--no-record", action="store_true", help="do not append to RESULTS.md")
     parser.add_argument("--notes", default="", help="a note for RESULTS.md (machine load...)")
+    parser.add_argument("--speed", action="store_true", help="time SVI steps by K instead")
+    parser.add_argument("--ks", default="10,30,100", help="with --speed: the numbers of clusters")
+    parser.add_argument("--steps", type=int, default=20, help="with --speed: timed steps")
+    parser.add_argument("--repeats", type=int, default=3, help="with --speed: timed runs")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    seeds = [int(s) for s in args.seeds.split(",")]
     for cluster in args.clusters.split(","):  # refused before any work, not after an hour
         check_cluster(cluster)
+    if args.speed:
+        speed(args)
+        return
+    seeds = [int(s) for s in args.seeds.split(",")]
     for recipe in args.recipes.split(","):
         if recipe not in RECIPES:
             parser.error(f"unknown recipe {recipe!r}; choose from {sorted(RECIPES)}")
