@@ -346,6 +346,7 @@ def test_relaxed_and_enumerated_switches_set_the_cluster_option(capsys):
     assert _parse_fit(["gmvae", "--relaxed"]).cluster == "relaxed"
     assert _parse_fit(["gmvae", "--cluster", "enumerate"]).cluster == "enumerate"
     assert _parse_fit(["gmvae"]).cluster is None  # the builder's default then
+    assert _parse_fit(["gmvae", "--cluster", "auto"]).cluster == "auto"
     assert cli.main(["fit", "gmvae", "--relaxed", "--enumerated"]) == 2
     assert "not allowed with argument" in capsys.readouterr().err
 

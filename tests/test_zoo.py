@@ -103,6 +103,20 @@ def test_unknown_names() -> None:
         zoo.make("vade", n_features=12, likelihood="poisson")
 
 
+def test_gmvae_default_treatment_enumerates_few_clusters_and_relaxes_many() -> None:
+    up_to = zoo.GMVAE_ENUMERATE_UP_TO
+    for k, cluster in ((2, "enumerate"), (up_to, "enumerate"), (up_to + 1, "relaxed")):
+        model, guide = zoo.make("gmvae", 12, n_components=k, latent_dim=2, hidden=(8,))
+        assert model.cluster == guide.cluster == cluster
+        assert "cluster" not in model.zoo_spec  # "auto", resolved again when loaded
+    model, _ = zoo.make("gmvae", 12, n_components=3, latent_dim=2, hidden=(8,), cluster="relaxed")
+    assert model.cluster == "relaxed"
+    with pytest.raises(ValueError, match="cluster must be auto, enumerate or relaxed"):
+        zoo.cluster_spec("exact")
+    with pytest.raises(ValueError, match="cluster must be one of"):
+        zoo.make("gmvae", 12, n_components=3, cluster="exact")
+
+
 def test_default_training_recipe() -> None:
     from pyroclust.infer.init import ManifoldInit
     from pyroclust.nn import RandomAffine
