@@ -220,6 +220,9 @@ def test_guide_side_recipes_keep_the_start(rows: int) -> None:
     kdvae = zoo.default_training("kdvae", rows, (28, 28))
     kdae = zoo.default_training("kdae", rows, (28, 28))
     assert isinstance(gmvae["loss"], StartAgreement) and gmvae["loss"].weight > 0
+    # the free SVI's step budget: 20 epochs on the digits (the cap) and on MNIST (the budget)
+    assert gmvae["epochs"] == 20
+    assert zoo.default_training("gmvae", 200_000)["epochs"] == 7  # the budget binds
     assert isinstance(kdvae["loss"], StartAgreement) and kdvae["loss"].weight > 0
     assert isinstance(kdae["loss"], MinReconstructionLoss)
     assert kdvae["init"].recipe(rows)["loss"] == zoo.vade_training(rows, (28, 28))["loss"]
