@@ -137,6 +137,7 @@ def main() -> None:
     parser.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR))
     parser.add_argument("--no-baselines", action="store_true")
     parser.add_argument("--no-record", action="store_true", help="do not append to RESULTS.md")
+    parser.add_argument("--notes", default="", help="a note for RESULTS.md (machine load...)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -160,9 +161,9 @@ def main() -> None:
     notes = (
         f"torch threads {torch.get_num_threads()}, seed {args.seed}; used = clusters holding "
         f">= 1% of the rows; E[w>1%] = posterior expected weights above 1%; start = the "
-        "recipe's ManifoldInit, whose mixture on the embedding follows the weight prior; "
-        "shared machine (other jobs ran)"
+        "recipe's ManifoldInit, whose mixture on the embedding follows the weight prior"
     ) + ("; interrupted: the rows finished before the stop" if interrupted else "")
+    notes += f"; {args.notes}" if args.notes else ""
     if args.no_record:
         print(table)
     else:
