@@ -4,7 +4,7 @@ For each data set, fits the registry's GMVAE (the paper's networks) once per see
 treatment of the cluster site. Recipes: ``paper`` (``zoo.gmvae_paper_training``: a random
 start, Adam 1e-3, batch 300, 300 epochs, temperature 1 -> 0.5 over 100 epochs for the relaxed
 treatment) and ``default`` (``zoo.gmvae_training``, what ``pyroclust fit gmvae`` uses: the
-manifold start, the aligned ELBO, 2 epochs of free SVI). It reports beside them, measured in
+manifold start, the aligned ELBO, free SVI for ``zoo.GMVAE_STEPS`` steps). It reports beside them, measured in
 the same run on the same data:
 
 - the baselines, at every seed of the run: k-means on the raw data, UMAP + GMM on the raw
@@ -186,7 +186,7 @@ def main() -> None:
     parser.add_argument("--clusters", default="relaxed,enumerate", help="treatments of c")
     parser.add_argument("--recipes", default="default,paper", help="default and/or paper")
     parser.add_argument("--seeds", default="0,1,2,3,4")
-    parser.add_argument("--epochs", type=int, default=None, help="override the recipe's 300")
+    parser.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs of SVI")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--no-record", action="store_true", help="do not append to RESULTS.md")
@@ -225,7 +225,7 @@ def main() -> None:
     cols += ["knn err % (x̂)"]
     cols += ["s/fit", "s/epoch"]
     table = markdown_table(summarise(rows), cols)
-    epochs = args.epochs if args.epochs is not None else "the recipes' (paper 300, default 2)"
+    epochs = args.epochs if args.epochs is not None else "the recipes' (paper 300, default GMVAE_STEPS)"
     notes = f"torch threads {torch.get_num_threads()}; epochs {epochs}; seeds {args.seeds}"
     notes += f"; {args.notes}" if args.notes else ""
     print(table)
