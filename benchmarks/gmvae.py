@@ -4,8 +4,8 @@ For each data set, fits the registry's GMVAE (the paper's networks) once per see
 treatment of the cluster site. Recipes: ``paper`` (``zoo.gmvae_paper_training``: a random
 start, Adam 1e-3, batch 300, 300 epochs, temperature 1 -> 0.5 over 100 epochs for the relaxed
 treatment) and ``default`` (``zoo.gmvae_training``, what ``pyroclust fit gmvae`` uses: the
-manifold start, the aligned ELBO, free SVI for ``zoo.GMVAE_STEPS`` steps). It reports beside them, measured in
-the same run on the same data:
+manifold start, the aligned ELBO, free SVI for ``zoo.GMVAE_STEPS`` steps). It reports beside
+them, measured in the same run on the same data:
 
 - the baselines, at every seed of the run: k-means on the raw data, UMAP + GMM on the raw
   data (UMAP in ``umap_dims(K)`` dimensions, full-covariance GMM), and the model's own start
@@ -186,7 +186,7 @@ def main() -> None:
     parser.add_argument("--clusters", default="relaxed,enumerate", help="treatments of c")
     parser.add_argument("--recipes", default="default,paper", help="default and/or paper")
     parser.add_argument("--seeds", default="0,1,2,3,4")
-    parser.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs of SVI")
+    parser.add_argument("--epochs", type=int, default=None, help="the recipe's SVI epochs")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--no-record", action="store_true", help="do not append to RESULTS.md")
@@ -225,7 +225,8 @@ def main() -> None:
     cols += ["knn err % (x̂)"]
     cols += ["s/fit", "s/epoch"]
     table = markdown_table(summarise(rows), cols)
-    epochs = args.epochs if args.epochs is not None else "the recipes' (paper 300, default GMVAE_STEPS)"
+    recipes = "the recipes' (paper 300, default GMVAE_STEPS)"
+    epochs = args.epochs if args.epochs is not None else recipes
     notes = f"torch threads {torch.get_num_threads()}; epochs {epochs}; seeds {args.seeds}"
     notes += f"; {args.notes}" if args.notes else ""
     print(table)
