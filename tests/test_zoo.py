@@ -132,6 +132,10 @@ def test_default_training_recipe() -> None:
     assert large["init"].n_embeddings == zoo.UMAP_RESTARTS >= 1
     assert large["init"].n_dims is None and large["init"].embedding_dims(10) == 10
     assert small["init"].n_embeddings == 1
+    # the alignment and free SVI hold the start's clusters (weights 10, not 1)
+    for recipe in (small, large):
+        assert recipe["init"].align_alpha == zoo.VADE_ALIGN_ALPHA == 10.0
+        assert recipe["loss"].weight == zoo.VADE_START_AGREEMENT == 10.0
     assert zoo.default_training("gmvae", 70_000)["init"].n_embeddings == zoo.UMAP_RESTARTS
     assert zoo.default_training("vae", 100) == {}
 
