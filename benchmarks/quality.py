@@ -56,6 +56,7 @@ from pyroclust.estimator import Clusterer
 from pyroclust.infer.elbo import seed_everything
 from pyroclust.infer.init import GMMInit
 from pyroclust.infer.schedules import StepDecay
+from pyroclust.regularizers import StartAgreement
 
 
 def load(name: str, data_dir: str):
@@ -70,8 +71,17 @@ def load(name: str, data_dir: str):
 N2D_PRETRAIN_STEPS = 5_500
 
 
-def recipe(name: str, ds, epochs: int | None) -> dict:
-    """The Clusterer options of a recipe for the data set ``ds``."""
+def recipe(
+    name: str,
+    ds,
+    epochs: int | None,
+    align_alpha: float | None = None,
+    start_agreement: float | None = None,
+) -> dict:
+    """The Clusterer options of a recipe for the data set ``ds``; ``align_alpha`` and
+    ``start_agreement`` replace the start's alignment weight and the weight of
+    :class:`~pyroclust.regularizers.StartAgreement` in free SVI (the tuned recipe's
+    ``zoo.VADE_ALIGN_ALPHA`` and ``zoo.VADE_START_AGREEMENT``)."""
     if name == "paper":
         fit = {
             "epochs": 50,
@@ -90,10 +100,16 @@ def recipe(name: str, ds, epochs: int | None) -> dict:
         raise ValueError(f"unknown recipe {name!r}")
     if epochs is not None:
         fit["epochs"] = epochs
+    if align_alpha is not None:
+        fit["init"] = dataclasses.replace(fit["init"], align_alpha=align_alpha)
+    if start_agreement is not None:
+        fit["loss"] = StartAgreement(start_agreement)
     return fit
 
 
-def run_model(ds, recipe_name: str, seed: int, epochs: int | None, device: str) -> list[dict]:
+def run_model(
+    ds, recipe_name: str, seed: int, epochs: int | None, device: str, **overrides
+) -> list[dict]:
     """The start and the final clustering of one fit, as ``pyroclust fit vade`` builds it."""
     unit = ds.support == "unit"
     build = {
@@ -103,7 +119,7 @@ def run_model(ds, recipe_name: str, seed: int, epochs: int | None, device: str) 
     }
     seed_everything(seed)
     model, guide = zoo.make("vade", ds.n_features, **build)
-    fit = recipe(recipe_name, ds, epochs)
+    fit = recipe(recipe_name, ds, epochs, **overrides)
     est = Clusterer(model, guide, random_state=seed, progress=False, device=device, **fit)
     t0 = time.perf_counter()
     est.fit(ds.x)
@@ -157,7 +173,12 @@ def main() -> None:
     parser.add_argument("--no-baselines", action="store_true", help="the models only")
     parser.add_argument("--no-record", action="store_true", help="do not append to RESULTS.md")
     parser.add_argument("--notes", default="", help="added to the RESULTS.md notes")
+    parser.add_argument("--align-alpha", type=float, default=None, help="the alignment weight")
+    parser.add_argument(
+        "--start-agreement", type=float, default=None, help="StartAgreement's weight in SVI"
+    )
     args = parser.parse_args()
+    overrides = {"align_alpha": args.align_alpha, "start_agreement": args.start_agreement}
     if args.threads:
         torch.set_num_threads(args.threads)
     rows = []
@@ -166,7 +187,7 @@ def main() -> None:
         for seed in (int(s) for s in args.seeds.split(",")):
             found = [] if args.no_baselines else baselines(ds, seed)
             for rec in args.recipes.split(","):
-                found += run_model(ds, rec, seed, args.epochs, args.device)
+                found += run_model(ds, rec, seed, args.epochs, args.device, **overrides)
             for row in found:
                 row.update(data=ds.name, seed=seed)
                 print({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()})
@@ -178,9 +199,9 @@ def main() -> None:
     if args.no_record:
         print(table)
     else:
-        notes = f"torch threads {torch.get_num_threads()}" + (
-            f"; {args.notes}" if args.notes else ""
-        )
+        notes = f"torch threads {torch.get_num_threads()}"
+        notes += "".join(f"; {k} {v}" for k, v in overrides.items() if v is not None)
+        notes += f"; {args.notes}" if args.notes else ""
         append_results("VaDE clustering quality, with baselines", table, notes=notes)
 
 
