@@ -103,14 +103,15 @@ def test_unknown_names() -> None:
         zoo.make("vade", n_features=12, likelihood="poisson")
 
 
-def test_gmvae_default_treatment_enumerates_few_clusters_and_relaxes_many() -> None:
+def test_gmvae_auto_treatment_enumerates_few_clusters_and_relaxes_many() -> None:
     up_to = zoo.GMVAE_ENUMERATE_UP_TO
+    tiny = {"latent_dim": 2, "hidden": (8,)}
     for k, cluster in ((2, "enumerate"), (up_to, "enumerate"), (up_to + 1, "relaxed")):
-        model, guide = zoo.make("gmvae", 12, n_components=k, latent_dim=2, hidden=(8,))
+        model, guide = zoo.make("gmvae", 12, n_components=k, cluster="auto", **tiny)
         assert model.cluster == guide.cluster == cluster
-        assert "cluster" not in model.zoo_spec  # "auto", resolved again when loaded
-    model, _ = zoo.make("gmvae", 12, n_components=3, latent_dim=2, hidden=(8,), cluster="relaxed")
-    assert model.cluster == "relaxed"
+        assert model.zoo_spec["cluster"] == "auto"  # resolved again when loaded
+    model, _ = zoo.make("gmvae", 12, n_components=3, **tiny)
+    assert model.cluster == "relaxed"  # the default: the paper's relaxed c
     with pytest.raises(ValueError, match="cluster must be auto, enumerate or relaxed"):
         zoo.cluster_spec("exact")
     with pytest.raises(ValueError, match="cluster must be one of"):
@@ -224,9 +225,9 @@ def test_guide_side_recipes_keep_the_start(rows: int) -> None:
     kdvae = zoo.default_training("kdvae", rows, (28, 28))
     kdae = zoo.default_training("kdae", rows, (28, 28))
     assert isinstance(gmvae["loss"], StartAgreement) and gmvae["loss"].weight > 0
-    # the free SVI's step budget: 20 epochs on the digits (the cap) and on MNIST (the budget)
-    assert gmvae["epochs"] == 20
-    assert zoo.default_training("gmvae", 200_000)["epochs"] == 7  # the budget binds
+    # the free SVI's step budget: 60 epochs on the digits (the cap) and on MNIST (the budget)
+    assert gmvae["epochs"] == 60
+    assert zoo.default_training("gmvae", 200_000)["epochs"] == 21  # the budget binds
     assert isinstance(kdvae["loss"], StartAgreement) and kdvae["loss"].weight > 0
     assert isinstance(kdae["loss"], MinReconstructionLoss)
     assert kdvae["init"].recipe(rows)["loss"] == zoo.vade_training(rows, (28, 28))["loss"]
