@@ -38,7 +38,7 @@ from pyroclust.infer.init.layerwise import LayerwiseStart
 from pyroclust.infer.init.sites import SitesAgreement
 from pyroclust.infer.schedules import StepDecay, TemperatureAnnealing
 from pyroclust.infer.trainer import EarlyStopping
-from pyroclust.models.gmvae import check_cluster
+from pyroclust.models.gmvae import CLUSTER_TREATMENTS, check_cluster
 from pyroclust.models.kdae import MinReconstructionLoss
 from pyroclust.nn import MLP, RandomAffine
 from pyroclust.options import Option, layer_widths, non_negative_float, positive_int
@@ -214,14 +214,13 @@ def gmvae_cluster(cluster: str, n_components: int) -> str:
 
 
 def cluster_spec(text: str) -> str:
-    """A treatment of GMVAE's c given as text: ``"auto"``, ``"relaxed"`` or ``"enumerate"``;
-    ``ValueError`` saying what was expected otherwise."""
-    if text == "auto":
-        return text
-    try:
-        return check_cluster(text)
-    except ValueError:
-        raise ValueError(f"cluster must be auto, enumerate or relaxed, got {text!r}") from None
+    """A treatment of GMVAE's c given as text: ``"auto"`` or one of the model's
+    (:data:`~pyroclust.models.gmvae.CLUSTER_TREATMENTS`); ``ValueError`` saying what was
+    expected otherwise."""
+    *others, last = sorted(["auto", *CLUSTER_TREATMENTS])
+    if text not in (*others, last):
+        raise ValueError(f"cluster must be {', '.join(others)} or {last}, got {text!r}")
+    return text
 
 
 def build_gmvae(
