@@ -37,6 +37,11 @@ image sets (below 10,000 rows) get batch 128 and 50 + 50 epochs, the paper's (th
 steps per epoch); MNIST gets 10 + 20 at batch 512. The synthetic data are always those of
 ``random_state=0``; ``--seed`` seeds the fits only.
 
+Baselines, in the same run on the same data (``--no-baselines`` skips them): k-means and UMAP
++ GMM on the raw data, each told the true number of clusters (which the models are not), with
+one restart each beyond 100 clusters (10 and 5 below); and each fit's own start (``<prior>:
+start``, ``Clusterer.start_labels_``, the clusters the initialisation found before SVI).
+
 Columns:
 
 - ``used``: clusters with at least one predicted point (``argmax p(y | x)``);
@@ -72,7 +77,7 @@ import time
 
 import numpy as np
 import torch
-from _common import DEFAULT_DATA_DIR, append_results, markdown_table
+from _common import DEFAULT_DATA_DIR, append_results, markdown_table, raw_baselines
 
 from pyroclust import zoo
 from pyroclust.datasets import load_dataset
@@ -151,7 +156,8 @@ def zipf_exponent_of(est: Clusterer, prior: str) -> float:
     return fit_zipf_exponent(w[w > 1.0 / (10.0 * len(w))])
 
 
-def run_one(ds, prior: str, k: int, build: dict, fit: dict, seed: int) -> dict:
+def run_one(ds, prior: str, k: int, build: dict, fit: dict, seed: int) -> list[dict]:
+    """The start's row and the fitted model's row of one prior."""
     seed_everything(seed)
     model, guide = zoo.make("vade", ds.n_features, n_components=k, weights=prior, **build)
     est = Clusterer(model, guide, random_state=seed, progress=False, device="cpu", **fit)
@@ -167,8 +173,9 @@ def run_one(ds, prior: str, k: int, build: dict, fit: dict, seed: int) -> dict:
         est.fit(ds.x)
     except NonFiniteLossError as err:
         row.update(seconds=time.perf_counter() - t0, finite="no", error=str(err))
-        return row
+        return [row]
     row["seconds"] = time.perf_counter() - t0
+    start = label_row(ds, f"{prior}: start", est.start_labels_)
     log_proba = est.predict_log_proba(ds.x)
     labels = log_proba.argmax(1)
     weights = np.asarray(est.weights_, dtype=float)
@@ -187,7 +194,33 @@ def run_one(ds, prior: str, k: int, build: dict, fit: dict, seed: int) -> dict:
             "finite": "yes" if finite else "no",
         }
     )
-    return row
+    return [start | {"K": k}, row]
+
+
+def label_row(ds, method: str, labels) -> dict:
+    """A row of the table for a clustering ``labels`` of ``ds`` (a baseline or a start)."""
+    _, true_counts = np.unique(ds.y, return_counts=True)
+    return {
+        "data": ds.name,
+        "prior": method,
+        "K": n_clusters_used(labels),
+        "NMI": nmi(ds.y, labels),
+        "ACC": cluster_accuracy(ds.y, labels),
+        "used": n_clusters_used(labels),
+        "used>=50": n_clusters_used(labels, min_size=MIN_TRUE_SIZE),
+        "true>=50": int(np.sum(true_counts >= MIN_TRUE_SIZE)),
+    }
+
+
+def baseline_rows(ds, seed: int) -> list[dict]:
+    """k-means and UMAP + GMM on the raw data, told the true number of clusters."""
+    k = int(ds.n_classes)
+    restarts = (1, 1) if k > 100 else (10, 5)
+    rows = []
+    for method, labels, seconds in raw_baselines(ds.x, k, seed, restarts):
+        rows.append(label_row(ds, method, labels) | {"seconds": seconds})
+        print({c: round(v, 4) if isinstance(v, float) else v for c, v in rows[-1].items()})
+    return rows
 
 
 def check_large(priors: list[str], seed: int, n_components: int = 1024, latent_dim: int = 64):
@@ -291,6 +324,7 @@ def main() -> None:
     )
     parser.add_argument("--notes", default="", help="added to the notes (e.g. the machine's load)")
     parser.add_argument("--no-record", action="store_true", help="do not append to RESULTS.md")
+    parser.add_argument("--no-baselines", action="store_true", help="the models only")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -298,11 +332,13 @@ def main() -> None:
     rows = []
     for name in (d.strip() for d in args.datasets.split(",") if d.strip()):
         ds = load(name, args)
+        if not args.no_baselines:
+            rows += baseline_rows(ds, args.seed)
         for k, build, fit in settings(ds, args):
             for prior in priors:
-                row = run_one(ds, prior, k, build, fit, args.seed)
-                print({c: round(v, 4) if isinstance(v, float) else v for c, v in row.items()})
-                rows.append(row)
+                for row in run_one(ds, prior, k, build, fit, args.seed):
+                    print({c: round(v, 4) if isinstance(v, float) else v for c, v in row.items()})
+                    rows.append(row)
     table = markdown_table(rows, COLUMNS)
     errors = [f"{r['data']}/{r['prior']}/K={r['K']}: {r['error']}" for r in rows if "error" in r]
     if errors:
