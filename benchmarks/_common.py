@@ -50,6 +50,52 @@ STARTED_AT_COMMIT = commit()
 """The commit the benchmark started from (a run can outlast later commits)."""
 
 
+def svi_step_seconds(
+    model,
+    guide,
+    x: torch.Tensor,
+    batch: int,
+    steps: int,
+    *,
+    clock: str = "wall",
+    device: str = "cpu",
+    **trainer_options,
+) -> float:
+    """Seconds per SVI step of ``SVITrainer(model, guide)`` on the first ``2 * batch`` rows of
+    ``x``, about ``steps`` steps after one untimed warm-up epoch (optimiser state, ELBO
+    set-up, tracing); ``clock`` is ``"wall"`` (``time.perf_counter``) or ``"cpu"`` (this
+    process's CPU time, ``time.process_time``: fair on a shared machine). Other options go
+    to the trainer (``jit``, ``optimizer``...)."""
+    import math
+    import time
+
+    from pyroclust.infer import SVITrainer
+
+    now = time.process_time if clock == "cpu" else time.perf_counter
+    marks: list[float] = []
+
+    def mark(*_) -> None:
+        if device == "cuda":
+            torch.cuda.synchronize()
+        marks.append(now())
+
+    data = x[: 2 * batch]
+    per_epoch = math.ceil(len(data) / batch)
+    trainer = SVITrainer(
+        model,
+        guide,
+        epochs=1 + max(1, steps // per_epoch),
+        batch_size=batch,
+        progress=False,
+        device=device,
+        random_state=0,
+        callbacks=[mark],
+        **trainer_options,
+    )
+    trainer.fit(data)
+    return (marks[-1] - marks[0]) / ((trainer.epochs - 1) * per_epoch)
+
+
 def append_results(title: str, table: str, *, notes: str = "") -> None:
     """Append a section with the table, machine, date, commit and command to RESULTS.md."""
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")

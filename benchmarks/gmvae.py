@@ -43,13 +43,19 @@ import time
 
 import numpy as np
 import torch
-from _common import DEFAULT_DATA_DIR, append_results, baselines, markdown_table, scores
+from _common import (
+    DEFAULT_DATA_DIR,
+    append_results,
+    baselines,
+    markdown_table,
+    scores,
+    svi_step_seconds,
+)
 from sklearn.neighbors import KNeighborsClassifier
 
 from pyroclust import zoo
 from pyroclust.datasets import load_dataset
 from pyroclust.estimator import Clusterer
-from pyroclust.infer import SVITrainer
 from pyroclust.models.gmvae import check_cluster
 
 
@@ -116,18 +122,7 @@ def step_seconds(cluster: str, k: int, batch: int, steps: int, repeats: int) -> 
     for _ in range(repeats):
         torch.manual_seed(0)
         model, guide = zoo.make("gmvae", 784, n_components=k, cluster=cluster)
-        marks: list[float] = []
-        trainer = SVITrainer(
-            model,
-            guide,
-            epochs=1 + max(1, steps // 2),
-            batch_size=batch,
-            progress=False,
-            random_state=0,
-            callbacks=[lambda *_, marks=marks: marks.append(time.process_time())],
-        )
-        trainer.fit(x)  # the first epoch (2 steps) warms up and is not timed
-        times.append((marks[-1] - marks[0]) / (2 * (trainer.epochs - 1)))
+        times.append(svi_step_seconds(model, guide, x, batch, steps, clock="cpu"))
     return statistics.median(times)
 
 

@@ -30,10 +30,9 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from _common import append_results, markdown_table
+from _common import append_results, markdown_table, svi_step_seconds
 
 from pyroclust import zoo
-from pyroclust.infer import SVITrainer
 from pyroclust.infer.elbo import local_params
 
 
@@ -80,32 +79,10 @@ def time_pyroclust(
 ) -> float:
     torch.manual_seed(0)
     model, guide = zoo.make("vade", x.shape[1], n_components=10, latent_dim=10, hidden=hidden)
-    now = _clock(clock)
-    marks: list[float] = []
-
-    def mark(*_: Any) -> None:
-        if device == "cuda":
-            torch.cuda.synchronize()
-        marks.append(now())
-
-    trainer = SVITrainer(
-        model,
-        guide,
-        epochs=1,
-        batch_size=batch,
-        progress=False,
-        device=device,
-        random_state=0,
-        jit=jit,
-        optimizer=optimizer,
-        callbacks=[mark],
+    # the first epoch warms up (optimiser, ELBO, JIT compilation) and is not timed
+    return svi_step_seconds(
+        model, guide, x, batch, steps, clock=clock, device=device, jit=jit, optimizer=optimizer
     )
-    data = x[: batch * 2]
-    # one fit: the first epoch warms up (optimiser, ELBO, JIT compilation) and is not timed
-    trainer.epochs = 1 + max(1, steps * batch // len(data))
-    n_steps = (trainer.epochs - 1) * math.ceil(len(data) / batch)
-    trainer.fit(data)
-    return (marks[-1] - marks[0]) / n_steps
 
 
 def time_plain(
