@@ -253,6 +253,58 @@ def test_fit_conditioned_makes_the_mixture_reproduce_the_labels(tiny_vade, make_
     assert (predicted == labels).mean() >= 0.95
 
 
+def test_fit_conditioned_until_records_the_agreement_and_stops_once_it_is_reached(
+    tiny_vade, make_blobs
+) -> None:
+    """With ``until``, each alignment epoch records the share of rows the model assigns to
+    their label (recomputed here from the posterior), and the stage stops at the first epoch
+    where it reaches ``until``; without it, every epoch runs and none is recorded."""
+    from pyroclust.infer.init import fit_conditioned
+    from pyroclust.infer.session import FitSession
+    from pyroclust.predictive import assignment_log_proba
+
+    x = torch.as_tensor(make_blobs(96))
+    labels = (np.arange(96) + 1) % 3
+    with local_params():
+        model, guide = tiny_vade()
+        session = FitSession(model, guide, random_state=0)
+        fit_conditioned(
+            model,
+            guide,
+            x,
+            labels,
+            epochs=60,
+            batch_size=32,
+            lr=1e-2,
+            random_state=0,
+            session=session,
+            until=0.95,
+        )
+        history = session.trainers["align"].history
+        with torch.no_grad():
+            found = assignment_log_proba(model, guide, x).argmax(-1).numpy()
+    shares = [row["agreement"] for row in history]
+    assert len(history) < 60  # stopped early
+    assert shares[-1] >= 0.95 and all(s < 0.95 for s in shares[:-1])
+    assert shares[-1] == pytest.approx((found == labels).mean())
+    with local_params():
+        model, guide = tiny_vade()
+        session = FitSession(model, guide, random_state=0)
+        fit_conditioned(
+            model, guide, x, labels, epochs=3, batch_size=32, random_state=0, session=session
+        )
+    assert len(session.trainers["align"].history) == 3
+    assert all("agreement" not in row for row in session.trainers["align"].history)
+
+
+def test_agreement_stop_rejects_a_share_outside_the_unit_interval() -> None:
+    from pyroclust.infer.init.align import AgreementStop
+
+    for bad in (0.0, 1.5, float("nan")):
+        with pytest.raises(ValueError, match="until must lie in"):
+            AgreementStop(torch.zeros(2, 3), torch.zeros(2, dtype=torch.long), bad)
+
+
 def test_fit_conditioned_rejects_bad_labels(setup) -> None:
     from pyroclust.infer.init import fit_conditioned
 

@@ -151,6 +151,10 @@ class LatentClusterStart:
         ``align_lr`` is their learning rate (default ``lr``), ``align_alpha`` the weight of
         the classification term that makes the model's clustering reproduce the labels
         (:func:`~pyroclust.infer.init.labelled_loss`; 0: the labelled ELBO alone).
+    align_until : float, optional
+        Stop the alignment once this share of the rows is assigned to its label by the
+        model (:class:`~pyroclust.infer.init.align.AgreementStop`); None: run
+        ``align_epochs``.
     """
 
     pretrain_epochs: int = 50
@@ -162,6 +166,7 @@ class LatentClusterStart:
     align_lr: float | None = None
     pretrain_early_stopping: EarlyStopping | None = None
     align_alpha: float = 1.0
+    align_until: float | None = None
 
     def cluster(
         self,
@@ -291,6 +296,7 @@ class LatentClusterStart:
                 progress=progress,
                 session=session,
                 alpha=self.align_alpha,
+                until=self.align_until,
             )
 
 
