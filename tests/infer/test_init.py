@@ -303,6 +303,11 @@ def test_agreement_stop_rejects_a_share_outside_the_unit_interval() -> None:
     for bad in (0.0, 1.5, float("nan")):
         with pytest.raises(ValueError, match="until must lie in"):
             AgreementStop(torch.zeros(2, 3), torch.zeros(2, dtype=torch.long), bad)
+    from pyroclust.infer.init import GMMInit, ManifoldInit
+
+    for strategy in (ManifoldInit, GMMInit):  # refused when built, before any pretraining
+        with pytest.raises(ValueError, match="align_until must lie in"):
+            strategy(align_until=0.0)
 
 
 def test_fit_conditioned_rejects_bad_labels(setup) -> None:

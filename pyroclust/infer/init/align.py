@@ -233,8 +233,8 @@ class AgreementStop:
 
     No labels of the user are involved: the labels are the start's, and the agreement says
     how far the model already reproduces them. Where the start is easy to reproduce (well
-    separated clusters) the alignment is then over in an epoch or two; where it is not
-    (MNIST: 0.961 after 15 epochs) it runs its budget.
+    separated clusters) the alignment is then over in an epoch or two (a 10,000 x 256 Zipf
+    mixture: 2 epochs); where it is not (MNIST's 70,000 rows) it runs its budget.
     """
 
     def __init__(

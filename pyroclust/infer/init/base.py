@@ -168,6 +168,10 @@ class LatentClusterStart:
     align_alpha: float = 1.0
     align_until: float | None = None
 
+    def __post_init__(self) -> None:
+        if self.align_until is not None and not 0.0 < float(self.align_until) <= 1.0:
+            raise ValueError(f"align_until must lie in (0, 1], not {self.align_until!r}")
+
     def cluster(
         self,
         codes: np.ndarray,

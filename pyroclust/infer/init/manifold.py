@@ -141,6 +141,7 @@ class ManifoldInit(LatentClusterStart):
     min_cluster_size: int | None = None
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.space not in ("data", "codes"):
             raise ValueError(f"space must be 'data' or 'codes', not {self.space!r}")
         if self.embedding not in ("tsne", "umap"):
