@@ -161,45 +161,38 @@ def run_one(ds, prior: str, k: int, build: dict, fit: dict, seed: int) -> list[d
     seed_everything(seed)
     model, guide = zoo.make("vade", ds.n_features, n_components=k, weights=prior, **build)
     est = Clusterer(model, guide, random_state=seed, progress=False, device="cpu", **fit)
-    _, true_counts = np.unique(ds.y, return_counts=True)
-    row = {
-        "data": ds.name,
-        "prior": prior,
-        "K": k,
-        "true>=50": int(np.sum(true_counts >= MIN_TRUE_SIZE)),
-    }
     t0 = time.perf_counter()
     try:
         est.fit(ds.x)
     except NonFiniteLossError as err:
-        row.update(seconds=time.perf_counter() - t0, finite="no", error=str(err))
-        return [row]
-    row["seconds"] = time.perf_counter() - t0
+        failed = {"data": ds.name, "prior": prior, "K": k, "true>=50": n_true_large(ds)}
+        return [failed | {"seconds": time.perf_counter() - t0, "finite": "no", "error": str(err)}]
+    seconds = time.perf_counter() - t0
     start = label_row(ds, f"{prior}: start", est.start_labels_)
     log_proba = est.predict_log_proba(ds.x)
-    labels = log_proba.argmax(1)
     weights = np.asarray(est.weights_, dtype=float)
     elbos = np.array([h["elbo"] for h in est.history_], dtype=float)
     finite = bool(
         np.isfinite(elbos).all() and np.isfinite(weights).all() and np.isfinite(log_proba).all()
     )
-    row.update(
-        {
-            "NMI": nmi(ds.y, labels),
-            "ACC": cluster_accuracy(ds.y, labels),
-            "used": n_clusters_used(labels),
-            "used>=50": n_clusters_used(labels, min_size=MIN_TRUE_SIZE),
-            "used(w)": int(np.sum(weights > 1.0 / (10.0 * k))),
-            "s_fit": zipf_exponent_of(est, prior),
-            "finite": "yes" if finite else "no",
-        }
-    )
+    row = label_row(ds, prior, log_proba.argmax(1)) | {
+        "K": k,
+        "seconds": seconds,
+        "used(w)": int(np.sum(weights > 1.0 / (10.0 * k))),
+        "s_fit": zipf_exponent_of(est, prior),
+        "finite": "yes" if finite else "no",
+    }
     return [start | {"K": k}, row]
+
+
+def n_true_large(ds) -> int:
+    """The true clusters of ``ds`` holding at least ``MIN_TRUE_SIZE`` rows."""
+    _, true_counts = np.unique(ds.y, return_counts=True)
+    return int(np.sum(true_counts >= MIN_TRUE_SIZE))
 
 
 def label_row(ds, method: str, labels) -> dict:
     """A row of the table for a clustering ``labels`` of ``ds`` (a baseline or a start)."""
-    _, true_counts = np.unique(ds.y, return_counts=True)
     return {
         "data": ds.name,
         "prior": method,
@@ -208,7 +201,7 @@ def label_row(ds, method: str, labels) -> dict:
         "ACC": cluster_accuracy(ds.y, labels),
         "used": n_clusters_used(labels),
         "used>=50": n_clusters_used(labels, min_size=MIN_TRUE_SIZE),
-        "true>=50": int(np.sum(true_counts >= MIN_TRUE_SIZE)),
+        "true>=50": n_true_large(ds),
     }
 
 

@@ -229,7 +229,7 @@ class AgreementStop:
     """Alignment callback ``(trainer, epoch)``: after each epoch, the share of rows whose
     most probable cluster under the model (:func:`~pyroclust.predictive.cluster_log_proba`)
     is their label, kept as the epoch's ``"agreement"`` in ``trainer.history``; the stage
-    stops once it reaches ``until``, after at least ``min_epochs``.
+    stops once it reaches ``until``.
 
     No labels of the user are involved: the labels are the start's, and the agreement says
     how far the model already reproduces them. Where the start is easy to reproduce (well
@@ -237,13 +237,11 @@ class AgreementStop:
     mixture: 2 epochs); where it is not (MNIST's 70,000 rows) it runs its budget.
     """
 
-    def __init__(
-        self, x: torch.Tensor, labels: torch.Tensor, until: float, *, min_epochs: int = 1
-    ) -> None:
+    def __init__(self, x: torch.Tensor, labels: torch.Tensor, until: float) -> None:
         until = float(until)
         if not 0.0 < until <= 1.0:
             raise ValueError(f"until must lie in (0, 1], got {until}")
-        self.x, self.labels, self.until, self.min_epochs = x, labels, until, int(min_epochs)
+        self.x, self.labels, self.until = x, labels, until
 
     def agreement(self, trainer: Any) -> float:
         """The share of rows whose most probable cluster is their label."""
@@ -258,7 +256,7 @@ class AgreementStop:
     def __call__(self, trainer: Any, epoch: int) -> None:  # noqa: D102
         value = self.agreement(trainer)
         trainer.history[-1]["agreement"] = value
-        if value >= self.until and epoch >= self.min_epochs:
+        if value >= self.until:
             trainer.stopped_early = True
 
 
