@@ -1,7 +1,8 @@
 """Latent component families p(z | y): one distribution over z per mixture component."""
 
 from pyroclust.components.base import ComponentFamily
+from pyroclust.components.diag_normal import DiagNormal
 from pyroclust.components.gaussian import DiagonalGaussian
 from pyroclust.components.student_t import StudentT
 
-__all__ = ["ComponentFamily", "DiagonalGaussian", "StudentT"]
+__all__ = ["ComponentFamily", "DiagNormal", "DiagonalGaussian", "StudentT"]

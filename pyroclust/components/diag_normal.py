@@ -1,0 +1,126 @@
+r"""A diagonal Normal whose log-density against many components is a pair of matrix products.
+
+Under enumeration of a cluster site y with K values, the prior p(z | y) of a batch of B codes
+is evaluated for every pair (k, b): ``Normal(loc[y], scale[y]).to_event(1).log_prob(z)``
+broadcasts a (K, 1, D) mean against (B, D) codes and builds several (K, B, D) tensors, whose
+backward pass sums them back. At K = 1,024, B = 512 and D = 32 this costs about a second per
+SVI step on a CPU core, nearly all of the step. The quadratic form expands instead,
+
+.. math:: \sum_d \frac{(z_{bd} - \mu_{kd})^2}{\sigma_{kd}^2}
+          = \sum_d z_{bd}^2 w_{kd} - 2 \sum_d z_{bd} \mu_{kd} w_{kd} + \sum_d \mu_{kd}^2 w_{kd},
+          \qquad w = \sigma^{-2},
+
+into two (B, D) x (D, K) matrix products. The expansion cancels large terms when a code sits
+near a mean far from the origin, so it is computed in float64 (on devices that have it) and the
+result cast back: it then agrees with the direct formula to float32 rounding. Shapes that are
+not "components against codes" (each batch dimension broadcast on one side only) take the
+direct formula.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pyro.distributions as dist
+import torch
+from torch.distributions import constraints
+from torch.distributions.utils import _standard_normal
+
+_HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
+
+
+class DiagNormal(dist.TorchDistribution):
+    r"""N(loc, diag(scale^2)) over the last dimension: ``Normal(loc, scale).to_event(1)``, with
+    a log-density that evaluates components against codes as matrix products.
+
+    The fast path applies when each batch dimension is of size 1 either in the parameters as
+    given (before :meth:`expand`) or in the value: K components (or any grid of them) against
+    B codes, as enumeration and Pyro's plates produce. Its result is exact up to rounding
+    (float64 inside; ``tests/components/test_diag_normal.py`` checks it against the direct
+    formula, values and gradients). Sampling is Normal's reparameterised draw.
+    """
+
+    arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
+    support = constraints.real_vector
+    has_rsample = True
+
+    def __init__(
+        self, loc: torch.Tensor, scale: torch.Tensor, validate_args: bool | None = None
+    ) -> None:
+        if loc.dim() < 1 or scale.dim() < 1:
+            raise ValueError("loc and scale need an event dimension")
+        self._given = (loc, scale)  # before any broadcasting: the fast path's parameters
+        self.loc, self.scale = torch.broadcast_tensors(loc, scale)
+        super().__init__(self.loc.shape[:-1], self.loc.shape[-1:], validate_args=validate_args)
+
+    def expand(self, batch_shape: Any, _instance: Any = None) -> DiagNormal:  # noqa: D102
+        new = self._get_checked_instance(DiagNormal, _instance)
+        batch_shape = torch.Size(batch_shape)
+        new.loc = self.loc.expand(batch_shape + self.event_shape)
+        new.scale = self.scale.expand(batch_shape + self.event_shape)
+        new._given = self._given
+        super(DiagNormal, new).__init__(batch_shape, self.event_shape, validate_args=False)
+        new._validate_args = self._validate_args
+        return new
+
+    @property
+    def mean(self) -> torch.Tensor:  # noqa: D102
+        return self.loc
+
+    @property
+    def mode(self) -> torch.Tensor:  # noqa: D102
+        return self.loc
+
+    @property
+    def variance(self) -> torch.Tensor:  # noqa: D102
+        return self.scale.pow(2)
+
+    def rsample(self, sample_shape: torch.Size | tuple = ()) -> torch.Tensor:  # noqa: D102
+        shape = self._extended_shape(torch.Size(sample_shape))
+        eps = _standard_normal(shape, dtype=self.loc.dtype, device=self.loc.device)
+        return self.loc + eps * self.scale
+
+    def entropy(self) -> torch.Tensor:  # noqa: D102
+        return (0.5 + _HALF_LOG_2PI + self.scale.log()).sum(-1)
+
+    def log_prob(self, value: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        if self._validate_args:
+            self._validate_sample(value)
+        fast = self._components_against_codes(value)
+        if fast is not None:
+            return fast
+        z = (value - self.loc) / self.scale
+        return (-0.5 * z.pow(2) - self.scale.log() - _HALF_LOG_2PI).sum(-1)
+
+    def _components_against_codes(self, value: torch.Tensor) -> torch.Tensor | None:
+        """The log-density by matrix products, or None where the shapes do not allow it."""
+        if value.dim() < 1 or value.shape[-1] != self.event_shape[0]:
+            return None
+        # the parameters as given, not as broadcast: slicing a broadcast (K, B, d) tensor
+        # back to (K, 1, d) would cost a (K, B, d) tensor of zeros in the backward pass
+        loc, scale = self._given
+        params = torch.broadcast_shapes(loc.shape[:-1], scale.shape[:-1])
+        n = max(len(params), value.dim() - 1)
+        left = (1,) * (n - len(params)) + tuple(params)
+        right = (1,) * (n - value.dim() + 1) + tuple(value.shape[:-1])
+        if any(a > 1 and b > 1 for a, b in zip(left, right, strict=True)):
+            return None  # a dimension shared by both sides: the direct formula
+        n_params, n_codes = math.prod(left), math.prod(right)
+        if n_params < 2 or n_codes < 2:
+            return None
+        d = self.event_shape[0]
+        dtype = value.dtype if value.device.type == "mps" else torch.float64
+        mu = loc.expand(*params, d).reshape(n_params, d).to(dtype)
+        sigma = scale.expand(*params, d).reshape(n_params, d).to(dtype)
+        z = value.reshape(n_codes, d).to(dtype)
+        w = sigma.pow(-2)
+        quad = (z * z) @ w.T - 2.0 * (z @ (mu * w).T) + (mu * mu * w).sum(-1)
+        log_norm = sigma.log().sum(-1) + d * _HALF_LOG_2PI
+        out = (-0.5 * quad.clamp_min(0.0) - log_norm).T  # (n_params, n_codes)
+        # back to the broadcast shape: each dimension is a parameter one or a code one
+        out = out.reshape(*left, *right)
+        order = [i for pair in zip(range(n), range(n, 2 * n), strict=True) for i in pair]
+        shape = [max(a, b) for a, b in zip(left, right, strict=True)]
+        out = out.permute(order).reshape(shape).to(value.dtype)
+        return out.expand(torch.broadcast_shapes(self.batch_shape, value.shape[:-1]))
