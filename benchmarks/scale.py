@@ -187,6 +187,11 @@ def run_one(ds, prior: str, k: int, build: dict, fit: dict, seed: int) -> list[d
     return [start | {"K": k}, row]
 
 
+def show(row: dict) -> None:
+    """Print a finished row at once (a long run's log keeps what it has measured)."""
+    print({c: round(v, 4) if isinstance(v, float) else v for c, v in row.items()}, flush=True)
+
+
 def n_true_large(ds) -> int:
     """The true clusters of ``ds`` holding at least ``MIN_TRUE_SIZE`` rows."""
     _, true_counts = np.unique(ds.y, return_counts=True)
@@ -214,7 +219,7 @@ def baseline_rows(ds, seed: int) -> list[dict]:
     rows = []
     for method, labels, seconds in raw_baselines(ds.x, k, seed, restarts):
         rows.append(label_row(ds, method, labels) | {"seconds": seconds})
-        print({c: round(v, 4) if isinstance(v, float) else v for c, v in rows[-1].items()})
+        show(rows[-1])
     return rows
 
 
@@ -324,21 +329,25 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     priors = [p.strip() for p in args.priors.split(",") if p.strip()]
-    rows = []
-    for name in (d.strip() for d in args.datasets.split(",") if d.strip()):
-        ds = load(name, args)
-        fits = []  # the models first, so that their seconds are not taken beside the baselines
-        for k, build, fit in settings(ds, args):
-            for prior in priors:
-                for row in run_one(ds, prior, k, build, fit, args.seed):
-                    print({c: round(v, 4) if isinstance(v, float) else v for c, v in row.items()})
-                    fits.append(row)
-        rows += ([] if args.no_baselines else baseline_rows(ds, args.seed)) + fits
+    rows, interrupted = [], False
+    try:
+        for name in (d.strip() for d in args.datasets.split(",") if d.strip()):
+            ds = load(name, args)
+            at = len(rows)  # the table lists the baselines first, though they run last
+            for k, build, fit in settings(ds, args):
+                for prior in priors:
+                    for row in run_one(ds, prior, k, build, fit, args.seed):
+                        show(row)
+                        rows.append(row)
+            if not args.no_baselines:
+                rows[at:at] = baseline_rows(ds, args.seed)
+    except KeyboardInterrupt:  # Ctrl-C (SIGINT) records the rows finished so far
+        interrupted = True
     table = markdown_table(rows, COLUMNS)
     errors = [f"{r['data']}/{r['prior']}/K={r['K']}: {r['error']}" for r in rows if "error" in r]
     if errors:
         table += "\n\nErrors:\n\n" + "\n".join(f"- {e}" for e in errors)
-    if args.check_large:
+    if args.check_large and not interrupted:
         large = check_large(priors, args.seed)
         cols = ["prior", "K", "latent_dim", "steps", "finite", "error", "seconds"]
         table += "\n\nLarge model, random data (non-finite check):\n\n" + markdown_table(
@@ -350,6 +359,7 @@ def main() -> None:
         "used = clusters with >= 1 predicted point, "
         f"used(w) = weights > 1/(10K)"
     ) + (f"; {args.notes}" if args.notes else "")
+    notes += "; interrupted: the rows finished before the stop" if interrupted else ""
     if args.no_record:
         print(table)
     else:

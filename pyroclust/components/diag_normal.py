@@ -29,6 +29,11 @@ from torch.distributions.utils import _standard_normal
 
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
+#: Below this many (component, code, dimension) triples the direct formula is as fast as the
+#: matrix products (CPU, 1 thread: 3.1 against 3.6 ms forward + backward at 10 x 256 x 10;
+#: 10.0 against 5.5 ms at 50 x 256 x 10; 127 against 30 ms at 256 x 512 x 32).
+MIN_ELEMENTS = 65_536
+
 
 class DiagNormal(dist.TorchDistribution):
     r"""N(loc, diag(scale^2)) over the last dimension: ``Normal(loc, scale).to_event(1)``, with
@@ -107,9 +112,9 @@ class DiagNormal(dist.TorchDistribution):
         if any(a > 1 and b > 1 for a, b in zip(left, right, strict=True)):
             return None  # a dimension shared by both sides: the direct formula
         n_params, n_codes = math.prod(left), math.prod(right)
-        if n_params < 2 or n_codes < 2:
-            return None
         d = self.event_shape[0]
+        if n_params < 2 or n_codes < 2 or n_params * n_codes * d < MIN_ELEMENTS:
+            return None
         dtype = value.dtype if value.device.type == "mps" else torch.float64
         mu = loc.expand(*params, d).reshape(n_params, d).to(dtype)
         sigma = scale.expand(*params, d).reshape(n_params, d).to(dtype)

@@ -11,7 +11,13 @@ import pytest
 import torch
 from pyro.infer import TraceEnum_ELBO, config_enumerate
 
-from pyroclust.components import DiagNormal
+from pyroclust.components import DiagNormal, diag_normal
+
+
+@pytest.fixture(autouse=True)
+def _matrix_products_at_every_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fast path also at the small sizes of these tests (it starts at 65,536 elements)."""
+    monkeypatch.setattr(diag_normal, "MIN_ELEMENTS", 0)
 
 
 def _formula(loc: torch.Tensor, scale: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
@@ -120,6 +126,14 @@ def test_elbo_under_enumeration_equals_normal_to_event() -> None:
     fast = elbo.loss(make(DiagNormal), guide)
     slow = elbo.loss(make(lambda m, s: dist.Normal(m, s).to_event(1)), guide)
     assert fast == pytest.approx(slow, rel=1e-6)
+
+
+def test_small_shapes_take_the_direct_formula(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(diag_normal, "MIN_ELEMENTS", 65_536)
+    loc, scale = _params(10, 10)
+    d = DiagNormal(loc.unsqueeze(1), scale.unsqueeze(1))
+    assert d._components_against_codes(torch.randn(256, 10)) is None
+    assert d._components_against_codes(torch.randn(1024, 10)) is not None
 
 
 def test_posterior_at_1024_components_and_64_dimensions_is_finite_and_exact() -> None:
