@@ -109,8 +109,15 @@ def _data(likelihood: str, n: int) -> torch.Tensor:
 
 @pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian"])
 @pytest.mark.parametrize("data_size", [8, 50])  # the full batch, and a mini-batch of 8 of 50
-def test_elbo_matches_plain_torch_formula(likelihood: str, data_size: int) -> None:
-    """TraceEnum_ELBO's loss and gradients equal the analytic ELBO at the same z (float64)."""
+@pytest.mark.parametrize("products", [False, True], ids=["direct", "matrix-products"])
+def test_elbo_matches_plain_torch_formula(
+    likelihood: str, data_size: int, products: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """TraceEnum_ELBO's loss and gradients equal the analytic ELBO at the same z (float64),
+    with p(z | y) by the direct formula and by DiagNormal's matrix products (which a
+    model of this size reaches only when its threshold is lowered)."""
+    if products:
+        monkeypatch.setattr(components.diag_normal, "MIN_ELEMENTS", 0)
     model, guide = _double_model(likelihood)
     x = _data(likelihood, 8)
     with local_params():
