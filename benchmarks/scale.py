@@ -343,7 +343,7 @@ def main() -> None:
                 rows[at:at] = baseline_rows(ds, args.seed)
     except KeyboardInterrupt:  # Ctrl-C (SIGINT) records the rows finished so far
         interrupted = True
-    table = markdown_table(rows, COLUMNS)
+    table = markdown_table(rows, COLUMNS) if rows else ""  # none with --datasets ""
     errors = [f"{r['data']}/{r['prior']}/K={r['K']}: {r['error']}" for r in rows if "error" in r]
     if errors:
         table += "\n\nErrors:\n\n" + "\n".join(f"- {e}" for e in errors)
@@ -353,6 +353,7 @@ def main() -> None:
         table += "\n\nLarge model, random data (non-finite check):\n\n" + markdown_table(
             large, cols
         )
+        table = table.lstrip("\n")
     notes = (
         f"torch threads {torch.get_num_threads()}, seed {args.seed}, init {args.init}, "
         f"synthetic N = {args.n_samples}, K_true = {args.n_clusters}; "
