@@ -21,8 +21,9 @@ class DiagonalGaussian(ComponentFamily):
 
     so nothing underflows at hundreds of components and tens of dimensions; the mixture is
     formed by ``logsumexp`` over k (done by Pyro's enumeration). Against enumerated k, from
-    65,536 (k, row, dimension) triples on, the density is two matrix products (:class:`~pyroclust.components.diag_normal.DiagNormal`),
-    not a (K, batch, d) tensor: at K = 1,024 an SVI step is then tens of times faster.
+    65,536 (k, row, dimension) triples on, the density is two matrix products
+    (:class:`~pyroclust.components.diag_normal.DiagNormal`), not a (K, batch, d) tensor: at
+    K = 1,024 an SVI step is then tens of times faster.
 
     Parameters
     ----------
