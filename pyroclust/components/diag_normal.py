@@ -13,8 +13,8 @@ SVI step on a CPU core, nearly all of the step. The quadratic form expands inste
 into two (B, D) x (D, K) matrix products. The expansion cancels large terms when a code sits
 near a mean far from the origin, so it is computed in float64 (on devices that have it) and the
 result cast back: it then agrees with the direct formula to float32 rounding. Shapes that are
-not "components against codes" (each batch dimension broadcast on one side only) take the
-direct formula.
+not "components against codes" (each batch dimension broadcast on one side only), and small
+ones (:data:`MIN_ELEMENTS`), take the direct formula.
 """
 
 from __future__ import annotations
