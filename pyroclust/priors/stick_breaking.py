@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pyro
@@ -16,7 +17,8 @@ from pyroclust.sites import WEIGHTS
 #: Name of the stick-proportion site v_1 .. v_{K-1}.
 STICKS = "sticks"
 CONCENTRATION = "concentration"
-"""Site of the concentration alpha (a constant, recorded for inspection)."""
+"""Site of the concentration alpha: deterministic (recorded for inspection) when alpha is
+fixed or learned as a point estimate, a latent site when it has a prior."""
 
 
 def stick_breaking_log_weights(sticks: torch.Tensor) -> torch.Tensor:
@@ -70,11 +72,31 @@ class StickBreaking(WeightPrior):
     :math:`q(v) = \prod_k \mathrm{Beta}(v_k; a_k, b_k)` with learned positive ``a``, ``b``
     (the family of the conjugate posterior).
 
+    The concentration sets the mass the prior leaves for clusters beyond those in use, the
+    Chinese restaurant's "new table" probability :math:`\alpha / (N + \alpha)`: with a fixed
+    :math:`\alpha = 1` and 200,000 points, a component after all the clusters in use gets a
+    weight of about :math:`\alpha / N = 5 \cdot 10^{-6}`, so SVI almost never opens one.
+    Three ways to set it:
+
+    - ``StickBreaking(alpha)``: fixed;
+    - ``StickBreaking(alpha, learn_alpha=True)``: a positive point estimate (a ``PyroParam``,
+      started at ``alpha``): SVI maximises the ELBO over it, the type-II maximum likelihood
+      :math:`\hat\alpha = -(K - 1) / \sum_k E_q \log(1 - v_k)`, which grows with the
+      number of clusters the data hold;
+    - ``StickBreaking(alpha, prior=dist.Gamma(1.0, 1.0))``: alpha a latent site
+      ``"concentration"`` with that prior (Escobar & West, 1995; Blei & Jordan, 2006, use a
+      Gamma) and a variational :math:`q(\alpha) = \mathrm{LogNormal}(m, \sigma)` from
+      :meth:`make_guide`, started at ``alpha``.
+
     Parameters
     ----------
     alpha : float
-        Concentration of the process (> 0); the prior expects about
-        :math:`\alpha \log(1 + N/\alpha)` clusters for N points.
+        Concentration of the process (> 0), or its starting value when learned or inferred;
+        the prior expects about :math:`\alpha \log(1 + N/\alpha)` clusters for N points.
+    learn_alpha : bool
+        Learn alpha as a point estimate.
+    prior : Distribution, optional
+        A prior over alpha (positive support, scalar): alpha becomes a latent site.
 
     Examples
     --------
@@ -85,40 +107,84 @@ class StickBreaking(WeightPrior):
 
     ordered = True
 
-    def __init__(self, alpha: float = 1.0) -> None:
+    def __init__(
+        self,
+        alpha: float = 1.0,
+        learn_alpha: bool = False,
+        prior: dist.Distribution | None = None,
+    ) -> None:
         super().__init__()
         alpha = float(alpha)
         if not alpha > 0 or alpha == float("inf"):
             raise ValueError(f"alpha must be positive and finite, got {alpha}")
+        if learn_alpha and prior is not None:
+            raise ValueError("give either learn_alpha=True (point estimate) or a prior, not both")
+        if prior is not None and prior.event_shape != torch.Size():
+            raise ValueError("the prior over the concentration alpha must be over a scalar")
         self.alpha = alpha
+        self.learn_alpha = bool(learn_alpha)
+        self.prior = prior
+        if self.learn_alpha:
+            self.learned_alpha = PyroParam(torch.tensor(alpha), constraint=constraints.positive)
 
     def setup(self) -> None:  # noqa: D102
         k = self.n_components - 1
         self.register_buffer("stick_a", torch.ones(k))
         self.register_buffer("stick_b", torch.full((k,), self.alpha))
 
+    def concentration(self) -> torch.Tensor:
+        """The concentration alpha now: the fixed value, or the point estimate; with a prior
+        over alpha, the prior mean (the posterior is the guide's)."""
+        if self.learn_alpha:
+            return self.learned_alpha.detach()
+        if self.prior is not None:
+            return torch.as_tensor(self.prior.mean, dtype=self.stick_b.dtype).detach()
+        return self.stick_b.new_tensor(self.alpha)
+
     def forward(self) -> torch.Tensor:  # noqa: D102
-        self._check_built()
-        # the fixed hyper-parameter, recorded so that posterior summaries show it
-        pyro.deterministic(self.site(CONCENTRATION), self.stick_b.new_tensor(self.alpha))
-        if self.n_components == 1:
-            pi = self.stick_b.new_ones(1)
+        k = self._check_built()
+        if k == 1:
+            pyro.deterministic(self.site(CONCENTRATION), self.stick_b.new_tensor(self.alpha))
+            return pyro.deterministic(self.site(WEIGHTS), self.stick_b.new_ones(1), event_dim=1)
+        if self.prior is not None:
+            alpha = pyro.sample(self.site(CONCENTRATION), self.prior)
+            b = alpha.unsqueeze(-1).expand(*alpha.shape, k - 1)
+        elif self.learn_alpha:
+            alpha = pyro.deterministic(self.site(CONCENTRATION), self.learned_alpha)
+            b = alpha.expand(k - 1)
         else:
-            v = pyro.sample(self.site(STICKS), dist.Beta(self.stick_a, self.stick_b).to_event(1))
-            pi = stick_breaking_log_weights(v).exp()
-        return pyro.deterministic(self.site(WEIGHTS), pi, event_dim=1)
+            # the fixed hyper-parameter, recorded so that posterior summaries show it
+            pyro.deterministic(self.site(CONCENTRATION), self.stick_b.new_tensor(self.alpha))
+            b = self.stick_b
+        v = pyro.sample(self.site(STICKS), dist.Beta(self.stick_a, b).to_event(1))
+        return pyro.deterministic(
+            self.site(WEIGHTS), stick_breaking_log_weights(v).exp(), event_dim=1
+        )
 
     def make_guide(self) -> StickBreakingGuide | None:
-        """Mean-field Beta posteriors over the sticks (None for a single component)."""
+        """Mean-field Beta posteriors over the sticks, and q(alpha) = LogNormal when alpha has
+        a prior (None for a single component)."""
         self._check_built()
         if self.n_components == 1:
             return None
-        return self._named(StickBreakingGuide(self.n_components, self.alpha))
+        return self._named(
+            StickBreakingGuide(self.n_components, self.alpha, infer_alpha=self.prior is not None)
+        )
 
     def mean(self) -> torch.Tensor:
-        r"""Prior mean of pi: :math:`E\pi_k = E v_k \prod_{j<k} E(1 - v_j)` (independent sticks)."""
-        self._check_built()
-        return _mean_weights(self.stick_a, self.stick_b)
+        r"""Prior mean of pi: :math:`E\pi_k = E v_k \prod_{j<k} E(1 - v_j)` (independent sticks),
+        at the current alpha; with a prior over alpha, averaged over it (Monte Carlo, 4096
+        draws from a fixed seed)."""
+        k = self._check_built()
+        if k == 1:
+            return self.stick_b.new_ones(1)
+        if self.prior is None:
+            return _mean_weights(self.stick_a, self.concentration().expand(k - 1))
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            alpha = self.prior.sample((4096,)).to(self.stick_b)
+        b = alpha.unsqueeze(-1).expand(4096, k - 1)
+        return _mean_weights(self.stick_a.expand_as(b), b).mean(0)
 
     def start_mixture(
         self,
@@ -144,22 +210,27 @@ class StickBreaking(WeightPrior):
 def _mean_weights(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     ev = a / (a + b)
     rest = torch.cumprod(1.0 - ev, -1)
-    before = torch.cat([rest.new_ones(1), rest])
-    own = torch.cat([ev, ev.new_ones(1)])
+    before = torch.cat([torch.ones_like(rest[..., :1]), rest], -1)
+    own = torch.cat([ev, torch.ones_like(ev[..., :1])], -1)
     return (own * before).detach()
 
 
 class StickBreakingGuide(WeightGuide):
-    r"""q(v) = prod_k Beta(v_k; a_k, b_k), a, b > 0 learned (site ``"sticks"``).
+    r"""q(v) = prod_k Beta(v_k; a_k, b_k), a, b > 0 learned (site ``"sticks"``); with
+    ``infer_alpha``, also :math:`q(\alpha) = \mathrm{LogNormal}(m, \sigma)` (site
+    ``"concentration"``), independent of the sticks (mean field).
 
     Parameters
     ----------
     n_components : int
     alpha : float
-        The prior's concentration (start of b, and base of :meth:`set_weights`).
+        The prior's concentration (start of b, and base of :meth:`set_weights`); with
+        ``infer_alpha``, also the start of q(alpha): m = log(alpha), sigma = 0.1.
+    infer_alpha : bool
+        Sample the concentration site too (the prior has a prior over alpha).
     """
 
-    def __init__(self, n_components: int, alpha: float) -> None:
+    def __init__(self, n_components: int, alpha: float, infer_alpha: bool = False) -> None:
         super().__init__()
         k = int(n_components) - 1
         if k < 1:
@@ -168,8 +239,14 @@ class StickBreakingGuide(WeightGuide):
         self.alpha = float(alpha)
         self.a = PyroParam(torch.ones(k), constraint=constraints.positive)
         self.b = PyroParam(torch.full((k,), self.alpha), constraint=constraints.positive)
+        self.infer_alpha = bool(infer_alpha)
+        if self.infer_alpha:
+            self.alpha_loc = PyroParam(torch.tensor(math.log(self.alpha)))
+            self.alpha_scale = PyroParam(torch.tensor(0.1), constraint=constraints.positive)
 
     def forward(self) -> torch.Tensor:  # noqa: D102
+        if self.infer_alpha:
+            pyro.sample(self.site(CONCENTRATION), dist.LogNormal(self.alpha_loc, self.alpha_scale))
         return pyro.sample(self.site(STICKS), dist.Beta(self.a, self.b).to_event(1))
 
     def set_weights(self, pi: torch.Tensor, n_samples: int | None = None) -> None:

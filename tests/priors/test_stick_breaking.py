@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pyro
+import pyro.distributions as dist
 import pytest
 import torch
 from pyro import poutine
-from pyro.infer import TraceEnum_ELBO
-from scipy import stats
+from pyro.infer import TraceEnum_ELBO, TraceMeanField_ELBO
+from scipy import special, stats
 
 from pyroclust import inspect, metrics, priors, structure, zoo
 from pyroclust.infer import SVITrainer
@@ -206,7 +209,124 @@ def test_zoo_spec_strings():
     for spec in ("stick-breaking:0.5", "stick_breaking:0.5"):
         prior = zoo.make_weight_prior(spec)
         assert isinstance(prior, priors.StickBreaking) and prior.alpha == 0.5
-    assert zoo.make_weight_prior("stick-breaking").alpha == 1.0
+        assert not prior.learn_alpha and prior.prior is None
+    learned = zoo.make_weight_prior("stick-breaking")
+    assert learned.learn_alpha and learned.alpha == 1.0 and learned.prior is None
+
+
+def test_learned_alpha_is_a_positive_parameter_recorded_at_the_concentration_site():
+    model = PlainGMM(priors.StickBreaking(2.0, learn_alpha=True), 4, 2)
+    x = torch.as_tensor(three_blobs(30)[0])
+    with local_params():
+        tr = poutine.trace(model).get_trace(x)
+        names = [name for name, _ in model.named_parameters()]
+        assert "weights.learned_alpha_unconstrained" in names
+        assert tr.nodes["concentration"]["type"] == "sample"  # a deterministic site
+        assert float(tr.nodes["concentration"]["value"].detach()) == pytest.approx(2.0)
+        v = tr.nodes["sticks"]["value"].detach().double().numpy()
+        log_p = tr.nodes["sticks"]["fn"].log_prob(tr.nodes["sticks"]["value"]).detach()
+        assert float(log_p) == (pytest.approx(stats.beta.logpdf(v, 1.0, 2.0).sum(), rel=1e-5))
+        assert float(model.weights.concentration()) == pytest.approx(2.0)
+
+
+def test_learned_alpha_gradient_is_the_type_two_likelihood_gradient():
+    r"""With the sticks' KL computed in closed form (TraceMeanField_ELBO), the loss's gradient in
+    alpha is minus d/d alpha E_q log p(v | alpha) = -[(K - 1)/alpha + sum_k E_q log(1 - v_k)],
+    E_q log(1 - v_k) = psi(b_k) - psi(a_k + b_k); it vanishes at the type-II estimate."""
+    k, alpha = 6, 1.7
+    prior = priors.StickBreaking(alpha, learn_alpha=True).build(k)
+    guide = prior.make_guide()
+    guide.set_weights(torch.tensor([0.3, 0.25, 0.2, 0.15, 0.07, 0.03]), n_samples=50)
+    with local_params():
+        loss = TraceMeanField_ELBO().differentiable_loss(prior, guide)
+        (grad_u,) = torch.autograd.grad(loss, prior.learned_alpha_unconstrained)
+        grad = grad_u / alpha  # alpha = exp(u): d/d alpha = d/du / alpha
+        a, b = (t.detach().double().numpy() for t in (guide.a, guide.b))
+    e_log_rest = special.digamma(b) - special.digamma(a + b)
+    assert float(grad) == pytest.approx(-((k - 1) / alpha + e_log_rest.sum()), rel=1e-5)
+    assert -(k - 1) / e_log_rest.sum() > 0  # the stationary point, alpha-hat, is positive
+
+
+def test_alpha_prior_log_prob_guide_and_mean_match_scipy():
+    prior = priors.StickBreaking(2.0, prior=dist.Gamma(2.0, 1.0)).build(5)
+    tr = poutine.trace(prior).get_trace()
+    alpha = float(tr.nodes["concentration"]["value"])
+    v = tr.nodes["sticks"]["value"].double().numpy()
+    expected = stats.gamma.logpdf(alpha, 2.0) + stats.beta.logpdf(v, 1.0, alpha).sum()
+    assert float(tr.log_prob_sum()) == pytest.approx(expected, rel=1e-4)
+    guide = prior.make_guide()
+    gtr = poutine.trace(guide).get_trace()
+    ag = float(gtr.nodes["concentration"]["value"].detach())
+    vg = gtr.nodes["sticks"]["value"].detach().double().numpy()
+    a, b = (t.detach().double().numpy() for t in (guide.a, guide.b))
+    expected_q = stats.lognorm.logpdf(ag, 0.1, scale=2.0) + stats.beta.logpdf(vg, a, b).sum()
+    assert float(gtr.log_prob_sum().detach()) == pytest.approx(expected_q, rel=1e-4)
+    # the prior mean of pi, averaged over alpha, against Monte Carlo of the definition
+    alphas = np.random.default_rng(0).gamma(2.0, 1.0, 200_000)
+    ev = 1.0 / (1.0 + alphas)  # E v_k = 1 / (1 + alpha)
+    mc = np.stack([ev * (1 - ev) ** j for j in range(4)] + [(1 - ev) ** 4], -1).mean(0)
+    np.testing.assert_allclose(prior.mean().double().numpy(), mc, atol=3e-3)
+    assert float(prior.mean().sum()) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_mini_batch_elbo_with_inferred_alpha_matches_float64_formula():
+    x, _ = three_blobs(40)
+    n, b = len(x), 10
+    model = PlainGMM(priors.StickBreaking(1.5, prior=dist.Gamma(1.0, 1.0)), 4, 2)
+    guide = WeightsGuide(model.weights.make_guide())
+    xb = torch.as_tensor(x[:b])
+    with local_params():
+        pyro.set_rng_seed(3)
+        loss = TraceEnum_ELBO(max_plate_nesting=1).differentiable_loss(
+            model, guide, xb, data_size=n
+        )
+        pyro.set_rng_seed(3)
+        gtr = poutine.trace(guide).get_trace(xb, data_size=n)
+        alpha = float(gtr.nodes["concentration"]["value"].detach())
+        v64 = gtr.nodes["sticks"]["value"].detach().double().numpy()
+        a, bb = guide.weights.a.detach().double(), guide.weights.b.detach().double()
+        loc, scale = model.components.loc.detach(), model.components.scale.detach()
+    expected = (
+        stats.gamma.logpdf(alpha, 1.0)
+        - stats.lognorm.logpdf(alpha, 0.1, scale=1.5)
+        + stats.beta.logpdf(v64, 1.0, alpha).sum()
+        - stats.beta.logpdf(v64, a.numpy(), bb.numpy()).sum()
+        + n / b * mixture_loglik64(x[:b], np.log(_numpy_weights(v64)), loc.numpy(), scale.numpy())
+    )
+    assert -float(loss.detach()) == pytest.approx(expected, rel=1e-4)
+
+
+def test_invalid_concentration_settings():
+    with pytest.raises(ValueError, match="not both"):
+        priors.StickBreaking(1.0, learn_alpha=True, prior=dist.Gamma(1.0, 1.0))
+    with pytest.raises(ValueError, match="scalar"):
+        priors.StickBreaking(1.0, prior=dist.Gamma(torch.ones(2), 1.0).to_event(1))
+    with pytest.raises(ValueError, match="positive"):
+        priors.StickBreaking(0.0, learn_alpha=True)
+
+
+def test_learned_alpha_grows_with_the_clusters_in_use():
+    """SVI's point estimate of alpha reaches the type-II estimate of the sticks' posterior,
+    and more clusters in use give a larger alpha (the prior expects about
+    alpha log(1 + N / alpha) clusters)."""
+    got = {}
+    for used in (2, 12):
+        prior = priors.StickBreaking(1.0, learn_alpha=True).build(20)
+        guide = prior.make_guide()
+        pi = torch.cat([torch.full((used,), 1.0 / used), torch.zeros(20 - used)])
+        guide.set_weights(pi, n_samples=10_000)
+        with local_params():
+            opt = torch.optim.Adam([prior.learned_alpha_unconstrained], lr=0.05)
+            for _ in range(400):
+                loss = TraceMeanField_ELBO().differentiable_loss(prior, guide)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+            got[used] = float(prior.concentration())
+            a, b = (t.detach().double().numpy() for t in (guide.a, guide.b))
+        alpha_hat = -19 / (special.digamma(b) - special.digamma(a + b)).sum()
+        assert got[used] == pytest.approx(alpha_hat, rel=0.02)
+    assert got[12] > got[2] > 0 and math.isfinite(got[12])
 
 
 class TestVaDEWithStickBreaking(ModelGuideChecks):
@@ -222,3 +342,47 @@ class TestVaDEWithStickBreaking(ModelGuideChecks):
             weights="stick-breaking:1.0",
         )
         return model, guide, torch.rand(12, 12, generator=torch.Generator().manual_seed(0))
+
+
+class TestVaDEWithInferredConcentration(ModelGuideChecks):
+    """The shared model/guide checks for VaDE with a Gamma prior over alpha."""
+
+    def make(self):  # noqa: D102
+        model, guide = zoo.make(
+            "vade",
+            n_features=12,
+            n_components=4,
+            latent_dim=2,
+            hidden=(8,),
+            weights=priors.StickBreaking(1.0, prior=dist.Gamma(1.0, 1.0)),
+        )
+        return model, guide, torch.rand(12, 12, generator=torch.Generator().manual_seed(0))
+
+
+def test_learned_and_inferred_alpha_through_the_estimator(tmp_path, x_small, tiny_vade):
+    """The zoo spec "stick-breaking" (alpha learned) fits, saves and loads from its spec; a
+    Gamma prior over alpha gives alpha a posterior, inspectable beside the weights."""
+    from pyroclust.estimator import Clusterer
+    from pyroclust.infer.init import GMMInit
+
+    model, guide = tiny_vade(weights="stick-breaking")
+    est = Clusterer(
+        model, guide, epochs=2, batch_size=16, init=GMMInit(pretrain_epochs=1), progress=False
+    ).fit(x_small)
+    alpha = float(est.model_.weights.concentration())
+    assert alpha > 0 and alpha != 1.0  # moved from its start
+    path = tmp_path / "sb.ckpt"
+    est.save(path)
+    loaded = type(est).load(path)
+    assert float(loaded.model_.weights.concentration()) == pytest.approx(alpha)
+    np.testing.assert_array_equal(loaded.predict_proba(x_small), est.predict_proba(x_small))
+
+    model, guide = tiny_vade(weights=priors.StickBreaking(1.0, prior=dist.Gamma(1.0, 1.0)))
+    est = Clusterer(
+        model, guide, epochs=2, batch_size=16, init=GMMInit(pretrain_epochs=1), progress=False
+    ).fit(x_small)
+    post = inspect.posterior_dataset(est.weights_posterior(num_samples=50, random_state=0))
+    assert set(post.data_vars) == {"weights", "sticks", "concentration"}
+    assert post["concentration"].dims == ("chain", "draw")
+    assert float(post["concentration"].values.std()) > 0
+    assert (post["concentration"].values > 0).all()
