@@ -16,8 +16,9 @@ Data:
   with ``n_components`` = 10 and 50, Bernoulli likelihood, latent_dim 10.
 
 Weight priors (``--priors``, specs of :func:`pyroclust.zoo.make_weight_prior`): ``zipf`` (s
-learned as a point estimate, started at 1.1), ``stick-breaking`` (truncated DP, alpha 1,
-Beta posteriors over the sticks), ``learned`` (point-estimate weights: the one expected to
+learned as a point estimate, started at 1.1), ``stick-breaking`` (truncated DP, alpha
+learned as a point estimate from 1, Beta posteriors over the sticks; ``stick-breaking:1``
+keeps alpha at 1), ``learned`` (point-estimate weights: the one expected to
 collapse or to keep every component alive), ``dirichlet`` (alpha 1, Dirichlet posterior).
 
 Recipe, chosen so that one prior on the full synthetic set takes about 5 minutes or less on
@@ -53,6 +54,7 @@ Columns:
   :func:`pyroclust.inspect.expected_n_clusters`. Under the Zipf prior it follows from s
   alone (at K = 256 every weight exceeds it while s <= 1.1), so there read ``used``;
 - ``true>=50``: the true clusters with at least 50 points;
+- ``alpha``: the stick-breaking prior's concentration after the fit (learned or fixed);
 - ``s_fit``: with the Zipf prior, its learned exponent s; with the others, the least-squares
   Zipf slope (:func:`pyroclust.inspect.fit_zipf_exponent`) of the fitted weights above
   1/(10 K), so that the long tail of dead components does not steepen it;
@@ -104,6 +106,7 @@ COLUMNS = [
     "used(w)",
     "true>=50",
     "s_fit",
+    "alpha",
     "finite",
     "seconds",
 ]
@@ -158,6 +161,12 @@ def zipf_exponent_of(est: Clusterer, prior: str) -> float:
     return fit_zipf_exponent(w[w > 1.0 / (10.0 * len(w))])
 
 
+def concentration_of(est: Clusterer) -> float | None:
+    """The stick-breaking prior's concentration alpha after the fit (fixed or learned)."""
+    weights = est.model_.weights
+    return float(weights.concentration()) if hasattr(weights, "concentration") else None
+
+
 def run_one(ds, prior: str, k: int, build: dict, fit: dict, seed: int) -> list[dict]:
     """The start's row and the fitted model's row of one prior."""
     seed_everything(seed)
@@ -182,6 +191,7 @@ def run_one(ds, prior: str, k: int, build: dict, fit: dict, seed: int) -> list[d
         "seconds": seconds,
         "used(w)": int(np.sum(weights > 1.0 / (10.0 * k))),
         "s_fit": zipf_exponent_of(est, prior),
+        "alpha": concentration_of(est),
         "finite": "yes" if finite else "no",
     }
     return [start | {"K": k}, row]
