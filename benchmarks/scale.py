@@ -16,9 +16,8 @@ Data:
   with ``n_components`` = 10 and 50, Bernoulli likelihood, latent_dim 10.
 
 Weight priors (``--priors``, specs of :func:`pyroclust.zoo.make_weight_prior`): ``zipf`` (s
-learned as a point estimate, started at 1.1), ``stick-breaking`` (truncated DP, alpha
-learned as a point estimate from 1, Beta posteriors over the sticks; ``stick-breaking:1``
-keeps alpha at 1), ``learned`` (point-estimate weights: the one expected to
+learned as a point estimate, started at 1.1), ``stick-breaking`` (truncated DP, alpha 1,
+Beta posteriors over the sticks), ``learned`` (point-estimate weights: the one expected to
 collapse or to keep every component alive), ``dirichlet`` (alpha 1, Dirichlet posterior).
 
 Recipe, chosen so that one prior on the full synthetic set takes about 5 minutes or less on

@@ -55,19 +55,11 @@ def _zipf(exponent: float | None = None) -> priors.Zipf:
     return priors.Zipf(1.1, learn_exponent=True) if exponent is None else priors.Zipf(exponent)
 
 
-def _stick_breaking(alpha: float | None = None) -> priors.StickBreaking:
-    """``"stick-breaking:A"``: concentration fixed at A; ``"stick-breaking"``: learned (point
-    estimate from 1), so the prior leaves as much mass for new clusters as the data show."""
-    if alpha is None:
-        return priors.StickBreaking(1.0, learn_alpha=True)
-    return priors.StickBreaking(alpha)
-
-
 WEIGHT_PRIORS: dict[str, Callable[..., priors.WeightPrior]] = {
     "uniform": priors.Uniform,
     "learned": priors.Learned,
     "dirichlet": priors.Dirichlet,  # "dirichlet[:ALPHA]", alpha 1 by default
-    "stick-breaking": _stick_breaking,
+    "stick-breaking": priors.StickBreaking,  # "stick-breaking[:ALPHA]", alpha 1 by default
     "zipf": _zipf,
 }
 #: The weight priors that take a value in a spec ``NAME:VALUE``, and what the value is.

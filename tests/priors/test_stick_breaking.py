@@ -210,8 +210,8 @@ def test_zoo_spec_strings():
         prior = zoo.make_weight_prior(spec)
         assert isinstance(prior, priors.StickBreaking) and prior.alpha == 0.5
         assert not prior.learn_alpha and prior.prior is None
-    learned = zoo.make_weight_prior("stick-breaking")
-    assert learned.learn_alpha and learned.alpha == 1.0 and learned.prior is None
+    bare = zoo.make_weight_prior("stick-breaking")
+    assert bare.alpha == 1.0 and not bare.learn_alpha and bare.prior is None
 
 
 def test_learned_alpha_is_a_positive_parameter_recorded_at_the_concentration_site():
@@ -360,12 +360,12 @@ class TestVaDEWithInferredConcentration(ModelGuideChecks):
 
 
 def test_learned_and_inferred_alpha_through_the_estimator(tmp_path, x_small, tiny_vade):
-    """The zoo spec "stick-breaking" (alpha learned) fits, saves and loads from its spec; a
-    Gamma prior over alpha gives alpha a posterior, inspectable beside the weights."""
+    """A learned alpha fits, saves and loads with a pair built the same way; a Gamma prior
+    over alpha gives alpha a posterior, inspectable beside the weights."""
     from pyroclust.estimator import Clusterer
     from pyroclust.infer.init import GMMInit
 
-    model, guide = tiny_vade(weights="stick-breaking")
+    model, guide = tiny_vade(weights=priors.StickBreaking(1.0, learn_alpha=True))
     est = Clusterer(
         model, guide, epochs=2, batch_size=16, init=GMMInit(pretrain_epochs=1), progress=False
     ).fit(x_small)
@@ -373,7 +373,7 @@ def test_learned_and_inferred_alpha_through_the_estimator(tmp_path, x_small, tin
     assert alpha > 0 and alpha != 1.0  # moved from its start
     path = tmp_path / "sb.ckpt"
     est.save(path)
-    loaded = type(est).load(path)
+    loaded = type(est).load(path, *tiny_vade(weights=priors.StickBreaking(1.0, learn_alpha=True)))
     assert float(loaded.model_.weights.concentration()) == pytest.approx(alpha)
     np.testing.assert_array_equal(loaded.predict_proba(x_small), est.predict_proba(x_small))
 
