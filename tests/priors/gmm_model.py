@@ -13,6 +13,8 @@ import numpy as np
 import pyro
 import pyro.distributions as dist
 import torch
+from pyro import poutine
+from pyro.infer import TraceEnum_ELBO
 from pyro.nn import PyroModule
 from scipy import stats
 from scipy.special import logsumexp
@@ -78,3 +80,17 @@ def single_thread() -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+def elbo_and_guide_trace(
+    model: PlainGMM, guide: WeightsGuide, xb: torch.Tensor, data_size: int, seed: int
+) -> tuple[torch.Tensor, poutine.Trace]:
+    """The mini-batch ``TraceEnum_ELBO`` loss of ``xb`` and the guide's trace drawn under the
+    same seed, so a float64 formula can be evaluated at the loss's own draws (call it inside
+    ``local_params()``)."""
+    pyro.set_rng_seed(seed)
+    loss = TraceEnum_ELBO(max_plate_nesting=1).differentiable_loss(
+        model, guide, xb, data_size=data_size
+    )
+    pyro.set_rng_seed(seed)
+    return loss, poutine.trace(guide).get_trace(xb, data_size=data_size)

@@ -5,12 +5,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import pyro
 import pyro.distributions as dist
 import pytest
 import torch
 from pyro import poutine
-from pyro.infer import TraceEnum_ELBO, TraceMeanField_ELBO
+from pyro.infer import TraceMeanField_ELBO
 from scipy import special, stats
 
 from pyroclust import inspect, metrics, priors, structure, zoo
@@ -19,7 +18,14 @@ from pyroclust.infer.elbo import local_params
 from pyroclust.priors.stick_breaking import stick_breaking_log_weights, weights_to_sticks
 from pyroclust.testing import ModelGuideChecks
 
-from .gmm_model import PlainGMM, WeightsGuide, mixture_loglik64, single_thread, three_blobs
+from .gmm_model import (
+    PlainGMM,
+    WeightsGuide,
+    elbo_and_guide_trace,
+    mixture_loglik64,
+    single_thread,
+    three_blobs,
+)
 
 
 def _numpy_weights(v: np.ndarray) -> np.ndarray:
@@ -94,12 +100,8 @@ def test_mini_batch_elbo_matches_float64_formula():
     guide.weights.set_weights(torch.tensor([0.4, 0.3, 0.2, 0.1]), n_samples=20)
     xb = torch.as_tensor(x[:b])
     with local_params():
-        pyro.set_rng_seed(5)
-        loss = TraceEnum_ELBO(max_plate_nesting=1).differentiable_loss(
-            model, guide, xb, data_size=n
-        )
-        pyro.set_rng_seed(5)
-        v = poutine.trace(guide).get_trace(xb, data_size=n).nodes["sticks"]["value"]
+        loss, gtr = elbo_and_guide_trace(model, guide, xb, n, seed=5)
+        v = gtr.nodes["sticks"]["value"]
         a, bb = guide.weights.a.detach().double(), guide.weights.b.detach().double()
         loc, scale = model.components.loc.detach(), model.components.scale.detach()
     v64 = v.detach().double().numpy()
@@ -276,12 +278,7 @@ def test_mini_batch_elbo_with_inferred_alpha_matches_float64_formula():
     guide = WeightsGuide(model.weights.make_guide())
     xb = torch.as_tensor(x[:b])
     with local_params():
-        pyro.set_rng_seed(3)
-        loss = TraceEnum_ELBO(max_plate_nesting=1).differentiable_loss(
-            model, guide, xb, data_size=n
-        )
-        pyro.set_rng_seed(3)
-        gtr = poutine.trace(guide).get_trace(xb, data_size=n)
+        loss, gtr = elbo_and_guide_trace(model, guide, xb, n, seed=3)
         alpha = float(gtr.nodes["concentration"]["value"].detach())
         v64 = gtr.nodes["sticks"]["value"].detach().double().numpy()
         a, bb = guide.weights.a.detach().double(), guide.weights.b.detach().double()
@@ -332,20 +329,8 @@ def test_learned_alpha_grows_with_the_clusters_in_use():
 class TestVaDEWithStickBreaking(ModelGuideChecks):
     """The shared model/guide checks for VaDE with stick-breaking weights."""
 
-    def make(self):  # noqa: D102
-        model, guide = zoo.make(
-            "vade",
-            n_features=12,
-            n_components=4,
-            latent_dim=2,
-            hidden=(8,),
-            weights="stick-breaking:1.0",
-        )
-        return model, guide, torch.rand(12, 12, generator=torch.Generator().manual_seed(0))
-
-
-class TestVaDEWithInferredConcentration(ModelGuideChecks):
-    """The shared model/guide checks for VaDE with a Gamma prior over alpha."""
+    def weights(self):  # noqa: D102
+        return "stick-breaking:1.0"
 
     def make(self):  # noqa: D102
         model, guide = zoo.make(
@@ -354,9 +339,16 @@ class TestVaDEWithInferredConcentration(ModelGuideChecks):
             n_components=4,
             latent_dim=2,
             hidden=(8,),
-            weights=priors.StickBreaking(1.0, prior=dist.Gamma(1.0, 1.0)),
+            weights=self.weights(),
         )
         return model, guide, torch.rand(12, 12, generator=torch.Generator().manual_seed(0))
+
+
+class TestVaDEWithInferredConcentration(TestVaDEWithStickBreaking):
+    """The same checks with a Gamma prior over alpha (a latent site in model and guide)."""
+
+    def weights(self):  # noqa: D102
+        return priors.StickBreaking(1.0, prior=dist.Gamma(1.0, 1.0))
 
 
 def test_learned_and_inferred_alpha_through_the_estimator(tmp_path, x_small, tiny_vade):
