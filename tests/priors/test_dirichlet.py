@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-import pyro
 import pytest
 import torch
 from pyro import poutine
-from pyro.infer import TraceEnum_ELBO
 from scipy import stats
 from scipy.optimize import linear_sum_assignment
 from sklearn.mixture import BayesianGaussianMixture, GaussianMixture
@@ -17,7 +15,14 @@ from pyroclust.infer import SVITrainer
 from pyroclust.infer.elbo import local_params
 from pyroclust.testing import ModelGuideChecks
 
-from .gmm_model import PlainGMM, WeightsGuide, mixture_loglik64, single_thread, three_blobs
+from .gmm_model import (
+    PlainGMM,
+    WeightsGuide,
+    elbo_and_guide_trace,
+    mixture_loglik64,
+    single_thread,
+    three_blobs,
+)
 
 
 def test_samples_lie_on_the_simplex():
@@ -69,12 +74,8 @@ def test_mini_batch_elbo_matches_float64_formula():
     guide.weights.set_weights(torch.tensor([0.5, 0.3, 0.2]), n_samples=30)
     xb = torch.as_tensor(x[:b])
     with local_params():
-        pyro.set_rng_seed(3)
-        loss = TraceEnum_ELBO(max_plate_nesting=1).differentiable_loss(
-            model, guide, xb, data_size=n
-        )
-        pyro.set_rng_seed(3)
-        pi = poutine.trace(guide).get_trace(xb, data_size=n).nodes["weights"]["value"]
+        loss, gtr = elbo_and_guide_trace(model, guide, xb, n, seed=3)
+        pi = gtr.nodes["weights"]["value"]
         loc, scale = model.components.loc.detach(), model.components.scale.detach()
         beta = guide.weights.concentration.detach().double().numpy()
     pi64 = pi.detach().double().numpy()

@@ -5,12 +5,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import pyro
 import pyro.distributions as dist
 import pytest
 import torch
 from pyro import poutine
-from pyro.infer import TraceEnum_ELBO
 from scipy import stats
 
 from pyroclust import priors, zoo
@@ -19,7 +17,7 @@ from pyroclust.infer.init import set_mixture
 from pyroclust.priors.zipf import zipf_log_weights
 from pyroclust.testing import ModelGuideChecks
 
-from .gmm_model import PlainGMM, WeightsGuide, mixture_loglik64, three_blobs
+from .gmm_model import PlainGMM, WeightsGuide, elbo_and_guide_trace, mixture_loglik64, three_blobs
 
 
 def _numpy_zipf(s: float, k: int) -> np.ndarray:
@@ -110,12 +108,8 @@ def test_mini_batch_elbo_with_inferred_exponent_matches_float64_formula():
     guide = WeightsGuide(model.weights.make_guide())
     xb = torch.as_tensor(x[:b])
     with local_params():
-        pyro.set_rng_seed(1)
-        loss = TraceEnum_ELBO(max_plate_nesting=1).differentiable_loss(
-            model, guide, xb, data_size=n
-        )
-        pyro.set_rng_seed(1)
-        s = float(poutine.trace(guide).get_trace(xb).nodes["zipf_exponent"]["value"].detach())
+        loss, gtr = elbo_and_guide_trace(model, guide, xb, n, seed=1)
+        s = float(gtr.nodes["zipf_exponent"]["value"].detach())
         loc, scale = model.components.loc.detach(), model.components.scale.detach()
     expected = (
         stats.gamma.logpdf(s, 2.0, scale=0.5)
