@@ -75,8 +75,10 @@ class StickBreaking(WeightPrior):
     The concentration sets the mass the prior leaves for clusters beyond those in use, the
     Chinese restaurant's "new table" probability :math:`\alpha / (N + \alpha)`: with a fixed
     :math:`\alpha = 1` and 200,000 points, a component after all the clusters in use gets a
-    weight of about :math:`\alpha / N = 5 \cdot 10^{-6}`, so SVI almost never opens one.
-    Three ways to set it:
+    weight of about :math:`\alpha / N = 5 \cdot 10^{-6}`. A larger alpha raises it, but in
+    VaDE it did not open more clusters: on 1,000 Zipf-sized clusters (``benchmarks/scale.py``,
+    K = 1,024) a learned alpha of 49 kept 345 clusters of 50 points or more, alpha = 1 kept
+    355 (``benchmarks/RESULTS.md``); the clusters come from the start. Three ways to set it:
 
     - ``StickBreaking(alpha)``: fixed;
     - ``StickBreaking(alpha, learn_alpha=True)``: a positive point estimate (a ``PyroParam``,
