@@ -145,19 +145,14 @@ class StickBreaking(WeightPrior):
 
     def forward(self) -> torch.Tensor:  # noqa: D102
         k = self._check_built()
-        if k == 1:
-            pyro.deterministic(self.site(CONCENTRATION), self.stick_b.new_tensor(self.alpha))
-            return pyro.deterministic(self.site(WEIGHTS), self.stick_b.new_ones(1), event_dim=1)
-        if self.prior is not None:
+        if self.prior is not None and k > 1:
             alpha = pyro.sample(self.site(CONCENTRATION), self.prior)
-            b = alpha.unsqueeze(-1).expand(*alpha.shape, k - 1)
-        elif self.learn_alpha:
-            alpha = pyro.deterministic(self.site(CONCENTRATION), self.learned_alpha)
-            b = alpha.expand(k - 1)
-        else:
-            # the fixed hyper-parameter, recorded so that posterior summaries show it
-            pyro.deterministic(self.site(CONCENTRATION), self.stick_b.new_tensor(self.alpha))
-            b = self.stick_b
+        else:  # fixed or a point estimate, recorded so that posterior summaries show it
+            value = self.learned_alpha if self.learn_alpha else self.stick_b.new_tensor(self.alpha)
+            alpha = pyro.deterministic(self.site(CONCENTRATION), value)
+        if k == 1:
+            return pyro.deterministic(self.site(WEIGHTS), self.stick_b.new_ones(1), event_dim=1)
+        b = alpha.unsqueeze(-1).expand(*alpha.shape, k - 1)
         v = pyro.sample(self.site(STICKS), dist.Beta(self.stick_a, b).to_event(1))
         return pyro.deterministic(
             self.site(WEIGHTS), stick_breaking_log_weights(v).exp(), event_dim=1
