@@ -157,7 +157,7 @@ def test_start_mixture_is_the_bayesian_mixture_of_this_prior():
     x, labels = three_blobs(300)
     alpha, k = 0.01, 10
     mixture = priors.Dirichlet(alpha).build(k).start_mixture(k, n_init=1, random_state=0)
-    assert isinstance(mixture, BayesianGaussianMixture)
+    assert isinstance(mixture.mixture, BayesianGaussianMixture)
     found = mixture.fit_predict(x)
     assert len(np.unique(found)) == 3
     concentration = np.asarray(mixture.weight_concentration_, dtype=np.float64)
