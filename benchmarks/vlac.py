@@ -93,13 +93,15 @@ def row(method: str, site: str, attribute: str, truth, labels, seconds=None) -> 
     return out
 
 
-def fit_ladder(x, label_sets, layers, image_shape, epochs, seed, method) -> list[dict]:
+def fit_ladder(
+    x, label_sets, layers, image_shape, epochs, seed, method, shape_view=True
+) -> list[dict]:
     """Fit VLAC with K = ``layers`` by the registry's recipe (``epochs`` in all, warm-up and
     alignment included; the recipe's budget when None); one row per (site, attribute) for
     its start and for the fitted model. The start is fitted once: the estimator stops after
     it (0 free epochs), its rows are scored, and free SVI continues from its model and guide
     (the recipe's objective bound to that start, no second start)."""
-    recipe = zoo.vlac_training(len(x), image_shape, epochs=epochs)
+    recipe = zoo.vlac_training(len(x), image_shape, epochs=epochs, shape_view=shape_view)
     torch.manual_seed(seed)
     model, guide = zoo.make(
         "vlac", x.shape[1], layers=layers, image_shape=image_shape, likelihood="bernoulli"
@@ -153,6 +155,11 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=None, help="the recipe's by default")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument(
+        "--no-shape-view",
+        action="store_true",
+        help="start the top mixture layer on its features, not on the images' colour-free view",
+    )
     parser.add_argument("--no-record", action="store_true", help="do not append to RESULTS.md")
     args = parser.parse_args()
     if args.threads:
@@ -167,7 +174,11 @@ def main() -> None:
     k_digit = max(layers)
     vlac, gmvae = f"VLAC K={layers}", f"GM-VAE K=[{k_digit}]"
     for method, ks in ((vlac, layers), (gmvae, [k_digit])):
-        for r in fit_ladder(x, label_sets, ks, ds.image_shape, args.epochs, args.seed, method):
+        shape_view = not args.no_shape_view
+        fits = fit_ladder(
+            x, label_sets, ks, ds.image_shape, args.epochs, args.seed, method, shape_view
+        )
+        for r in fits:
             rows.append(r)
             print({k: round(v, 4) if isinstance(v, float) else v for k, v in r.items()}, flush=True)
     cols = ["method", "site", "attribute", "acc", "acc_majority", "nmi", "ari", "used"]
@@ -179,7 +190,13 @@ def main() -> None:
         f"{args.seed}); {args.epochs or 'the recipe budget of'} epochs in all of the "
         "registry's VLAC recipe for both models (zoo.vlac_training: 30% warm-up, 10% "
         "alignment of the LayerwiseStart, the rest free SVI with SitesAgreement; "
-        "temperature 1 -> 0.5 over the first half of free SVI); s/fit and cpu s of the "
+        + (
+            "the top mixture layer's start clusters the images' colour-free view "
+            "(nn.ContrastInvariant), the lower layers' their features; "
+            if not args.no_shape_view
+            else "every layer's start clusters its features (--no-shape-view); "
+        )
+        + "temperature 1 -> 0.5 over the first half of free SVI); s/fit and cpu s of the "
         "fitted rows include the start; "
         f"torch threads {torch.get_num_threads()}; load average {os.getloadavg()[0]:.1f} on "
         f"{os.cpu_count()} cores at the end (a shared machine when above the cores); "

@@ -40,7 +40,7 @@ from pyroclust.infer.schedules import StepDecay, TemperatureAnnealing
 from pyroclust.infer.trainer import EarlyStopping
 from pyroclust.models.gmvae import CLUSTER_TREATMENTS, check_cluster
 from pyroclust.models.kdae import MinReconstructionLoss
-from pyroclust.nn import MLP, RandomAffine
+from pyroclust.nn import MLP, ContrastInvariant, RandomAffine
 from pyroclust.options import Option, layer_widths, non_negative_float, positive_int
 from pyroclust.regularizers import StartAgreement
 
@@ -593,7 +593,11 @@ VLAC_ALIGN_STEPS = 300
 
 
 def vlac_training(
-    n_samples: int, image_shape: Sequence[int] | None = None, *, epochs: int | None = None
+    n_samples: int,
+    image_shape: Sequence[int] | None = None,
+    *,
+    epochs: int | None = None,
+    shape_view: bool = True,
 ) -> dict[str, Any]:
     """A start per mixture layer, then free SVI that keeps it: a budget of ``epochs`` (by
     default :data:`VLAC_ITEM_PASSES` item passes: epochs = passes / rows, between 10 and
@@ -619,8 +623,15 @@ def vlac_training(
     free = max(1, int(epochs) - warmup - align)
     embedding = "tsne" if n_samples < 10_000 else "umap"
     clusterer = ManifoldInit(space="codes", embedding=embedding, pretrain_epochs=0)
+    views = None
+    if image_shape is not None and shape_view:
+        views = {-1: ContrastInvariant(image_shape)}
     init = LayerwiseStart(
-        warmup_epochs=warmup, batch_size=128, clusterer=clusterer, align_epochs=align
+        warmup_epochs=warmup,
+        batch_size=128,
+        clusterer=clusterer,
+        align_epochs=align,
+        views=views,
     )
     return {
         "epochs": free,

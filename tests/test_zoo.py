@@ -243,3 +243,14 @@ def test_full_batch_size() -> None:
         size = zoo.full_batch_size(n, 64)
         assert 52 <= size <= 64
         assert (n % size or size) / size == max((n % b or b) / b for b in range(52, 65))
+
+
+def test_vlac_recipe_starts_the_top_mixture_layer_on_the_images_shape_view() -> None:
+    from pyroclust.nn import ContrastInvariant
+
+    images = zoo.default_training("vlac", 10_000, (3, 28, 28))["init"]
+    assert list(images.views) == [-1]
+    view = images.views[-1]
+    assert isinstance(view, ContrastInvariant) and view.image_shape == (3, 28, 28)
+    assert zoo.default_training("vlac", 10_000)["init"].views is None  # not images
+    assert zoo.vlac_training(10_000, (3, 28, 28), shape_view=False)["init"].views is None

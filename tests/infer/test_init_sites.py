@@ -11,7 +11,13 @@ from pyroclust.estimator import Clusterer
 from pyroclust.guides import GMVAEGuide, VLACGuide
 from pyroclust.infer.elbo import local_params
 from pyroclust.infer.init import labelled_loss
-from pyroclust.infer.init.layerwise import LayerwiseStart, explained_away, site_features
+from pyroclust.infer.init.layerwise import (
+    LayerwiseStart,
+    explained_away,
+    resolve_views,
+    site_features,
+    view_rows,
+)
 from pyroclust.infer.init.sites import (
     SitesAgreement,
     check_site_labels,
@@ -190,3 +196,54 @@ def test_errors_are_one_line() -> None:
         LayerwiseStart().site_labels(gmvae, GMVAEGuide.for_model(gmvae, hidden=(8, 7)), x)
     with pytest.raises(ValueError, match="warmup_epochs"):
         LayerwiseStart(warmup_epochs=-1)
+
+
+class _Recording:
+    """A clusterer that records what it is given and labels rows by their first column's
+    rank (K equal groups)."""
+
+    def __init__(self) -> None:
+        self.given: list[np.ndarray] = []
+
+    def cluster_labels(self, features, n_components, random_state):
+        self.given.append(np.asarray(features))
+        order = np.argsort(np.argsort(features[:, 0], kind="stable"), kind="stable")
+        return order * n_components // len(features)
+
+
+def test_a_site_with_a_view_clusters_that_view_of_the_data() -> None:
+    x = _x(30)
+    model, guide = _pair([3, 1, 2], "relaxed")
+    view = lambda rows: 2.0 * rows[:, :5]  # noqa: E731
+    for key in (-1, "y3", 1):
+        rec = _Recording()
+        start = LayerwiseStart(clusterer=rec, explain_away=0, views={key: view})
+        labels = start.site_labels(model, guide, x, 0)
+        features = site_features(guide, x)
+        # y1 clusters its features; y3 the view of the rows, not its features
+        np.testing.assert_allclose(rec.given[0], features["y1"])
+        np.testing.assert_allclose(rec.given[1], 2.0 * x[:, :5].double().numpy())
+        assert labels.shape == (30, 2)
+
+
+def test_view_rows_in_batches_equal_the_whole_and_views_are_checked() -> None:
+    x = _x(30)
+    np.testing.assert_allclose(
+        view_rows(lambda r: r.sum(1, keepdim=True), x, batch_size=7),
+        x.double().sum(1, keepdim=True).numpy(),
+        rtol=1e-6,
+    )
+    names = ["y1", "y3"]
+    assert resolve_views({-1: len, "y1": abs}, names) == {"y3": len, "y1": abs}
+    for bad, match in [
+        ({2: len}, "no cluster site at position 2"),
+        ({"y2": len}, "no cluster site 'y2'"),
+        ({1: len, "y3": len}, "two views for site 'y3'"),
+        ({0: 3}, "not callable"),
+        ({1.5: len}, "site name or position"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            resolve_views(bad, names)
+    model, guide = _pair([3, 1, 2], "relaxed")
+    with pytest.raises(ValueError, match="no cluster site"):  # before any warm-up
+        LayerwiseStart(views={"z1": len})(model, guide, _x(10))

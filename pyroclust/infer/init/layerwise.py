@@ -3,6 +3,7 @@ reads, after a short unsupervised warm-up; then every site aligned to its labels
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,6 +56,45 @@ def explained_away(features: np.ndarray, labels: list[np.ndarray]) -> np.ndarray
     return features - design @ coef + features.mean(0)
 
 
+#: A data view a site's start clusters instead of its features: rows (N, D) -> (N, width).
+View = Callable[[torch.Tensor], Any]
+
+
+@torch.no_grad()
+def view_rows(view: View, x: torch.Tensor, batch_size: int = 4096) -> np.ndarray:
+    """``view(x)`` for every row of ``x``, in batches, as a float64 array (n_samples, width)."""
+    parts = []
+    for xb in torch.split(x, batch_size):
+        value = view(xb)
+        value = value.double().cpu().numpy() if torch.is_tensor(value) else np.asarray(value)
+        parts.append(np.asarray(value, dtype=np.float64).reshape(len(xb), -1))
+    return np.concatenate(parts)
+
+
+def resolve_views(views: Mapping[str | int, View] | None, names: list[str]) -> dict[str, View]:
+    """``views`` keyed by site name: a key is a site's name or its position among the
+    model's cluster sites ``names`` (negative from the top: -1 is the last); ``ValueError``
+    for a key that names no site, or two keys that name the same one."""
+    resolved: dict[str, View] = {}
+    for key, view in (views or {}).items():
+        if isinstance(key, bool) or not isinstance(key, (str, int)):
+            raise ValueError(f"a view's key is a site name or position, got {key!r}")
+        if isinstance(key, int):
+            if not -len(names) <= key < len(names):
+                raise ValueError(f"views: no cluster site at position {key} of {names}")
+            name = names[key]
+        elif key in names:
+            name = key
+        else:
+            raise ValueError(f"views: no cluster site {key!r}; the model's are {names}")
+        if name in resolved:
+            raise ValueError(f"views: two views for site {name!r}")
+        if not callable(view):
+            raise ValueError(f"views: the view of site {name!r} is not callable")
+        resolved[name] = view
+    return resolved
+
+
 @dataclass
 class LayerwiseStart:
     """A start for a model with several cluster sites held by its guide (VLAC's one per
@@ -72,7 +112,10 @@ class LayerwiseStart:
        an earlier site shows may have more levels than its K (on coloured MNIST the 12
        pairs of digit and background colour at a K = 4 layer): after 10 warm-up epochs, the
        digit ACC of the K = 10 layer's start was 0.15 with nothing explained away, 0.15 with
-       the K = 4 clusters, 0.27 and 0.29 with 8 and 16 (0.33 with the 12 true colour pairs);
+       the K = 4 clusters, 0.27 and 0.29 with 8 and 16 (0.33 with the 12 true colour pairs).
+       A site given a view in ``views`` clusters that view of the data instead (a fixed
+       map of the rows such as :class:`~pyroclust.nn.ContrastInvariant`, which removes the
+       images' colours), nothing explained away: the view says what the site should see;
     3. ``align_epochs`` of SVI with every site observed at its labels and each q(y | x)
        trained towards them (:func:`~pyroclust.infer.init.sites.fit_sites_conditioned`,
        classification weight ``align_alpha``, learning rate ``align_lr``, default ``lr``).
@@ -88,6 +131,10 @@ class LayerwiseStart:
         ``ManifoldInit(space="codes", embedding="umap", pretrain_epochs=0)``.
     explain_away : int
         The resolution of the explained-away clusterings (0: none).
+    views : mapping, optional
+        Site name or position among the cluster sites (-1: the top one) -> a callable that
+        maps rows of data (N, D) to the rows (N, width) that site's start clusters in place
+        of its features.
     align_epochs, align_lr, align_alpha : int, float, float
     """
 
@@ -96,6 +143,7 @@ class LayerwiseStart:
     batch_size: int = 128
     clusterer: ManifoldInit | None = None
     explain_away: int = 4
+    views: Mapping[str | int, View] | None = None
     align_epochs: int = 5
     align_lr: float | None = None
     align_alpha: float = 1.0
@@ -112,6 +160,7 @@ class LayerwiseStart:
         """The start's labels, of shape (n_samples, n_sites) in the order of the model's
         cluster sites: each site's features clustered into its K clusters (see the class)."""
         sites = guide_sites(model)
+        views = resolve_views(self.views, [s.name for s in sites])
         features = site_features(guide, x)
         missing = [s.name for s in sites if s.name not in features]
         if missing:
@@ -122,7 +171,10 @@ class LayerwiseStart:
         columns: list[np.ndarray] = []
         fine: list[np.ndarray] = []  # the earlier sites' finer clusterings, explained away
         for i, site in enumerate(sites):
-            f = explained_away(features[site.name], fine)
+            if site.name in views:
+                f = view_rows(views[site.name], x)
+            else:
+                f = explained_away(features[site.name], fine)
             columns.append(np.asarray(clusterer.cluster_labels(f, site.n_components, random_state)))
             if self.explain_away > 0 and i < len(sites) - 1:
                 k = self.explain_away * site.n_components
@@ -141,7 +193,7 @@ class LayerwiseStart:
     ) -> None:
         """Run the warm-up, the start and the alignment on the data ``x`` of shape
         (n_samples, n_features)."""
-        guide_sites(model)  # a clear error before any training
+        resolve_views(self.views, [s.name for s in guide_sites(model)])  # errors first
         if session is None:
             session = FitSession(
                 model, guide, random_state=random_state, progress=progress, device=x.device
@@ -172,4 +224,11 @@ class LayerwiseStart:
             )
 
 
-__all__ = ["LayerwiseStart", "explained_away", "site_features"]
+__all__ = [
+    "LayerwiseStart",
+    "View",
+    "explained_away",
+    "resolve_views",
+    "site_features",
+    "view_rows",
+]
