@@ -192,7 +192,7 @@ def main() -> None:
         "alignment of the LayerwiseStart, the rest free SVI with SitesAgreement; "
         + (
             "the top mixture layer's start clusters the images' colour-free view "
-            "(nn.ContrastInvariant), the lower layers' their features; "
+            "(nn.ShapeView), the lower layers' their features; "
             if not args.no_shape_view
             else "every layer's start clusters its features (--no-shape-view); "
         )

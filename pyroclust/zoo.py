@@ -40,7 +40,7 @@ from pyroclust.infer.schedules import StepDecay, TemperatureAnnealing
 from pyroclust.infer.trainer import EarlyStopping
 from pyroclust.models.gmvae import CLUSTER_TREATMENTS, check_cluster
 from pyroclust.models.kdae import MinReconstructionLoss
-from pyroclust.nn import MLP, ContrastInvariant, RandomAffine
+from pyroclust.nn import MLP, RandomAffine, ShapeView
 from pyroclust.options import Option, layer_widths, non_negative_float, positive_int
 from pyroclust.regularizers import StartAgreement
 
@@ -625,7 +625,7 @@ def vlac_training(
     clusterer = ManifoldInit(space="codes", embedding=embedding, pretrain_epochs=0)
     views = None
     if image_shape is not None and shape_view:
-        views = {-1: ContrastInvariant(image_shape)}
+        views = {-1: ShapeView(image_shape)}
     init = LayerwiseStart(
         warmup_epochs=warmup,
         batch_size=128,

@@ -246,11 +246,11 @@ def test_full_batch_size() -> None:
 
 
 def test_vlac_recipe_starts_the_top_mixture_layer_on_the_images_shape_view() -> None:
-    from pyroclust.nn import ContrastInvariant
+    from pyroclust.nn import ShapeView
 
     images = zoo.default_training("vlac", 10_000, (3, 28, 28))["init"]
     assert list(images.views) == [-1]
     view = images.views[-1]
-    assert isinstance(view, ContrastInvariant) and view.image_shape == (3, 28, 28)
+    assert isinstance(view, ShapeView) and view.image_shape == (3, 28, 28)
     assert zoo.default_training("vlac", 10_000)["init"].views is None  # not images
     assert zoo.vlac_training(10_000, (3, 28, 28), shape_view=False)["init"].views is None

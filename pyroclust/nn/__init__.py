@@ -2,8 +2,8 @@
 
 from pyroclust.nn.augment import RandomAffine
 from pyroclust.nn.batched import BatchedMLP
-from pyroclust.nn.contrast import ContrastInvariant
 from pyroclust.nn.conv import ConvDecoder, ConvEncoder
 from pyroclust.nn.mlp import MLP
+from pyroclust.nn.shape import ShapeView
 
-__all__ = ["MLP", "BatchedMLP", "ContrastInvariant", "ConvDecoder", "ConvEncoder", "RandomAffine"]
+__all__ = ["MLP", "BatchedMLP", "ConvDecoder", "ConvEncoder", "RandomAffine", "ShapeView"]

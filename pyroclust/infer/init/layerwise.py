@@ -114,7 +114,7 @@ class LayerwiseStart:
        digit ACC of the K = 10 layer's start was 0.15 with nothing explained away, 0.15 with
        the K = 4 clusters, 0.27 and 0.29 with 8 and 16 (0.33 with the 12 true colour pairs).
        A site given a view in ``views`` clusters that view of the data instead (a fixed
-       map of the rows such as :class:`~pyroclust.nn.ContrastInvariant`, which removes the
+       map of the rows such as :class:`~pyroclust.nn.ShapeView`, which removes the
        images' colours), nothing explained away: the view says what the site should see;
     3. ``align_epochs`` of SVI with every site observed at its labels and each q(y | x)
        trained towards them (:func:`~pyroclust.infer.init.sites.fit_sites_conditioned`,
