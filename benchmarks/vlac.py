@@ -179,8 +179,8 @@ def main() -> None:
     k_digit = max(layers)
     vlac, gmvae = f"VLAC K={layers}", f"GM-VAE K=[{k_digit}]"
     models = [(vlac, layers)] if args.no_gmvae else [(vlac, layers), (gmvae, [k_digit])]
+    shape_view = not args.no_shape_view
     for method, ks in models:
-        shape_view = not args.no_shape_view
         fits = fit_ladder(
             x, label_sets, ks, ds.image_shape, args.epochs, args.seed, method, shape_view
         )
