@@ -254,3 +254,11 @@ def test_vlac_recipe_starts_the_top_mixture_layer_on_the_images_shape_view() -> 
     assert isinstance(view, ShapeView) and view.image_shape == (3, 28, 28)
     assert zoo.default_training("vlac", 10_000)["init"].views is None  # not images
     assert zoo.vlac_training(10_000, (3, 28, 28), shape_view=False)["init"].views is None
+
+
+def test_vlac_recipe_aligns_and_keeps_its_start_with_vades_weights() -> None:
+    recipe = zoo.vlac_training(10_000, (3, 28, 28))
+    assert recipe["init"].align_alpha == zoo.VLAC_ALIGN_ALPHA == zoo.VADE_ALIGN_ALPHA
+    assert recipe["loss"].weight == zoo.VLAC_START_AGREEMENT == zoo.VADE_START_AGREEMENT
+    # 900 steps of 128 rows: 12 epochs of 10,000 rows, within half the 70-epoch budget
+    assert recipe["init"].align_epochs == 12
