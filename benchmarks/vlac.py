@@ -195,8 +195,9 @@ def main() -> None:
         f"{args.data}, seeded subsample of {len(x)} of {ds.n_samples} rows (seed "
         f"{args.seed}); {args.epochs or 'the recipe budget of'} epochs in all of the "
         f"registry's VLAC recipe for {'VLAC' if args.no_gmvae else 'both models'} "
-        "(zoo.vlac_training: 30% warm-up, 10% "
-        "alignment of the LayerwiseStart, the rest free SVI with SitesAgreement; "
+        "(zoo.vlac_training: 30% warm-up, the LayerwiseStart's alignment of "
+        f"{zoo.VLAC_ALIGN_STEPS} steps at weight {zoo.VLAC_ALIGN_ALPHA:g}, the rest free SVI "
+        f"with SitesAgreement({zoo.VLAC_START_AGREEMENT:g}); "
         + (
             "the top mixture layer's start clusters the images' colour-free view "
             "(nn.ShapeView), the lower layers' their features; "
