@@ -136,9 +136,8 @@ def summary(rows: list[dict], vlac: str, gmvae: str) -> list[dict]:
     out = []
     for attribute in dict.fromkeys(r["attribute"] for r in rows):
         of = [r for r in rows if r["attribute"] == attribute]
-        best = max((r for r in of if r["method"] == vlac), key=lambda r: r["acc"], default=None)
-        none = {"site": "-", "acc": "-", "acc_majority": "-"}
-        best = best or none  # --no-vlac
+        none = {"site": "-", "acc": "-", "acc_majority": "-"}  # --no-vlac
+        best = max((r for r in of if r["method"] == vlac), key=lambda r: r["acc"], default=none)
         entry = {"attribute": attribute, "best VLAC site": best["site"]}
         entry["VLAC acc"], entry["VLAC acc_majority"] = best["acc"], best["acc_majority"]
         for method, key in (
