@@ -220,12 +220,12 @@ def main() -> None:
     print(table)
     if not args.no_record:
         title = "VLAC: layer x attribute on coloured MNIST, vs a GM-VAE"
-        if args.data != "colored-mnist" or args.no_gmvae or args.no_vlac:
+        if args.no_vlac:
+            title = f"GM-VAE (VLAC's recipe, one layer): {args.data}"
+        elif args.data != "colored-mnist" or args.no_gmvae:
             title = f"VLAC: layer x attribute on {args.data}" + (
                 "" if args.no_gmvae else ", vs a GM-VAE"
             )
-            if args.no_vlac:
-                title = f"GM-VAE (VLAC's recipe, one layer): {args.data}"
         append_results(title, table, notes=notes)
 
 
