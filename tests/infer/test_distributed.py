@@ -128,6 +128,9 @@ def _worker(rank: int, folder: str) -> None:
                 f"{folder}/vade.pt",
             )
         _fit_sessions(rank, folder, x)
+        # no rank closes its connections while the other may still be reading from them
+        # (a peer's close in mid-collective aborts gloo's transport thread: SIGABRT)
+        torch.distributed.barrier()
     finally:
         torch.distributed.destroy_process_group()
 
