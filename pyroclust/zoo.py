@@ -635,7 +635,11 @@ def vlac_training(
     align = epochs_for_steps(VLAC_ALIGN_STEPS, n_samples, 128, 2, max(2, epochs // 2))
     free = max(1, int(epochs) - warmup - align)
     embedding = "tsne" if n_samples < 10_000 else "umap"
-    clusterer = ManifoldInit(space="codes", embedding=embedding, pretrain_epochs=0)
+    # every row embedded (up to VaDE's 100,000): a 10,000-row embedding labels grey MNIST's
+    # digits at 0.865, all 70,000 rows at 0.969 (UMAP + GMM on the raw rows)
+    clusterer = ManifoldInit(
+        space="codes", embedding=embedding, pretrain_epochs=0, max_samples=100_000
+    )
     views = None
     if image_shape is not None and shape_view:
         views = {-1: ShapeView(image_shape)}
