@@ -263,4 +263,4 @@ def test_vlac_recipe_aligns_and_keeps_its_start_with_vades_weights() -> None:
     # 900 steps of 128 rows: 12 epochs of 10,000 rows, within half the 70-epoch budget
     assert recipe["init"].align_epochs == 12
     # every layer's start embeds all the rows up to VaDE's 100,000, not a 10,000-row subset
-    assert recipe["init"].clusterer.max_samples == 100_000
+    assert recipe["init"].clusterer.max_samples == zoo.MANIFOLD_MAX_SAMPLES == 100_000
