@@ -19,7 +19,22 @@ from pyroclust.infer.session import FitSession
 WARMUP_STAGE = "warmup"
 
 
-@torch.no_grad()
+def _in_batches(
+    method: Callable[[torch.Tensor], Mapping[str, Any]], x: torch.Tensor, batch_size: int
+) -> dict[str, np.ndarray]:
+    """``method`` (rows -> named values of shape (rows, ...)) over ``x`` in batches, without
+    gradients: each name's values as one float64 array of shape (n_samples, width)."""
+    parts: dict[str, list[np.ndarray]] = {}
+    with torch.no_grad():
+        for xb in torch.split(x, batch_size):
+            for name, value in method(xb).items():
+                value = value.double().cpu().numpy() if torch.is_tensor(value) else value
+                parts.setdefault(name, []).append(
+                    np.asarray(value, dtype=np.float64).reshape(len(xb), -1)
+                )
+    return {name: np.concatenate(chunks) for name, chunks in parts.items()}
+
+
 def site_features(guide: Any, x: torch.Tensor, batch_size: int = 1024) -> dict[str, np.ndarray]:
     """``guide.site_features(x)`` (what each cluster site's q(y | x) reads, by site name) for
     every row, in evaluation mode, as float64 arrays of shape (n_samples, width)."""
@@ -31,12 +46,8 @@ def site_features(guide: Any, x: torch.Tensor, batch_size: int = 1024) -> dict[s
             f"{type(guide).__name__} has no site_features(x): a start per cluster site needs "
             "the guide to say what each site's q(y | x) reads"
         )
-    parts: dict[str, list[np.ndarray]] = {}
     with evaluating(guide):
-        for xb in torch.split(x, batch_size):
-            for name, value in method(xb).items():
-                parts.setdefault(name, []).append(value.double().cpu().numpy())
-    return {name: np.concatenate(chunks) for name, chunks in parts.items()}
+        return _in_batches(method, x, batch_size)
 
 
 def explained_away(features: np.ndarray, labels: list[np.ndarray]) -> np.ndarray:
@@ -60,15 +71,9 @@ def explained_away(features: np.ndarray, labels: list[np.ndarray]) -> np.ndarray
 View = Callable[[torch.Tensor], Any]
 
 
-@torch.no_grad()
 def view_rows(view: View, x: torch.Tensor, batch_size: int = 4096) -> np.ndarray:
     """``view(x)`` for every row of ``x``, in batches, as a float64 array (n_samples, width)."""
-    parts = []
-    for xb in torch.split(x, batch_size):
-        value = view(xb)
-        value = value.double().cpu().numpy() if torch.is_tensor(value) else np.asarray(value)
-        parts.append(np.asarray(value, dtype=np.float64).reshape(len(xb), -1))
-    return np.concatenate(parts)
+    return _in_batches(lambda xb: {"view": view(xb)}, x, batch_size)["view"]
 
 
 def resolve_views(views: Mapping[str | int, View] | None, names: list[str]) -> dict[str, View]:
