@@ -637,7 +637,9 @@ def vlac_training(
     recipe 0.617; with the alignment and agreement now shipped (900 steps, both weights 10)
     y3 reached 0.795 (its start 0.787; the GM-VAE 0.793), 1,037 s per fit on the 2-core CPU.
     On all 70,000 rows, every row embedded for the starts (seed 0): y3 0.946 (its start
-    0.928; the GM-VAE 0.940), y2 the background at 1.000 rectangular, 81 s/epoch."""
+    0.928; the GM-VAE 0.940), y2 the background at 1.000 rectangular, 81 s/epoch; seeds 1
+    and 2: y3 0.927 and 0.955 (the GM-VAE 0.944 and 0.901), y2 the background at 0.832 (its
+    warm-up features mix the two colours) and 1.000."""
     if epochs is None:
         epochs = int(np.clip(VLAC_ITEM_PASSES // max(int(n_samples), 1), 10, 100))
     warmup = max(1, round(0.3 * epochs))
