@@ -201,7 +201,8 @@ def main() -> None:
         f"{args.data}, seeded subsample of {len(x)} of {ds.n_samples} rows (seed "
         f"{args.seed}); {args.epochs or 'the recipe budget of'} epochs in all of the "
         f"registry's VLAC recipe for {' and '.join(m for m, _ in models)} "
-        "(zoo.vlac_training: 30% warm-up, the LayerwiseStart's alignment of "
+        f"(zoo.vlac_training: {zoo.VLAC_WARMUP_SHARE:.0%} warm-up, the LayerwiseStart's "
+        "alignment of "
         f"{zoo.VLAC_ALIGN_STEPS} steps at weight {zoo.VLAC_ALIGN_ALPHA:g}, the rest free SVI "
         f"with SitesAgreement({zoo.VLAC_START_AGREEMENT:g}); "
         + (

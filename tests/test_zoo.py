@@ -264,3 +264,20 @@ def test_vlac_recipe_aligns_and_keeps_its_start_with_vades_weights() -> None:
     assert recipe["init"].align_epochs == 12
     # every layer's start embeds all the rows up to VaDE's 100,000, not a 10,000-row subset
     assert recipe["init"].clusterer.max_samples == zoo.MANIFOLD_MAX_SAMPLES == 100_000
+
+
+def test_vlac_recipe_spends_half_its_budget_on_the_warm_up_and_keeps_free_svi() -> None:
+    # 770,000 item passes: 11 epochs of 70,000 rows, 6 of them warm-up, 2 aligning, 3 free
+    recipe = zoo.vlac_training(70_000, (3, 28, 28))
+    assert (recipe["init"].warmup_epochs, recipe["init"].align_epochs, recipe["epochs"]) == (
+        6,
+        2,
+        3,
+    )
+    # small data: the 100-epoch cap, the alignment within half of what the warm-up leaves
+    small = zoo.vlac_training(2_000, (3, 28, 28))
+    assert (small["init"].warmup_epochs, small["init"].align_epochs, small["epochs"]) == (
+        50,
+        25,
+        25,
+    )
