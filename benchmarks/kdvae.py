@@ -24,8 +24,10 @@ per seed and objective, and reports beside them, in the same run on the same dat
   ``umap_dims(K)`` dimensions, full-covariance GMM; ``benchmarks/gmvae.py``'s);
 - what each stage of the start leaves (``MixtureOfAutoencodersInit.stages_``): VaDE's own
   clustering, the starting clusters (k-means on VaDE's codes, or VaDE's own), q(y | x) after
-  each autoencoder is pretrained on its cluster (``start``: the model's start, before joint
-  training), and the final model (``predict``: q(y | x)), with eq. 8's clustering beside it;
+  each autoencoder is pretrained on its cluster, q(y | x) after it is fitted further to the
+  clusters (when the recipe has that stage; the last stage is marked ``start``: the model's
+  start, before joint training), and the final model (``predict``: q(y | x)), with eq. 8's
+  clustering beside it;
 - ACC (Hungarian), NMI, ARI, clusters used, seconds per fit (wall clock and CPU), and the
   seconds of each stage (wall clock and CPU).
 
@@ -310,7 +312,8 @@ VARIANTS = {
 STAGE_NAMES = {
     "vade": "VaDE's own clustering",
     "start": "starting clusters",
-    "pretrain": "after per-cluster pretraining (start)",
+    "pretrain": "after per-cluster pretraining",
+    "classify": "after the classifier fitted to them",
 }
 
 
@@ -325,10 +328,13 @@ def fit_one(ds, variant: str, seed: int, x: np.ndarray, y: np.ndarray) -> list[d
     est.fit(x)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     rows = []
+    last = list(init.stages_)[-1]
     for name, stage in init.stages_.items():
         what = STAGE_NAMES[name]
         if name == "start":
             what += f" ({init.clustering})"
+        if name == last and name != "start":
+            what += " (start)"  # the clustering joint training starts from
         row = {"method": f"{label}: {what}", "seed": seed, **scores(y, stage["labels"])}
         rows.append({**row, "s/fit": stage["seconds"], "CPU s/fit": stage["cpu_seconds"]})
     eq8 = hard_assignments(est.model_, est.guide_, torch.as_tensor(x, dtype=torch.float32))

@@ -725,12 +725,13 @@ def build_kdae(
 
 #: Step budgets of k-DVAE's and k-DAE's recipe: VaDE's pretraining, alignment and free SVI
 #: inside the start (never more than VaDE's own recipe takes), each autoencoder pretrained on
-#: its cluster, then joint training.
+#: its cluster, q(y | x) alone fitted further to the clusters, then joint training.
 KDVAE_STEPS = {
     "vade_pretrain": 400,
     "vade_align": 80,
     "vade_svi": 75,
     "pretrain": 320,
+    "classify": 2_000,
     "joint": 40,
 }
 #: k-DVAE's joint training: its learning rate and the weight of
@@ -813,6 +814,7 @@ def kdvae_training(n_samples: int, image_shape: Sequence[int] | None = None) -> 
         clustering="posterior",
         objective="elbo",
         pretrain_epochs=epochs_for_steps(KDVAE_STEPS["pretrain"], n_samples, 256, 2, 40),
+        classifier_epochs=epochs_for_steps(KDVAE_STEPS["classify"], n_samples, 256, 5, 50),
         batch_size=256,
         lr=1e-3,
     )

@@ -460,6 +460,36 @@ class ClusterReconstructionLoss:
         return f"{type(self).__name__}(classifier={self.classifier}, objective={self.objective!r})"
 
 
+class ClassifierLoss:
+    r"""q(y | x) alone fitted to labels, as a trainer loss callable
+    ``loss(model, guide, x, labels, data_size=n)`` (data ``(x, labels)``):
+
+    .. math:: \frac{n}{B} \sum_b -\log q(y = l_b \mid x_b)
+
+    the cross-entropy of the guide's classifier (:meth:`KDVAEGuide.cluster_logits`) against
+    the labels :math:`l_b`, scaled to the data set. Nothing else of the pair runs, so an epoch
+    costs one classifier pass: the stage that finishes q(y | x)'s fit to the start's clusters
+    after the autoencoders' pretraining
+    (:class:`~pyroclust.infer.init.MixtureOfAutoencodersInit`'s ``classifier_epochs``).
+    """
+
+    def __call__(
+        self,
+        model: Any,
+        guide: Any,
+        x: torch.Tensor,
+        labels: torch.Tensor,
+        *,
+        data_size: int | None = None,
+    ) -> torch.Tensor:
+        """The loss of the whole data set estimated from the batch (rows ``x``, ``labels``)."""
+        loss = F.cross_entropy(guide.cluster_logits(x), labels.long(), reduction="sum")
+        return loss * _scale(data_size, x.shape[0])
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
 def check_pair(model: KDVAE, guide: nn.Module) -> None:
     """``ValueError`` when a model and its guide disagree on K or d."""
     for name in ("n_components", "latent_dim"):
@@ -473,6 +503,7 @@ def check_pair(model: KDVAE, guide: nn.Module) -> None:
 
 __all__ = [
     "KDVAE",
+    "ClassifierLoss",
     "ClusterReconstructionLoss",
     "HardAssignmentLoss",
     "assignment_scores",

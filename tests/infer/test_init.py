@@ -297,6 +297,29 @@ def test_fit_conditioned_until_records_the_agreement_and_stops_once_it_is_reache
     assert all("agreement" not in row for row in session.trainers["align"].history)
 
 
+def test_agreement_stop_reads_labels_through_labels_of_when_given() -> None:
+    from types import SimpleNamespace
+
+    from pyroclust.infer.init.align import AgreementStop
+
+    x = torch.arange(8.0)[:, None]
+    labels = torch.tensor([0, 0, 1, 0, 1, 1, 0, 1])
+    seen = []
+
+    def labels_of(model, guide, rows):
+        seen.append((model, guide, rows))
+        return (rows[:, 0] >= 4).long()  # right on 6 of the 8 rows
+
+    stop = AgreementStop(x, labels, 0.75, labels_of=labels_of)
+    trainer = SimpleNamespace(model="m", guide="g", history=[{}], stopped_early=False)
+    stop(trainer, 0)
+    assert trainer.history[-1]["agreement"] == 0.75 and trainer.stopped_early
+    assert seen[0][:2] == ("m", "g") and seen[0][2] is x
+    trainer = SimpleNamespace(model="m", guide="g", history=[{}], stopped_early=False)
+    AgreementStop(x, labels, 0.9, labels_of=labels_of)(trainer, 0)
+    assert not trainer.stopped_early
+
+
 def test_agreement_stop_rejects_a_share_outside_the_unit_interval() -> None:
     from pyroclust.infer.init.align import AgreementStop
 

@@ -85,6 +85,58 @@ def test_stages_leave_each_autoencoder_best_on_its_cluster() -> None:
     assert (start.stages_["pretrain"]["labels"] == labels).mean() > 0.9
 
 
+def test_classify_stage_fits_q_y_alone_until_it_reproduces_the_labels() -> None:
+    """Stage 4 trains the classifier only (the autoencoders stay as stage 3 left them),
+    records each epoch's agreement, and stops as soon as it reaches classifier_until."""
+    x = torch.as_tensor(blobs(60, D))
+    model, guide = _pair()
+    session = FitSession(model, guide, random_state=0, device="cpu")
+    start = _tiny(pretrain_epochs=1, classifier_epochs=30, classifier_until=1.0)
+    frozen = {}
+    original = start.fit_classifier
+
+    def spy(model_, guide_, *args, **kwargs):
+        frozen["encoder"] = [p.detach().clone() for p in guide_.encoder.parameters()]
+        frozen["decoder"] = [p.detach().clone() for p in model_.decoder.parameters()]
+        frozen["classifier"] = [p.detach().clone() for p in guide_.classifier.parameters()]
+        return original(model_, guide_, *args, **kwargs)
+
+    start.fit_classifier = spy
+    with local_params():
+        start(model, guide, x, random_state=0, session=session)
+    assert [r["name"] for r in session.records] == ["vade", "start", "pretrain", "classify"]
+    assert list(start.stages_) == ["vade", "start", "pretrain", "classify"]
+    for before, after in zip(frozen["encoder"], guide.encoder.parameters(), strict=True):
+        assert torch.equal(before, after)
+    for before, after in zip(frozen["decoder"], model.decoder.parameters(), strict=True):
+        assert torch.equal(before, after)
+    moved = zip(frozen["classifier"], guide.classifier.parameters(), strict=True)
+    assert any(not torch.equal(before, after) for before, after in moved)
+    history = session.trainers["classify"].history
+    shares = [row["agreement"] for row in history]
+    labels = start.stages_["start"]["labels"]
+    with torch.no_grad():
+        found = guide.cluster_logits(x).argmax(-1).numpy()
+    assert shares[-1] == pytest.approx((found == labels).mean())
+    assert shares[-1] == 1.0 and len(history) < 30 and all(v < 1.0 for v in shares[:-1])
+    assert np.array_equal(start.stages_["classify"]["labels"], labels)
+    assert start.stages_["classify"]["seconds"] >= 0
+
+
+def test_classify_stage_options_are_checked_and_skipped_without_a_classifier() -> None:
+    with pytest.raises(ValueError, match="classifier_epochs must be >= 0"):
+        MixtureOfAutoencodersInit(classifier_epochs=-1)
+    for bad in (0.0, 1.5):
+        with pytest.raises(ValueError, match="classifier_until must lie in"):
+            MixtureOfAutoencodersInit(classifier_until=bad)
+    x = torch.as_tensor(blobs(60, D))
+    model, guide = _pair()
+    start = _tiny(pretrain_epochs=1, classifier=False, classifier_epochs=5)
+    with local_params():
+        start(model, guide, x, random_state=0)
+    assert list(start.stages_) == ["vade", "start", "pretrain"]
+
+
 def test_start_renumbers_clusters_largest_first_for_ordered_priors() -> None:
     model, guide = _pair(weights=priors.Zipf(1.1))
     rng = np.random.default_rng(0)
@@ -144,6 +196,7 @@ def test_registry_recipe_starts_from_vade_and_trains_gently(architecture: str) -
         init = recipe["init"]
         assert isinstance(init, MixtureOfAutoencodersInit)
         assert (init.clustering, init.objective, init.classifier) == ("posterior", "elbo", True)
+        assert init.classifier_until == 1.0 and 5 <= init.classifier_epochs <= 50
         assert init.vade_build is zoo.build_vade and recipe["lr"] <= 1e-4
         assert isinstance(recipe.get("loss"), MinReconstructionLoss) == (architecture == "kdae")
     # step budgets: fewer epochs on more rows, never none

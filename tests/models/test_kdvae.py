@@ -23,6 +23,7 @@ from pyroclust.likelihoods import Gaussian
 from pyroclust.models import KDAE, KDVAE
 from pyroclust.models.kdae import MinReconstructionLoss
 from pyroclust.models.kdvae import (
+    ClassifierLoss,
     ClusterReconstructionLoss,
     HardAssignmentLoss,
     assignment_scores,
@@ -189,6 +190,23 @@ def test_cluster_pretraining_loss_by_hand(objective: str, classifier: bool) -> N
     assert float(loss.detach()) == pytest.approx(float(expected), rel=1e-10)
     with pytest.raises(ValueError, match="objective must be"):
         ClusterReconstructionLoss(objective="kl")
+
+
+def test_classifier_loss_is_q_y_cross_entropy_scaled_and_reaches_only_the_classifier() -> None:
+    model, guide = _double(*_pair())
+    x = _x(10).double()
+    xb, n = x[:5], len(x)
+    labels = torch.tensor([2, 0, 1, 1, 0])
+    loss = ClassifierLoss()(model, guide, xb, labels, data_size=n)
+    with torch.no_grad():
+        logits = guide.classifier(xb).double()
+        log_q = logits - torch.logsumexp(logits, -1, keepdim=True)
+        expected = -log_q[torch.arange(5), labels].sum() * n / len(xb)
+    assert float(loss.detach()) == pytest.approx(float(expected), rel=1e-10)
+    loss.backward()
+    assert all(p.grad is not None for p in guide.classifier.parameters())
+    others = [*guide.encoder.parameters(), *model.decoder.parameters()]
+    assert all(p.grad is None for p in others)
 
 
 @pytest.mark.parametrize("objective", ["reconstruction", "elbo"])

@@ -237,20 +237,32 @@ class AgreementStop:
     mixture: 2 epochs); where it is not (MNIST's 70,000 rows) it runs its budget.
     """
 
-    def __init__(self, x: torch.Tensor, labels: torch.Tensor, until: float) -> None:
+    def __init__(
+        self,
+        x: torch.Tensor,
+        labels: torch.Tensor,
+        until: float,
+        labels_of: Callable[[Any, Any, torch.Tensor], torch.Tensor] | None = None,
+    ) -> None:
         until = float(until)
         if not 0.0 < until <= 1.0:
             raise ValueError(f"until must lie in (0, 1], got {until}")
         self.x, self.labels, self.until = x, labels, until
+        self.labels_of = labels_of
 
     def agreement(self, trainer: Any) -> float:
-        """The share of rows whose most probable cluster is their label."""
+        """The share of rows whose most probable cluster is their label: under
+        ``labels_of(model, guide, x)`` when given (a cheaper reading of the same posterior),
+        else :func:`~pyroclust.predictive.cluster_log_proba`'s argmax."""
         from pyroclust.predictive import cluster_log_proba
 
         if len(self.x) == 0:
             return 1.0
         with torch.no_grad():
-            found = cluster_log_proba(trainer.model, trainer.guide, self.x).argmax(-1)
+            if self.labels_of is not None:
+                found = self.labels_of(trainer.model, trainer.guide, self.x)
+            else:
+                found = cluster_log_proba(trainer.model, trainer.guide, self.x).argmax(-1)
         return float((found.to(self.labels.device) == self.labels).float().mean())
 
     def __call__(self, trainer: Any, epoch: int) -> None:  # noqa: D102
