@@ -410,7 +410,7 @@ def quality(args: argparse.Namespace) -> None:
         f"one torch thread per fit, {args.jobs} fits at once; seeds {args.seeds}; the "
         "command line's recipes (zoo.default_training); stage rows give that stage's "
         "seconds in s/fit and CPU s/fit; "
-        "'vs start' is the final ACC minus the start's (after pretraining), mean and worst "
+        "'vs start' is the final ACC minus the start's (its last stage), mean and worst "
         "seed; shared machine (2 cores, other sessions' jobs ran): wall-clock seconds are "
         "upper bounds, CPU seconds (one thread) what a fit costs on a free core"
     )
