@@ -649,12 +649,11 @@ def vlac_training(
     half the budget a warm-up (11 epochs, 6 of them warm-up), seeds 0-2: y3 0.948, 0.934,
     0.950, y2 the background at 1.000 rectangular on all three."""
     if epochs is None:
-        epochs = int(np.clip(VLAC_ITEM_PASSES // max(int(n_samples), 1), 10, 100))
+        epochs = np.clip(VLAC_ITEM_PASSES // max(int(n_samples), 1), 10, 100)
+    epochs = int(epochs)
     warmup = max(1, int(np.ceil(VLAC_WARMUP_SHARE * epochs)))
-    align = epochs_for_steps(
-        VLAC_ALIGN_STEPS, n_samples, 128, 2, max(2, (int(epochs) - warmup) // 2)
-    )
-    free = max(1, int(epochs) - warmup - align)
+    align = epochs_for_steps(VLAC_ALIGN_STEPS, n_samples, 128, 2, max(2, (epochs - warmup) // 2))
+    free = max(1, epochs - warmup - align)
     embedding = "tsne" if n_samples < 10_000 else "umap"
     clusterer = ManifoldInit(
         space="codes", embedding=embedding, pretrain_epochs=0, max_samples=MANIFOLD_MAX_SAMPLES

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import torch
 from pyro.nn import PyroModule
 
@@ -207,10 +206,10 @@ class SubsampledFit:
 
     def subset(self, n_rows: int) -> Any:
         """The rows (sorted indices, or a slice of all) the mixture is fitted to."""
-        if n_rows <= self.max_samples:
-            return slice(None)
-        rng = np.random.default_rng(self.random_state)
-        return np.sort(rng.choice(n_rows, self.max_samples, replace=False))
+        from pyroclust.datasets.streaming import sample_rows  # the start's draw of rows
+
+        rows = sample_rows(n_rows, self.max_samples, self.random_state)
+        return slice(None) if rows is None else rows
 
     def fit(self, x: Any, y: Any = None) -> SubsampledFit:
         """Fit the mixture to :meth:`subset` of the rows of ``x``."""

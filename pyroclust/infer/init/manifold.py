@@ -251,12 +251,10 @@ class ManifoldInit(LatentClusterStart):
         n = len(features)
         if n < MIN_EMBEDDED_ROWS or too_few_distinct_rows(features, n_components):
             return labels_of_few_rows(features, n_components, random_state)
-        rng = np.random.default_rng(random_state)
-        subset = (
-            np.sort(rng.choice(n, self.max_samples, replace=False))
-            if self.max_samples is not None and n > self.max_samples
-            else np.arange(n)
-        )
+        from pyroclust.datasets.streaming import sample_rows
+
+        subset = sample_rows(n, self.max_samples, random_state)
+        subset = np.arange(n) if subset is None else subset
         candidates = [
             self._embedded_labels(features[subset], n_components, seed)
             for seed in embedding_seeds(random_state, int(self.n_embeddings))
