@@ -647,7 +647,8 @@ def vlac_training(
     rectangular, 81 s/epoch; seeds 1 and 2: y3 0.927 and 0.955 (the GM-VAE 0.944 and 0.901),
     y2 the background at 0.832 (its warm-up features mix the two colours) and 1.000. With
     half the budget a warm-up (11 epochs, 6 of them warm-up), seeds 0-2: y3 0.948, 0.934,
-    0.950, y2 the background at 1.000 rectangular on all three."""
+    0.950, y2 the background at 1.000 rectangular on all three; seed 3: y3 0.956 (the GM-VAE
+    0.946), y2 the background at 0.841 only (it mixes the two colour attributes)."""
     if epochs is None:
         epochs = np.clip(VLAC_ITEM_PASSES // max(int(n_samples), 1), 10, 100)
     epochs = int(epochs)
