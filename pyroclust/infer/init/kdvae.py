@@ -159,10 +159,11 @@ class MixtureOfAutoencodersInit:
     objective: str = "reconstruction"
     classifier_epochs: int = 0
     classifier_until: float = 1.0
-    #: Filled by a call: per stage (``"vade"``, ``"start"``, ``"pretrain"``) its wall-clock
-    #: ``"seconds"``, its ``"cpu_seconds"`` (this process's CPU time, all its threads) and the
-    #: clustering it leaves (``"labels"``: VaDE's own, the starting clusters, q(y | x)'s argmax
-    #: after pretraining), to report what each stage contributes and costs.
+    #: Filled by a call: per stage (``"vade"``, ``"start"``, ``"pretrain"``, ``"classify"``)
+    #: its wall-clock ``"seconds"``, its ``"cpu_seconds"`` (this process's CPU time, all its
+    #: threads) and the clustering it leaves (``"labels"``: VaDE's own, the starting clusters,
+    #: q(y | x)'s argmax after pretraining and after stage 4), to report what each stage
+    #: contributes and costs.
     stages_: dict[str, dict[str, Any]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
@@ -301,22 +302,21 @@ class MixtureOfAutoencodersInit:
         the mean loss per row of each epoch."""
         from pyroclust.models.kdvae import ClusterReconstructionLoss
 
-        labels = torch.as_tensor(np.asarray(labels), dtype=torch.long, device=x.device)
         params = [*guide.encoder.parameters(), *model.decoder.parameters()]
         if self.classifier:
             params += list(guide.classifier.parameters())
-        trainer = session.train(
+        loss = ClusterReconstructionLoss(classifier=self.classifier, objective=self.objective)
+        return self._train_on_labels(
             PRETRAIN_STAGE,
-            (x, labels),
-            loss=ClusterReconstructionLoss(classifier=self.classifier, objective=self.objective),
-            params=params,
-            epochs=self.pretrain_epochs,
-            batch_size=self.batch_size,
-            lr=self.lr,
+            loss,
+            params,
+            self.pretrain_epochs,
+            x,
+            labels,
+            session,
             random_state=random_state,
             progress=progress,
         )
-        return [-row["elbo"] for row in trainer.history]
 
     def fit_classifier(
         self,
@@ -335,22 +335,54 @@ class MixtureOfAutoencodersInit:
         from pyroclust.infer.init.align import AgreementStop
         from pyroclust.models.kdvae import ClassifierLoss
 
-        labels = torch.as_tensor(np.asarray(labels), dtype=torch.long, device=x.device)
-
         def labels_of(model_: Any, guide_: Any, rows: torch.Tensor) -> torch.Tensor:
             return torch.cat([guide_.cluster_logits(b).argmax(-1) for b in rows.split(4096)])
 
-        trainer = session.train(
+        target = torch.as_tensor(np.asarray(labels), dtype=torch.long, device=x.device)
+        stop = AgreementStop(x, target, self.classifier_until, labels_of=labels_of)
+        params = list(guide.classifier.parameters())
+        return self._train_on_labels(
             CLASSIFY_STAGE,
+            ClassifierLoss(),
+            params,
+            int(self.classifier_epochs),
+            x,
+            target,
+            session,
+            random_state=random_state,
+            progress=progress,
+            callbacks=[stop],
+        )
+
+    def _train_on_labels(
+        self,
+        stage: str,
+        loss: Any,
+        params: list[Any],
+        epochs: int,
+        x: torch.Tensor,
+        labels: np.ndarray | torch.Tensor,
+        session: FitSession,
+        *,
+        random_state: int | None,
+        progress: bool,
+        callbacks: Sequence[Any] = (),
+    ) -> list[float]:
+        """Train ``params`` on ``loss`` over the data ``(x, labels)`` as the training stage
+        ``stage`` of ``session`` (this start's batch size and rate); the mean loss per row of
+        each epoch."""
+        labels = torch.as_tensor(np.asarray(labels), dtype=torch.long, device=x.device)
+        trainer = session.train(
+            stage,
             (x, labels),
-            loss=ClassifierLoss(),
-            params=list(guide.classifier.parameters()),
-            epochs=int(self.classifier_epochs),
+            loss=loss,
+            params=params,
+            epochs=epochs,
             batch_size=self.batch_size,
             lr=self.lr,
             random_state=random_state,
             progress=progress,
-            callbacks=[AgreementStop(x, labels, self.classifier_until, labels_of=labels_of)],
+            callbacks=list(callbacks),
         )
         return [-row["elbo"] for row in trainer.history]
 
