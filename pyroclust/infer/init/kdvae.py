@@ -396,7 +396,7 @@ class MixtureOfAutoencodersInit:
         progress: bool = False,
         session: FitSession | None = None,
     ) -> None:
-        """Run the three stages on ``model`` and ``guide`` (a k-DVAE or k-DAE pair) with the
+        """Run the stages on ``model`` and ``guide`` (a k-DVAE or k-DAE pair) with the
         data ``x`` of shape (n_samples, n_features), in ``session`` (a fresh one without a
         checkpoint when None)."""
         if session is None:
@@ -418,15 +418,18 @@ class MixtureOfAutoencodersInit:
             ),
         )
         self.stages_[START_STEP] = {**clock.lap(), "labels": labels}
+
+        def record(stage: str) -> None:
+            lap = clock.lap()  # the clustering below is the report's, not the stage's
+            self.stages_[stage] = {**lap, "labels": predicted_labels(model, guide, x)}
+            clock.lap()
+
         if self.pretrain_epochs > 0:
             self.pretrain(model, guide, x, labels, session, random_state, progress)
-            lap = clock.lap()  # the clustering below is the report's, not the stage's
-            self.stages_[PRETRAIN_STAGE] = {**lap, "labels": predicted_labels(model, guide, x)}
-            clock.lap()
+            record(PRETRAIN_STAGE)
         if self.classifier and self.classifier_epochs > 0:
             self.fit_classifier(model, guide, x, labels, session, random_state, progress)
-            lap = clock.lap()
-            self.stages_[CLASSIFY_STAGE] = {**lap, "labels": predicted_labels(model, guide, x)}
+            record(CLASSIFY_STAGE)
 
 
 class _StageClock:
