@@ -95,15 +95,13 @@ def row(method: str, site: str, attribute: str, truth, labels, seconds=None) -> 
     return out
 
 
-def fit_ladder(
-    x, label_sets, layers, image_shape, epochs, seed, method, shape_view=True
-) -> list[dict]:
+def fit_ladder(x, label_sets, layers, image_shape, epochs, seed, method, views=None) -> list[dict]:
     """Fit VLAC with K = ``layers`` by the registry's recipe (``epochs`` in all, warm-up and
     alignment included; the recipe's budget when None); one row per (site, attribute) for
     its start and for the fitted model. The start is fitted once: the estimator stops after
     it (0 free epochs), its rows are scored, and free SVI continues from its model and guide
     (the recipe's objective bound to that start, no second start)."""
-    recipe = zoo.vlac_training(len(x), image_shape, epochs=epochs, shape_view=shape_view)
+    recipe = zoo.vlac_training(len(x), image_shape, epochs=epochs, **(views or {}))
     torch.manual_seed(seed)
     model, guide = zoo.make(
         "vlac", x.shape[1], layers=layers, image_shape=image_shape, likelihood="bernoulli"
@@ -168,6 +166,11 @@ def main() -> None:
         action="store_true",
         help="start the top mixture layer on its features, not on the images' colour-free view",
     )
+    parser.add_argument(
+        "--no-colour-view",
+        action="store_true",
+        help="start the lowest mixture layer on its features, not on the images' two colours",
+    )
     parser.add_argument("--no-record", action="store_true", help="do not append to RESULTS.md")
     args = parser.parse_args()
     if args.threads:
@@ -185,11 +188,9 @@ def main() -> None:
     models += [] if args.no_gmvae else [(gmvae, [k_digit])]
     if not models:
         parser.error("--no-vlac and --no-gmvae leave nothing to fit")
-    shape_view = not args.no_shape_view
+    views = {"shape_view": not args.no_shape_view, "colour_view": not args.no_colour_view}
     for method, ks in models:
-        fits = fit_ladder(
-            x, label_sets, ks, ds.image_shape, args.epochs, args.seed, method, shape_view
-        )
+        fits = fit_ladder(x, label_sets, ks, ds.image_shape, args.epochs, args.seed, method, views)
         for r in fits:
             rows.append(r)
             print({k: round(v, 4) if isinstance(v, float) else v for k, v in r.items()}, flush=True)
@@ -206,10 +207,15 @@ def main() -> None:
         f"{zoo.VLAC_ALIGN_STEPS} steps at weight {zoo.VLAC_ALIGN_ALPHA:g}, the rest free SVI "
         f"with SitesAgreement({zoo.VLAC_START_AGREEMENT:g}); "
         + (
-            "the top mixture layer's start clusters the images' colour-free view "
-            "(nn.ShapeView), the lower layers' their features; "
+            "the top mixture layer's start clusters the images' colour-free view (nn.ShapeView); "
             if not args.no_shape_view
-            else "every layer's start clusters its features (--no-shape-view); "
+            else "the top layer's start clusters its features (--no-shape-view); "
+        )
+        + (
+            "the lowest mixture layer below the top clusters the images' background and "
+            "figure colours (nn.ColourView), the others their features; "
+            if not args.no_colour_view
+            else "the lower layers' starts cluster their features (--no-colour-view); "
         )
         + "temperature 1 -> 0.5 over the first half of free SVI); s/fit and cpu s of the "
         "fitted rows include the start; "

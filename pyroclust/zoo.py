@@ -34,13 +34,14 @@ from torch import nn
 
 from pyroclust import guides, likelihoods, models, priors, structure
 from pyroclust.infer.init import GMMInit, ManifoldInit, MixtureOfAutoencodersInit, RandomInit
-from pyroclust.infer.init.layerwise import LayerwiseStart
+from pyroclust.infer.init.layerwise import LayerwiseStart, SiteRange
 from pyroclust.infer.init.sites import SitesAgreement
 from pyroclust.infer.schedules import StepDecay, TemperatureAnnealing
 from pyroclust.infer.trainer import EarlyStopping
 from pyroclust.models.gmvae import CLUSTER_TREATMENTS, check_cluster
 from pyroclust.models.kdae import MinReconstructionLoss
-from pyroclust.nn import MLP, RandomAffine, ShapeView
+from pyroclust.nn import MLP, ColourView, RandomAffine, ShapeView
+from pyroclust.nn.conv import check_image_shape
 from pyroclust.options import Option, layer_widths, non_negative_float, positive_int
 from pyroclust.regularizers import StartAgreement
 
@@ -618,6 +619,7 @@ def vlac_training(
     *,
     epochs: int | None = None,
     shape_view: bool = True,
+    colour_view: bool = True,
 ) -> dict[str, Any]:
     """A start per mixture layer, then free SVI that keeps it: a budget of ``epochs`` (by
     default :data:`VLAC_ITEM_PASSES` item passes: epochs = passes / rows, between 10 and
@@ -659,16 +661,18 @@ def vlac_training(
     clusterer = ManifoldInit(
         space="codes", embedding=embedding, pretrain_epochs=0, max_samples=MANIFOLD_MAX_SAMPLES
     )
-    views = None
+    views: dict[Any, Any] = {}
     if image_shape is not None and shape_view:
-        views = {-1: ShapeView(image_shape)}
+        views[-1] = ShapeView(image_shape)
+    if image_shape is not None and colour_view and check_image_shape(image_shape)[0] > 1:
+        views[SiteRange(0, 1)] = ColourView(image_shape)  # the lowest site, below the top
     init = LayerwiseStart(
         warmup_epochs=warmup,
         batch_size=128,
         clusterer=clusterer,
         align_epochs=align,
         align_alpha=VLAC_ALIGN_ALPHA,
-        views=views,
+        views=views or None,
     )
     return {
         "epochs": free,

@@ -245,15 +245,26 @@ def test_full_batch_size() -> None:
         assert (n % size or size) / size == max((n % b or b) / b for b in range(52, 65))
 
 
-def test_vlac_recipe_starts_the_top_mixture_layer_on_the_images_shape_view() -> None:
-    from pyroclust.nn import ShapeView
+def test_vlac_recipe_starts_the_top_layer_on_the_shape_and_the_lowest_on_the_colours() -> None:
+    from pyroclust.infer.init import SiteRange
+    from pyroclust.infer.init.layerwise import resolve_views
+    from pyroclust.nn import ColourView, ShapeView
 
     images = zoo.default_training("vlac", 10_000, (3, 28, 28))["init"]
-    assert list(images.views) == [-1]
-    view = images.views[-1]
-    assert isinstance(view, ShapeView) and view.image_shape == (3, 28, 28)
+    assert list(images.views) == [-1, SiteRange(0, 1)]
+    shape, colour = images.views.values()
+    assert isinstance(shape, ShapeView) and shape.image_shape == (3, 28, 28)
+    assert isinstance(colour, ColourView) and colour.image_shape == (3, 28, 28)
+    # two mixture layers: the colours at the lower one; one: the shape alone
+    assert resolve_views(images.views, ["y2", "y3"]) == {"y3": shape, "y2": colour}
+    assert resolve_views(images.views, ["y3"]) == {"y3": shape}
+    grey = zoo.default_training("vlac", 10_000, (1, 28, 28))["init"]
+    assert list(grey.views) == [-1]  # one channel: no colour to see
     assert zoo.default_training("vlac", 10_000)["init"].views is None  # not images
-    assert zoo.vlac_training(10_000, (3, 28, 28), shape_view=False)["init"].views is None
+    recipe = zoo.vlac_training(10_000, (3, 28, 28), shape_view=False, colour_view=False)
+    assert recipe["init"].views is None
+    only_colour = zoo.vlac_training(10_000, (3, 28, 28), shape_view=False)["init"]
+    assert list(only_colour.views) == [SiteRange(0, 1)]
 
 
 def test_vlac_recipe_aligns_and_keeps_its_start_with_vades_weights() -> None:

@@ -2,8 +2,17 @@
 
 from pyroclust.nn.augment import RandomAffine
 from pyroclust.nn.batched import BatchedMLP
+from pyroclust.nn.colour import ColourView
 from pyroclust.nn.conv import ConvDecoder, ConvEncoder
 from pyroclust.nn.mlp import MLP
 from pyroclust.nn.shape import ShapeView
 
-__all__ = ["MLP", "BatchedMLP", "ConvDecoder", "ConvEncoder", "RandomAffine", "ShapeView"]
+__all__ = [
+    "MLP",
+    "BatchedMLP",
+    "ColourView",
+    "ConvDecoder",
+    "ConvEncoder",
+    "RandomAffine",
+    "ShapeView",
+]

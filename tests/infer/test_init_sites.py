@@ -13,6 +13,7 @@ from pyroclust.infer.elbo import local_params
 from pyroclust.infer.init import labelled_loss
 from pyroclust.infer.init.layerwise import (
     LayerwiseStart,
+    SiteRange,
     explained_away,
     resolve_views,
     site_features,
@@ -226,6 +227,22 @@ def test_a_site_with_a_view_clusters_that_view_of_the_data() -> None:
         assert labels.shape == (30, 2)
 
 
+def test_a_finer_clustering_to_explain_away_is_made_only_when_a_later_site_reads_features() -> None:
+    x = _x(30)
+    model, guide = _pair([3, 1, 2], "relaxed")
+    view = lambda rows: rows[:, :5]  # noqa: E731
+    calls = {}
+    for name, views in (("none", None), ("top", {-1: view}), ("lowest", {0: view})):
+        rec = _Recording()
+        LayerwiseStart(clusterer=rec, explain_away=2, views=views).site_labels(model, guide, x, 0)
+        calls[name] = [f.shape[1] for f in rec.given]
+    width = site_features(guide, x)["y1"].shape[1]
+    # y1, y1 into 2 x 3 clusters (explained away from y3's features), y3
+    assert calls["none"][:2] == [width, width] and len(calls["none"]) == 3
+    assert calls["lowest"] == [5, 5, calls["none"][2]]
+    assert calls["top"] == [width, 5]  # y3 clusters its view: nothing to explain away
+
+
 def test_view_rows_in_batches_equal_the_whole_and_views_are_checked() -> None:
     x = _x(30)
     np.testing.assert_allclose(
@@ -235,12 +252,20 @@ def test_view_rows_in_batches_equal_the_whole_and_views_are_checked() -> None:
     )
     names = ["y1", "y3"]
     assert resolve_views({-1: len, "y1": abs}, names) == {"y3": len, "y1": abs}
+    # a SiteRange gives its view to the sites in its range that no name or position names
+    assert resolve_views({-1: len, SiteRange(0, 1): abs}, names) == {"y3": len, "y1": abs}
+    assert resolve_views({-1: len, SiteRange(0, 1): abs}, ["y2"]) == {"y2": len}
+    assert resolve_views({SiteRange(0, 1): abs, "y1": len}, names) == {"y1": len}
+    assert resolve_views({SiteRange(): abs}, names) == {"y1": abs, "y3": abs}
+    assert resolve_views({SiteRange(5, 9): abs}, names) == {}
     for bad, match in [
         ({2: len}, "no cluster site at position 2"),
         ({"y2": len}, "no cluster site 'y2'"),
         ({1: len, "y3": len}, "two views for site 'y3'"),
         ({0: 3}, "not callable"),
-        ({1.5: len}, "site name or position"),
+        ({1.5: len}, "site name, position or SiteRange"),
+        ({SiteRange(0, 1): len, SiteRange(): abs}, "two SiteRange keys give site 'y1'"),
+        ({SiteRange(): 3}, "not callable"),
     ]:
         with pytest.raises(ValueError, match=match):
             resolve_views(bad, names)

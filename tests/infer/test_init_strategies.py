@@ -133,6 +133,19 @@ def test_manifold_labels_of_constant_and_tiny_data() -> None:
     assert len(np.unique(strategy.cluster_labels(two_distinct, 3, 0, data=two_distinct))) == 2
 
 
+def test_manifold_labels_when_the_mixture_collapses_on_clumps_of_equal_rows() -> None:
+    """24 distinct rows, 100 copies each, into 16 clusters: t-SNE packs each into a point,
+    the Gaussian mixture's components collapse; k-means on the embedding labels them, with
+    a warning, and every copy of a row keeps one cluster."""
+    rows = np.random.default_rng(0).normal(size=(24, 6))
+    x = np.repeat(rows, 100, axis=0)
+    strategy = ManifoldInit(space="codes", embedding="tsne", pretrain_epochs=0)
+    with pytest.warns(RuntimeWarning, match="collapsed on the embedding"):
+        labels = strategy.cluster_labels(x, 16, 0)
+    assert len(np.unique(labels)) == 16
+    assert all(len(np.unique(copies)) == 1 for copies in labels.reshape(24, 100))
+
+
 def test_one_row_starts_cleanly(tiny_vade) -> None:
     """A single row: no scikit-learn perplexity or sample-count error, one cluster."""
     x = torch.rand(1, 12)

@@ -39,7 +39,7 @@ from pyroclust.infer.init.base import (
 from pyroclust.infer.init.gmm import GMMInit
 from pyroclust.infer.init.kdvae import MixtureOfAutoencodersInit
 from pyroclust.infer.init.kmeans import KMeansInit
-from pyroclust.infer.init.layerwise import LayerwiseStart
+from pyroclust.infer.init.layerwise import LayerwiseStart, SiteRange
 from pyroclust.infer.init.manifold import ManifoldInit
 from pyroclust.infer.init.pretrain import pretrain_autoencoder, reconstruction_loss
 from pyroclust.infer.init.random import RandomInit
@@ -85,6 +85,7 @@ __all__ = [
     "ManifoldInit",
     "MixtureOfAutoencodersInit",
     "RandomInit",
+    "SiteRange",
     "SitesAgreement",
     "_LatentClusterInit",
     "default_init",

@@ -76,14 +76,37 @@ def view_rows(view: View, x: torch.Tensor, batch_size: int = 4096) -> np.ndarray
     return _in_batches(lambda xb: {"view": view(xb)}, x, batch_size)["view"]
 
 
-def resolve_views(views: Mapping[str | int, View] | None, names: list[str]) -> dict[str, View]:
-    """``views`` keyed by site name: a key is a site's name or its position among the
-    model's cluster sites ``names`` (negative from the top: -1 is the last); ``ValueError``
-    for a key that names no site, or two keys that name the same one."""
+@dataclass(frozen=True)
+class SiteRange:
+    """A key of :func:`resolve_views`: the cluster sites at positions ``start`` to ``stop``
+    (exclusive; Python's slice rules, None for an open end) that no other key names.
+    ``SiteRange(0, 1)`` is the lowest site unless a name or position names it."""
+
+    start: int | None = None
+    stop: int | None = None
+
+    def names(self, names: list[str]) -> list[str]:
+        """The site names in the range."""
+        return names[self.start : self.stop]
+
+
+def resolve_views(
+    views: Mapping[str | int | SiteRange, View] | None, names: list[str]
+) -> dict[str, View]:
+    """``views`` keyed by site name. A key is a site's name, its position among the model's
+    cluster sites ``names`` (negative from the top: -1 is the last), or a :class:`SiteRange`,
+    which gives its view to the sites in its range that no name or position names: so
+    ``{-1: a, SiteRange(0, 1): b}`` gives the top site ``a`` and the lowest ``b`` when there
+    are two sites or more, and ``a`` alone to a single site. ``ValueError`` for a key that
+    names no site, or two keys (or two ranges) that name the same one."""
     resolved: dict[str, View] = {}
+    ranges: list[tuple[SiteRange, View]] = []
     for key, view in (views or {}).items():
+        if isinstance(key, SiteRange):
+            ranges.append((key, view))
+            continue
         if isinstance(key, bool) or not isinstance(key, (str, int)):
-            raise ValueError(f"a view's key is a site name or position, got {key!r}")
+            raise ValueError(f"a view's key is a site name, position or SiteRange, got {key!r}")
         if isinstance(key, int):
             if not -len(names) <= key < len(names):
                 raise ValueError(f"views: no cluster site at position {key} of {names}")
@@ -94,9 +117,18 @@ def resolve_views(views: Mapping[str | int, View] | None, names: list[str]) -> d
             raise ValueError(f"views: no cluster site {key!r}; the model's are {names}")
         if name in resolved:
             raise ValueError(f"views: two views for site {name!r}")
+        resolved[name] = view
+    named = set(resolved)
+    for key, view in ranges:
+        for name in key.names(names):
+            if name in named:
+                continue
+            if name in resolved:
+                raise ValueError(f"views: two SiteRange keys give site {name!r} a view")
+            resolved[name] = view
+    for name, view in resolved.items():
         if not callable(view):
             raise ValueError(f"views: the view of site {name!r} is not callable")
-        resolved[name] = view
     return resolved
 
 
@@ -120,7 +152,8 @@ class LayerwiseStart:
        the K = 4 clusters, 0.27 and 0.29 with 8 and 16 (0.33 with the 12 true colour pairs).
        A site given a view in ``views`` clusters that view of the data instead (a fixed
        map of the rows such as :class:`~pyroclust.nn.ShapeView`, which removes the
-       images' colours), nothing explained away: the view says what the site should see;
+       images' colours, or :class:`~pyroclust.nn.ColourView`, which keeps only them),
+       nothing explained away: the view says what the site should see;
     3. ``align_epochs`` of SVI with every site observed at its labels and each q(y | x)
        trained towards them (:func:`~pyroclust.infer.init.sites.fit_sites_conditioned`,
        classification weight ``align_alpha``, learning rate ``align_lr``, default ``lr``).
@@ -137,9 +170,10 @@ class LayerwiseStart:
     explain_away : int
         The resolution of the explained-away clusterings (0: none).
     views : mapping, optional
-        Site name or position among the cluster sites (-1: the top one) -> a callable that
-        maps rows of data (N, D) to the rows (N, width) that site's start clusters in place
-        of its features.
+        Site name, position among the cluster sites (-1: the top one) or
+        :class:`SiteRange` of positions (:func:`resolve_views`) -> a callable that maps
+        rows of data (N, D) to the rows (N, width) that site's start clusters in place of
+        its features.
     align_epochs, align_lr, align_alpha : int, float, float
     """
 
@@ -148,7 +182,7 @@ class LayerwiseStart:
     batch_size: int = 128
     clusterer: ManifoldInit | None = None
     explain_away: int = 4
-    views: Mapping[str | int, View] | None = None
+    views: Mapping[str | int | SiteRange, View] | None = None
     align_epochs: int = 5
     align_lr: float | None = None
     align_alpha: float = 1.0
@@ -181,7 +215,8 @@ class LayerwiseStart:
             else:
                 f = explained_away(features[site.name], fine)
             columns.append(np.asarray(clusterer.cluster_labels(f, site.n_components, random_state)))
-            if self.explain_away > 0 and i < len(sites) - 1:
+            later_read_features = any(s.name not in views for s in sites[i + 1 :])
+            if self.explain_away > 0 and later_read_features:
                 k = self.explain_away * site.n_components
                 fine.append(np.asarray(clusterer.cluster_labels(f, k, random_state)))
         return np.stack(columns, 1).astype(np.int64)
@@ -231,6 +266,7 @@ class LayerwiseStart:
 
 __all__ = [
     "LayerwiseStart",
+    "SiteRange",
     "View",
     "explained_away",
     "resolve_views",

@@ -272,7 +272,20 @@ class ManifoldInit(LatentClusterStart):
         embedding = self.embed(features, random_state, n_components)
         if self.method == "hdbscan":
             return self._density_labels(embedding, n_components)
-        return np.asarray(self.mixture(n_components, random_state).fit_predict(embedding))
+        try:
+            return np.asarray(self.mixture(n_components, random_state).fit_predict(embedding))
+        except ValueError as err:  # a component collapsed on a clump of equal points
+            if "ill-defined empirical covariance" not in str(err):
+                raise
+        from sklearn.cluster import KMeans
+
+        warnings.warn(
+            f"the Gaussian mixture of {n_components} components collapsed on the embedding "
+            "(too few distinct points); its clusters are k-means' instead",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return KMeans(n_components, n_init=10, random_state=random_state).fit_predict(embedding)
 
     def _density_labels(self, embedding: np.ndarray, n_components: int) -> np.ndarray:
         """HDBSCAN clusters of the embedding, at most ``n_components``, every point labelled."""
