@@ -203,8 +203,9 @@ def main() -> None:
         f"{args.seed}); {args.epochs or 'the recipe budget of'} epochs in all of the "
         f"registry's VLAC recipe for {' and '.join(m for m, _ in models)} "
         f"(zoo.vlac_training: {zoo.VLAC_WARMUP_SHARE:.0%} warm-up, the LayerwiseStart's "
-        "alignment of "
-        f"{zoo.VLAC_ALIGN_STEPS} steps at weight {zoo.VLAC_ALIGN_ALPHA:g}, the rest free SVI "
+        "alignment at weight "
+        f"{zoo.VLAC_ALIGN_ALPHA:g} until every layer reproduces {zoo.VLAC_ALIGN_UNTIL:.0%} of "
+        f"its start labels (at most {2 * zoo.VLAC_ALIGN_STEPS} steps), the rest free SVI "
         f"with SitesAgreement({zoo.VLAC_START_AGREEMENT:g}); "
         + (
             "the top mixture layer's start clusters the images' colour-free view (nn.ShapeView); "

@@ -611,6 +611,11 @@ VLAC_WARMUP_SHARE = 0.5
 VLAC_ALIGN_STEPS = 900
 VLAC_ALIGN_ALPHA = VADE_ALIGN_ALPHA
 VLAC_START_AGREEMENT = VADE_START_AGREEMENT
+#: The alignment runs until every layer's q(y_l | x) reproduces this share of its start
+#: labels, for at most twice :data:`VLAC_ALIGN_STEPS` steps. On plain MNIST (seed 0) 2
+#: epochs of it reproduced 96.3 % of the top layer's labels (ACC 0.956 against the
+#: labels' 0.969), still rising, and free SVI won back only part of the loss.
+VLAC_ALIGN_UNTIL = 1.0
 
 
 def vlac_training(
@@ -623,9 +628,12 @@ def vlac_training(
 ) -> dict[str, Any]:
     """A start per mixture layer, then free SVI that keeps it: a budget of ``epochs`` (by
     default :data:`VLAC_ITEM_PASSES` item passes: epochs = passes / rows, between 10 and
-    100), :data:`VLAC_WARMUP_SHARE` of it a warm-up on the ELBO, the alignment about
-    :data:`VLAC_ALIGN_STEPS` steps (at least 2 epochs, at most half of what the warm-up
-    leaves), the rest free SVI; Adam 1e-3, batch 128.
+    100), :data:`VLAC_WARMUP_SHARE` of it a warm-up on the ELBO, the alignment until every
+    layer reproduces its start labels (:data:`VLAC_ALIGN_UNTIL`), for at most twice
+    :data:`VLAC_ALIGN_STEPS` steps and at most what the warm-up leaves less a quarter of it
+    (at least 1 epoch; the alignment at least 2 epochs), the rest free SVI; Adam 1e-3,
+    batch 128. (Until this change the alignment ran about :data:`VLAC_ALIGN_STEPS` steps,
+    at most half of what the warm-up leaves, to its end.)
 
     The start is :class:`~pyroclust.infer.init.layerwise.LayerwiseStart`: after the warm-up each
     mixture layer's q(y_l | x) features (the guide's deterministic ladder h̄_l) are
@@ -655,8 +663,10 @@ def vlac_training(
         epochs = np.clip(VLAC_ITEM_PASSES // max(int(n_samples), 1), 10, 100)
     epochs = int(epochs)
     warmup = max(1, int(np.ceil(VLAC_WARMUP_SHARE * epochs)))
-    align = epochs_for_steps(VLAC_ALIGN_STEPS, n_samples, 128, 2, max(2, (epochs - warmup) // 2))
-    free = max(1, epochs - warmup - align)
+    left = epochs - warmup
+    most = max(2, left - max(1, left // 4))
+    align = epochs_for_steps(2 * VLAC_ALIGN_STEPS, n_samples, 128, 2, most)
+    free = max(1, left - align)
     embedding = "tsne" if n_samples < 10_000 else "umap"
     clusterer = ManifoldInit(
         space="codes", embedding=embedding, pretrain_epochs=0, max_samples=MANIFOLD_MAX_SAMPLES
@@ -672,6 +682,7 @@ def vlac_training(
         clusterer=clusterer,
         align_epochs=align,
         align_alpha=VLAC_ALIGN_ALPHA,
+        align_until=VLAC_ALIGN_UNTIL,
         views=views or None,
     )
     return {

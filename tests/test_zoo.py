@@ -271,24 +271,28 @@ def test_vlac_recipe_aligns_and_keeps_its_start_with_vades_weights() -> None:
     recipe = zoo.vlac_training(10_000, (3, 28, 28))
     assert recipe["init"].align_alpha == zoo.VLAC_ALIGN_ALPHA == zoo.VADE_ALIGN_ALPHA
     assert recipe["loss"].weight == zoo.VLAC_START_AGREEMENT == zoo.VADE_START_AGREEMENT
-    # 900 steps of 128 rows: 12 epochs of 10,000 rows, within half the 70-epoch budget
-    assert recipe["init"].align_epochs == 12
+    # until every layer reproduces its labels, for at most 1,800 steps of 128 rows: 23
+    # epochs of 10,000 rows, within the 77-epoch budget less its 39 of warm-up and a quarter
+    assert recipe["init"].align_epochs == 23 and recipe["epochs"] == 15
+    assert recipe["init"].align_until == zoo.VLAC_ALIGN_UNTIL == 1.0
     # every layer's start embeds all the rows up to VaDE's 100,000, not a 10,000-row subset
     assert recipe["init"].clusterer.max_samples == zoo.MANIFOLD_MAX_SAMPLES == 100_000
 
 
 def test_vlac_recipe_spends_half_its_budget_on_the_warm_up_and_keeps_free_svi() -> None:
-    # 770,000 item passes: 11 epochs of 70,000 rows, 6 of them warm-up, 2 aligning, 3 free
+    # 770,000 item passes: 11 epochs of 70,000 rows, 6 of them warm-up, up to 4 aligning
+    # (1,800 steps would be 4), at least 1 free
     recipe = zoo.vlac_training(70_000, (3, 28, 28))
     assert (recipe["init"].warmup_epochs, recipe["init"].align_epochs, recipe["epochs"]) == (
         6,
-        2,
-        3,
+        4,
+        1,
     )
-    # small data: the 100-epoch cap, the alignment within half of what the warm-up leaves
+    # small data: the 100-epoch cap, the alignment within what the warm-up leaves less a
+    # quarter of it (1,800 steps would be 113 epochs of 2,000 rows)
     small = zoo.vlac_training(2_000, (3, 28, 28))
     assert (small["init"].warmup_epochs, small["init"].align_epochs, small["epochs"]) == (
         50,
-        25,
-        25,
+        38,
+        12,
     )

@@ -320,6 +320,20 @@ def test_agreement_stop_reads_labels_through_labels_of_when_given() -> None:
     assert not trainer.stopped_early
 
 
+def test_agreement_stop_of_several_sites_is_the_least_sites_share() -> None:
+    from types import SimpleNamespace
+
+    from pyroclust.infer.init.align import AgreementStop
+
+    x = torch.arange(4.0)[:, None]
+    labels = torch.tensor([[0, 1], [1, 1], [0, 0], [1, 0]])
+    found = torch.tensor([[0, 1], [1, 0], [0, 1], [1, 1]])  # site 0: 4 of 4, site 1: 1 of 4
+    for until, stops in ((0.25, True), (0.5, False)):
+        trainer = SimpleNamespace(model="m", guide="g", history=[{}], stopped_early=False)
+        AgreementStop(x, labels, until, labels_of=lambda m, g, rows: found)(trainer, 0)
+        assert trainer.history[-1]["agreement"] == 0.25 and trainer.stopped_early is stops
+
+
 def test_agreement_stop_rejects_a_share_outside_the_unit_interval() -> None:
     from pyroclust.infer.init.align import AgreementStop
 

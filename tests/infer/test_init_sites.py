@@ -26,6 +26,7 @@ from pyroclust.infer.init.sites import (
     labelled_sites_loss,
     sites_clustering,
 )
+from pyroclust.infer.session import FitSession
 from pyroclust.likelihoods import Bernoulli
 from pyroclust.metrics import ari
 from pyroclust.models import GMVAE, VLAC, VaDE
@@ -162,6 +163,25 @@ def test_layerwise_start_sets_and_aligns_every_sites_labels(cluster: str) -> Non
     assert ari(est.predict(x, site="y1"), a) > 0.9
     assert ari(est.predict(x, site="y3"), b) > 0.9
     assert [s["stage"] for s in est.stage_history_][:2] == ["warmup", "align"]
+
+
+def test_alignment_until_every_site_reproduces_its_labels() -> None:
+    x, a, b = _two_factor_data()
+    x = torch.as_tensor(x)
+    labels = np.stack([a, b], 1)
+    model, guide = _pair([3, 1, 2], "relaxed")
+    session = FitSession(model, guide)
+    fit_sites_conditioned(
+        model, guide, x, labels, epochs=200, batch_size=30, lr=1e-2, until=1.0, session=session
+    )
+    history = session.trainers["align"].history
+    assert 1 < len(history) < 200  # stopped as soon as it got there
+    found = sites_clustering(model, guide, x)
+    share = (found == labels).mean(0)
+    assert history[-1]["agreement"] == pytest.approx(share.min()) == 1.0
+    assert all(h["agreement"] < 1.0 for h in history[:-1])
+    with pytest.raises(ValueError, match="align_until must lie in"):
+        LayerwiseStart(align_until=1.5)
 
 
 def test_layerwise_labels_have_one_column_per_site() -> None:

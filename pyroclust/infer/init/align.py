@@ -229,7 +229,9 @@ class AgreementStop:
     """Alignment callback ``(trainer, epoch)``: after each epoch, the share of rows whose
     most probable cluster under the model (:func:`~pyroclust.predictive.cluster_log_proba`)
     is their label, kept as the epoch's ``"agreement"`` in ``trainer.history``; the stage
-    stops once it reaches ``until``.
+    stops once it reaches ``until``. With labels of shape (n_samples, n_sites) (a start of
+    several cluster sites; ``labels_of`` then gives the same shape) it is the least of the
+    sites' shares: the stage stops once every site reproduces ``until`` of its labels.
 
     No labels of the user are involved: the labels are the start's, and the agreement says
     how far the model already reproduces them. Where the start is easy to reproduce (well
@@ -263,7 +265,8 @@ class AgreementStop:
                 found = self.labels_of(trainer.model, trainer.guide, self.x)
             else:
                 found = cluster_log_proba(trainer.model, trainer.guide, self.x).argmax(-1)
-        return float((found.to(self.labels.device) == self.labels).float().mean())
+        hits = (found.to(self.labels.device) == self.labels).float()
+        return float(hits.mean() if hits.ndim < 2 else hits.mean(0).min())
 
     def __call__(self, trainer: Any, epoch: int) -> None:  # noqa: D102
         value = self.agreement(trainer)

@@ -156,7 +156,9 @@ class LayerwiseStart:
        nothing explained away: the view says what the site should see;
     3. ``align_epochs`` of SVI with every site observed at its labels and each q(y | x)
        trained towards them (:func:`~pyroclust.infer.init.sites.fit_sites_conditioned`,
-       classification weight ``align_alpha``, learning rate ``align_lr``, default ``lr``).
+       classification weight ``align_alpha``, learning rate ``align_lr``, default ``lr``),
+       stopping early once every site's q(y | x) reproduces ``align_until`` of its labels
+       (None: all ``align_epochs``).
 
     The stages run as ``"warmup"``, ``"start"`` and ``"align"`` of the fit's session. Free
     SVI keeps every site near its start with :class:`~pyroclust.infer.init.sites.SitesAgreement`.
@@ -175,6 +177,9 @@ class LayerwiseStart:
         rows of data (N, D) to the rows (N, width) that site's start clusters in place of
         its features.
     align_epochs, align_lr, align_alpha : int, float, float
+    align_until : float, optional
+        The share of every site's labels its q(y | x) reproduces when the alignment stops
+        (:class:`~pyroclust.infer.init.align.AgreementStop`); None: run ``align_epochs``.
     """
 
     warmup_epochs: int = 10
@@ -186,12 +191,15 @@ class LayerwiseStart:
     align_epochs: int = 5
     align_lr: float | None = None
     align_alpha: float = 1.0
+    align_until: float | None = None
     callbacks: list[Any] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         for name in ("warmup_epochs", "align_epochs", "explain_away"):
             if int(getattr(self, name)) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.align_until is not None and not 0.0 < float(self.align_until) <= 1.0:
+            raise ValueError(f"align_until must lie in (0, 1], not {self.align_until!r}")
 
     def site_labels(
         self, model: Any, guide: Any, x: torch.Tensor, random_state: int | None = None
@@ -261,6 +269,7 @@ class LayerwiseStart:
                 progress=progress,
                 session=session,
                 alpha=self.align_alpha,
+                until=self.align_until,
             )
 
 

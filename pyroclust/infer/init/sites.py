@@ -19,7 +19,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from pyroclust.infer.init.align import ALIGN_STAGE, _KeepLogits, _Observed, site_value
+from pyroclust.infer.init.align import (
+    ALIGN_STAGE,
+    AgreementStop,
+    _KeepLogits,
+    _Observed,
+    site_value,
+)
 from pyroclust.infer.session import FitSession
 from pyroclust.regularizers import StartAgreement
 
@@ -167,11 +173,15 @@ def fit_sites_conditioned(
     progress: bool = False,
     session: FitSession | None = None,
     alpha: float = 1.0,
+    until: float | None = None,
 ) -> list[float]:
     """SVI with every cluster site observed at its column of ``labels`` (n_samples,
     n_sites) and q(y | x) of each site trained towards it (:func:`labelled_sites_loss`): the
     alignment of :func:`~pyroclust.infer.init.fit_conditioned`, for several sites. It runs
-    as the training stage ``"align"`` of ``session``.
+    as the training stage ``"align"`` of ``session``. With ``until`` (in (0, 1]) each epoch
+    records the least share of rows any site assigns to its label (``"agreement"``), and
+    the stage stops once it reaches ``until``
+    (:class:`~pyroclust.infer.init.align.AgreementStop`; ``epochs`` is then an upper bound).
 
     Returns
     -------
@@ -180,6 +190,9 @@ def fit_sites_conditioned(
     """
     sites = guide_sites(model)
     labels = check_site_labels(labels, sites, len(x)).to(x.device)
+    callbacks = []
+    if until is not None:
+        callbacks.append(AgreementStop(x, labels, until, labels_of=_sites_argmax))
     session = session if session is not None else FitSession(model, guide, device=x.device)
     trainer = session.train(
         ALIGN_STAGE,
@@ -190,8 +203,14 @@ def fit_sites_conditioned(
         lr=lr,
         random_state=random_state,
         progress=progress,
+        callbacks=callbacks,
     )
     return [-row["elbo"] for row in trainer.history]
+
+
+def _sites_argmax(model: Any, guide: Any, x: torch.Tensor) -> torch.Tensor:
+    """:func:`sites_clustering` as a tensor on the device of ``x`` (AgreementStop's reading)."""
+    return torch.as_tensor(sites_clustering(model, guide, x), device=x.device)
 
 
 def sites_clustering(model: Any, guide: Any, x: torch.Tensor) -> np.ndarray:
