@@ -280,13 +280,13 @@ def test_vlac_recipe_aligns_and_keeps_its_start_with_vades_weights() -> None:
 
 
 def test_vlac_recipe_spends_half_its_budget_on_the_warm_up_and_keeps_free_svi() -> None:
-    # 770,000 item passes: 11 epochs of 70,000 rows, 6 of them warm-up, up to 4 aligning
-    # (1,800 steps would be 4), at least 1 free
+    # 770,000 item passes: 11 epochs of 70,000 rows, 6 of them warm-up, up to 2 aligning
+    # (1,800 steps would be 4), 3 free (VLAC_MIN_FREE_EPOCHS)
     recipe = zoo.vlac_training(70_000, (3, 28, 28))
     assert (recipe["init"].warmup_epochs, recipe["init"].align_epochs, recipe["epochs"]) == (
         6,
-        4,
-        1,
+        2,
+        zoo.VLAC_MIN_FREE_EPOCHS,
     )
     # small data: the 100-epoch cap, the alignment within what the warm-up leaves less a
     # quarter of it (1,800 steps would be 113 epochs of 2,000 rows)
