@@ -6,6 +6,7 @@ from pyroclust.nn.colour import ColourView
 from pyroclust.nn.conv import ConvDecoder, ConvEncoder
 from pyroclust.nn.mlp import MLP
 from pyroclust.nn.shape import ShapeView
+from pyroclust.nn.view import ImageView
 
 __all__ = [
     "MLP",
@@ -13,6 +14,7 @@ __all__ = [
     "ColourView",
     "ConvDecoder",
     "ConvEncoder",
+    "ImageView",
     "RandomAffine",
     "ShapeView",
 ]

@@ -3,15 +3,12 @@ median) and its figure colour (the colour of the pixel that differs most from it
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import torch
-from torch import nn
 
-from pyroclust.nn.conv import check_image_shape
+from pyroclust.nn.view import ImageView
 
 
-class ColourView(nn.Module):
+class ColourView(ImageView):
     r"""A fixed map (no parameters) from flattened images (..., C·H·W) to their two colours
     (..., 2C): the background colour and the figure colour, the same for every shape painted
     in the same two colours. It is the mirror of :class:`~pyroclust.nn.ShapeView`, which keeps
@@ -44,38 +41,21 @@ class ColourView(nn.Module):
     tensor([[0., 0., 1., 1., 0., 0.]])
     """
 
-    def __init__(self, image_shape: Sequence[int]) -> None:
-        super().__init__()
-        self.image_shape = check_image_shape(image_shape)
-
-    @property
-    def in_features(self) -> int:
-        """C·H·W, the width of the rows it reads."""
-        c, h, w = self.image_shape
-        return c * h * w
-
     @property
     def out_features(self) -> int:
         """2C, the width of the rows it gives (background colour, then figure colour)."""
         return 2 * self.image_shape[0]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """The view of ``x`` (..., C·H·W): a tensor (..., 2C)."""
-        if x.shape[-1] != self.in_features:
-            raise ValueError(
-                f"ColourView{self.image_shape} reads rows of {self.in_features} values, "
-                f"got {x.shape[-1]}"
-            )
+        """The view of ``x`` (..., C·H·W): a tensor (..., 2C); ``ValueError`` for rows of
+        another width."""
         c = self.image_shape[0]
-        channels = x.reshape(*x.shape[:-1], c, x.shape[-1] // c)
+        channels = self.channels(x)
         background = channels.median(-1, keepdim=True).values
         farthest = (channels - background).abs().sum(-2).argmax(-1)  # (...,)
         index = farthest[..., None, None].expand(*farthest.shape, c, 1)
         figure = channels.gather(-1, index)
         return torch.cat([background[..., 0], figure[..., 0]], -1)
-
-    def extra_repr(self) -> str:
-        return f"image_shape={self.image_shape}"
 
 
 __all__ = ["ColourView"]

@@ -6,12 +6,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from torch import nn
 
-from pyroclust.nn.conv import check_image_shape
+from pyroclust.nn.view import ImageView
 
 
-class ShapeView(nn.Module):
+class ShapeView(ImageView):
     r"""A fixed map (no parameters) from flattened images (..., C·H·W) to flattened grey
     images (..., H·W) in [0, 1] that is the same for every colouring of the same shape.
 
@@ -58,17 +57,10 @@ class ShapeView(nn.Module):
     """
 
     def __init__(self, image_shape: Sequence[int], eps: float = 1e-6) -> None:
-        super().__init__()
-        self.image_shape = check_image_shape(image_shape)
+        super().__init__(image_shape)
         if not eps > 0:
             raise ValueError(f"eps must be > 0, got {eps}")
         self.eps = float(eps)
-
-    @property
-    def in_features(self) -> int:
-        """C·H·W, the width of the rows it reads."""
-        c, h, w = self.image_shape
-        return c * h * w
 
     @property
     def out_features(self) -> int:
@@ -76,13 +68,9 @@ class ShapeView(nn.Module):
         return self.image_shape[1] * self.image_shape[2]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """The view of ``x`` (..., C·H·W): a tensor (..., H·W) in [0, 1]."""
-        if x.shape[-1] != self.in_features:
-            raise ValueError(
-                f"ShapeView{self.image_shape} reads rows of {self.in_features} values, "
-                f"got {x.shape[-1]}"
-            )
-        channels = x.reshape(*x.shape[:-1], self.image_shape[0], self.out_features)
+        """The view of ``x`` (..., C·H·W): a tensor (..., H·W) in [0, 1]; ``ValueError`` for
+        rows of another width."""
+        channels = self.channels(x)
         mean = channels.mean(-1, keepdim=True)
         median = channels.median(-1, keepdim=True).values
         sign = torch.where(mean >= median, 1.0, -1.0).to(x.dtype)
@@ -92,9 +80,6 @@ class ShapeView(nn.Module):
         span = v.amax(-1, keepdim=True) - low
         flat = (spread < self.eps) | (span < self.eps)
         return torch.where(flat, torch.zeros_like(v), (v - low) / span.clamp_min(self.eps))
-
-    def extra_repr(self) -> str:
-        return f"image_shape={self.image_shape}"
 
 
 __all__ = ["ShapeView"]
