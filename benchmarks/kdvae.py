@@ -142,11 +142,17 @@ class Stepper:
 
     def time(self, batches: list[torch.Tensor], n: int) -> tuple[float, float, float]:
         """Wall-clock and CPU seconds (this process, all threads) and minor page faults (fresh
-        memory pages the kernel had to map and zero) per step over ``batches``."""
+        memory pages the kernel had to map and zero) per step over ``batches`` (on CUDA the
+        device is synchronised before and after, so the wall clock holds the kernels)."""
+        cuda = batches[0].is_cuda
+        if cuda:
+            torch.cuda.synchronize()
         faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
         t0, c0 = time.perf_counter(), time.process_time()
         for x in batches:
             self.step(x, n)
+        if cuda:
+            torch.cuda.synchronize()
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
         faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
         return wall / len(batches), cpu / len(batches), faults / len(batches)
@@ -174,14 +180,22 @@ def keep_freed_memory() -> None:
         raise RuntimeError("mallopt refused the setting (not glibc?)")
 
 
-def sgemm_rate(size: int = 1024, repeats: int = 5) -> float:
+def sgemm_rate(size: int = 1024, repeats: int = 5, device: str = "cpu") -> float:
     """The best single-precision matrix product rate of this process, FLOP per CPU second
     (a square product of ``size``), at the current thread count: the reference for what the
-    matrix products of a step could reach."""
-    a, b = torch.rand(size, size), torch.rand(size, size)
+    matrix products of a step could reach. On CUDA: FLOP per wall second of the device."""
+    a = torch.rand(size, size, device=device)
+    b = torch.rand(size, size, device=device)
     a @ b
     best = float("inf")
     for _ in range(repeats):
+        if device == "cuda":
+            torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            a @ b
+            torch.cuda.synchronize()
+            best = min(best, time.perf_counter() - t0)
+            continue
         c0 = time.process_time()
         a @ b
         best = min(best, time.process_time() - c0)
@@ -196,9 +210,13 @@ def speed_at(
     repeats: int,
     hidden: tuple[int, ...],
     optimizer: str = "trainer",
+    device: str = "cpu",
 ) -> dict:
     n = len(x)
     batched, looped = pairs(x.shape[1], k, hidden)
+    x = x.to(device)
+    for module in (*batched, *looped):
+        module.to(device)
     pairs_ = {"batched": batched, "loop": looped}
     xb = x[:batch]
     with local_params():
@@ -212,7 +230,7 @@ def speed_at(
         if flops["batched"] != flops["loop"]:
             raise AssertionError(f"the two steps' matrix products differ: {flops}")
         g = torch.Generator().manual_seed(0)
-        batches = [x[torch.randperm(n, generator=g)[:batch]] for _ in range(steps)]
+        batches = [x[torch.randperm(n, generator=g)[:batch].to(device)] for _ in range(steps)]
         for s in steppers.values():  # warm-up, not timed
             s.time(batches[:2], n)
         times: dict[str, list[tuple[float, float, float]]] = {name: [] for name in steppers}
@@ -222,8 +240,9 @@ def speed_at(
     med = {name: statistics.median(w for w, _, _ in t) for name, t in times.items()}
     cpu = {name: statistics.median(c for _, c, _ in t) for name, t in times.items()}
     faults = {name: statistics.median(f for _, _, f in t) for name, t in times.items()}
-    gflop, peak = flops["batched"] / 1e9, sgemm_rate() / 1e9
+    gflop, peak = flops["batched"] / 1e9, sgemm_rate(device=device) / 1e9
     return {
+        "device": device,
         "D": x.shape[1],
         "hidden": "-".join(map(str, hidden)),
         "k": k,
@@ -271,11 +290,20 @@ def speed(args: argparse.Namespace) -> None:
             row = {
                 "data": name,
                 "allocator": args.allocator,
-                **speed_at(x, args.k, args.batch, args.steps, args.repeats, hidden, args.optimizer),
+                **speed_at(
+                    x,
+                    args.k,
+                    args.batch,
+                    args.steps,
+                    args.repeats,
+                    hidden,
+                    args.optimizer,
+                    args.device,
+                ),
             }
             rows.append(row)
             print({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()})
-    cols = ["data", "D", "hidden", "k", "batch", "threads", "allocator", "optimizer"]
+    cols = ["data", "device", "D", "hidden", "k", "batch", "threads", "allocator", "optimizer"]
     cols += ["loss rel. diff", "batched ms/step", "loop ms/step", "speed-up"]
     cols += ["batched CPU ms", "loop CPU ms", "CPU speed-up", "matmul GFLOP/step"]
     cols += ["batched GFLOP/CPU s", "loop GFLOP/CPU s", "sgemm GFLOP/CPU s", "bound"]
@@ -295,7 +323,8 @@ def speed(args: argparse.Namespace) -> None:
     print(table)
     if not args.no_record:
         append_results(
-            "k-DVAE: batched networks vs a Python loop over 50 networks (SVI step, CPU)",
+            "k-DVAE: batched networks vs a Python loop over 50 networks (SVI step, "
+            + ("CPU)" if args.device == "cpu" else f"{args.device})"),
             table,
             notes=notes,
         )
@@ -500,6 +529,11 @@ def main() -> None:
         help="'keep': glibc keeps freed memory for reuse (no fresh pages every step)",
     )
     p.add_argument("--repeats", type=int, default=5)
+    p.add_argument(
+        "--device",
+        default="cpu",
+        help="cpu (the issue's target) or cuda; on cuda the CPU columns are the host's",
+    )
     p.add_argument("--no-record", action="store_true", help="do not append to RESULTS.md")
     q = sub.add_parser("quality", help="part B: clustering quality, stage by stage")
     q.add_argument("--datasets", default="digits")

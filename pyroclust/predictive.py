@@ -150,10 +150,13 @@ def _enumerated_joint(
     across its values and left out, so large ones (the likelihood of wide data) cannot
     swamp the others in float32."""
     enumerated = {}
-    joint = torch.zeros(())
+    joint: torch.Tensor | None = None
+    device = None
     for name, s in trace.nodes.items():
         if s["type"] != "sample" or site_is_subsample(s):
             continue
+        if torch.is_tensor(s["value"]):
+            device = s["value"].device
         if s["is_observed"] and not include_observed:
             continue
         if getattr(s["fn"], "_pyro_deterministic", False):
@@ -164,7 +167,9 @@ def _enumerated_joint(
             continue
         lp = s["fn"].log_prob(s["value"])
         if lp.dim() > max_plate_nesting:  # it has an enumerated dimension
-            joint = joint + lp
+            joint = lp if joint is None else joint + lp
+    if joint is None:  # nothing enumerated: a zero on the trace's device (CUDA included)
+        joint = torch.zeros((), device=device)
     return joint, enumerated
 
 

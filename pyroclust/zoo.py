@@ -1067,8 +1067,9 @@ def make(architecture: str, n_features: int, **kwargs: Any) -> tuple[Any, Any]:
         )
     model, guide = entry.build(int(n_features), **kwargs)
     for name in ("hidden", "image_shape"):
-        if kwargs.get(name) is not None:
-            kwargs[name] = [int(h) for h in kwargs[name]]
+        value = kwargs.get(name)
+        if value is not None:  # plain JSON: a width (VLAC's hidden) or a list of them
+            kwargs[name] = int(value) if np.ndim(value) == 0 else [int(h) for h in value]
     if isinstance(kwargs.get("weights"), priors.WeightPrior):
         model.zoo_spec = None  # an object, not plain JSON: load needs the pair (see above)
     else:

@@ -296,3 +296,12 @@ def test_vlac_recipe_spends_half_its_budget_on_the_warm_up_and_keeps_free_svi() 
         38,
         12,
     )
+
+
+def test_a_single_width_is_kept_as_plain_json_and_rebuilds_the_pair() -> None:
+    # VLAC takes one width for its whole ladder: make used to fail iterating it
+    model, _ = zoo.make("vlac", 12, n_components=3, hidden=8, layers=[1, 3])
+    spec = dict(model.zoo_spec)
+    assert spec["hidden"] == 8 and spec["layers"] == [1, 3]
+    rebuilt, _ = zoo.make(spec.pop("architecture"), spec.pop("n_features"), **spec)
+    assert [p.shape for p in rebuilt.parameters()] == [p.shape for p in model.parameters()]

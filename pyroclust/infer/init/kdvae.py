@@ -338,7 +338,7 @@ class MixtureOfAutoencodersInit:
         def labels_of(model_: Any, guide_: Any, rows: torch.Tensor) -> torch.Tensor:
             return torch.cat([guide_.cluster_logits(b).argmax(-1) for b in rows.split(4096)])
 
-        target = torch.as_tensor(np.asarray(labels), dtype=torch.long, device=x.device)
+        target = torch.as_tensor(labels, dtype=torch.long, device=x.device)
         stop = AgreementStop(x, target, self.classifier_until, labels_of=labels_of)
         params = list(guide.classifier.parameters())
         return self._train_on_labels(
@@ -371,7 +371,7 @@ class MixtureOfAutoencodersInit:
         """Train ``params`` on ``loss`` over the data ``(x, labels)`` as the training stage
         ``stage`` of ``session`` (this start's batch size and rate); the mean loss per row of
         each epoch."""
-        labels = torch.as_tensor(np.asarray(labels), dtype=torch.long, device=x.device)
+        labels = torch.as_tensor(labels, dtype=torch.long, device=x.device)
         trainer = session.train(
             stage,
             (x, labels),
