@@ -288,6 +288,11 @@ def test_vlac_recipe_spends_half_its_budget_on_the_warm_up_and_keeps_free_svi() 
         2,
         zoo.VLAC_MIN_FREE_EPOCHS,
     )
+    # when every mixture layer starts on a view (coloured MNIST's two layers), the warm-up
+    # reads nothing: 1 epoch of it, its 5 others aligning (7 in all)
+    assert recipe["init"].viewed_warmup_epochs == zoo.VLAC_VIEWED_WARMUP_EPOCHS == 1
+    model, _ = zoo.build_vlac(3 * 28 * 28, layers=[1, 4, 10, 1], image_shape=(3, 28, 28))
+    assert recipe["init"].stage_epochs(model) == (1, 7)
     # small data: the 100-epoch cap, the alignment within what the warm-up leaves less a
     # quarter of it (1,800 steps would be 113 epochs of 2,000 rows)
     small = zoo.vlac_training(2_000, (3, 28, 28))

@@ -263,6 +263,34 @@ def test_a_finer_clustering_to_explain_away_is_made_only_when_a_later_site_reads
     assert calls["top"] == [width, 5]  # y3 clusters its view: nothing to explain away
 
 
+def test_a_start_whose_every_site_has_a_view_moves_its_warm_up_to_the_alignment() -> None:
+    model, guide = _pair([3, 1, 2], "relaxed")
+    view = lambda rows: rows[:, :5]  # noqa: E731
+    both = {-1: view, SiteRange(0, 1): view}
+    kwargs = {"warmup_epochs": 6, "align_epochs": 2, "viewed_warmup_epochs": 1}
+    assert LayerwiseStart(views=both, **kwargs).stage_epochs(model) == (1, 7)
+    # a site reads the warm-up's features: the warm-up as given
+    assert LayerwiseStart(views={-1: view}, **kwargs).stage_epochs(model) == (6, 2)
+    assert LayerwiseStart(**kwargs).stage_epochs(model) == (6, 2)
+    # not asked for, or a warm-up already shorter, or no alignment to give it to
+    assert LayerwiseStart(views=both, warmup_epochs=6, align_epochs=2).stage_epochs(model) == (
+        6,
+        2,
+    )
+    short = {"warmup_epochs": 1, "align_epochs": 2, "viewed_warmup_epochs": 3}
+    assert LayerwiseStart(views=both, **short).stage_epochs(model) == (1, 2)
+    no_align = {"warmup_epochs": 6, "align_epochs": 0, "viewed_warmup_epochs": 1}
+    assert LayerwiseStart(views=both, **no_align).stage_epochs(model) == (1, 0)
+    with pytest.raises(ValueError, match="viewed_warmup_epochs must be >= 0"):
+        LayerwiseStart(viewed_warmup_epochs=-1)
+    # the stages run for those epochs
+    x, a, b = _two_factor_data(60)
+    start = LayerwiseStart(batch_size=30, clusterer=_Given(a, b), views=both, lr=1e-2, **kwargs)
+    est = Clusterer(model, guide, epochs=0, init=start, random_state=0, progress=False).fit(x)
+    stages = [row["stage"] for row in est.stage_history_]  # one row per epoch
+    assert (stages.count("warmup"), stages.count("align")) == (1, 7)
+
+
 def test_view_rows_in_batches_equal_the_whole_and_views_are_checked() -> None:
     x = _x(30)
     np.testing.assert_allclose(

@@ -180,6 +180,12 @@ class LayerwiseStart:
     align_until : float, optional
         The share of every site's labels its q(y | x) reproduces when the alignment stops
         (:class:`~pyroclust.infer.init.align.AgreementStop`); None: run ``align_epochs``.
+    viewed_warmup_epochs : int, optional
+        When every site clusters a view (so no site reads the warm-up's features), the
+        warm-up runs at most this many epochs, only to move the networks off their random
+        start, and the alignment may run the epochs it saves on top of ``align_epochs``:
+        the start's budget is the same, spent where it decides the result. None: the
+        warm-up runs ``warmup_epochs`` always.
     """
 
     warmup_epochs: int = 10
@@ -192,14 +198,34 @@ class LayerwiseStart:
     align_lr: float | None = None
     align_alpha: float = 1.0
     align_until: float | None = None
+    viewed_warmup_epochs: int | None = None
     callbacks: list[Any] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         for name in ("warmup_epochs", "align_epochs", "explain_away"):
             if int(getattr(self, name)) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.viewed_warmup_epochs is not None and int(self.viewed_warmup_epochs) < 0:
+            raise ValueError(
+                f"viewed_warmup_epochs must be >= 0 or None, got {self.viewed_warmup_epochs}"
+            )
         if self.align_until is not None and not 0.0 < float(self.align_until) <= 1.0:
             raise ValueError(f"align_until must lie in (0, 1], not {self.align_until!r}")
+
+    def stage_epochs(self, model: Any) -> tuple[int, int]:
+        """The warm-up's and the alignment's epochs for ``model``: ``warmup_epochs`` and
+        ``align_epochs``, or, when every cluster site has a view and
+        ``viewed_warmup_epochs`` is set, the shorter warm-up and the alignment lengthened by
+        the epochs it saves."""
+        warmup, align = int(self.warmup_epochs), int(self.align_epochs)
+        names = [s.name for s in guide_sites(model)]
+        views = resolve_views(self.views, names)  # a view naming no site: an error here
+        if self.viewed_warmup_epochs is None or not names or set(names) - set(views):
+            return warmup, align
+        short = min(warmup, int(self.viewed_warmup_epochs))
+        if align > 0:
+            align += warmup - short
+        return short, align
 
     def site_labels(
         self, model: Any, guide: Any, x: torch.Tensor, random_state: int | None = None
@@ -241,28 +267,28 @@ class LayerwiseStart:
     ) -> None:
         """Run the warm-up, the start and the alignment on the data ``x`` of shape
         (n_samples, n_features)."""
-        resolve_views(self.views, [s.name for s in guide_sites(model)])  # errors first
+        warmup_epochs, align_epochs = self.stage_epochs(model)  # view errors first
         if session is None:
             session = FitSession(
                 model, guide, random_state=random_state, progress=progress, device=x.device
             )
-        if self.warmup_epochs > 0:
+        if warmup_epochs > 0:
             session.train(
                 WARMUP_STAGE,
                 x,
-                epochs=int(self.warmup_epochs),
+                epochs=warmup_epochs,
                 batch_size=self.batch_size,
                 lr=self.lr,
                 callbacks=list(self.callbacks),
             )
         labels = session.step(START_STEP, lambda: self.site_labels(model, guide, x, random_state))
-        if self.align_epochs > 0:
+        if align_epochs > 0:
             fit_sites_conditioned(
                 model,
                 guide,
                 x,
                 labels,
-                epochs=int(self.align_epochs),
+                epochs=align_epochs,
                 batch_size=self.batch_size,
                 lr=self.align_lr if self.align_lr is not None else self.lr,
                 random_state=random_state,
