@@ -855,7 +855,9 @@ class SVITrainer:
             for v in s.values()
             if torch.is_tensor(v) and v.is_floating_point()
         ]
-        if moments and not bool(torch.stack([torch.isfinite(v).all() for v in moments]).all()):
+        # one check per tensor: the moments live on the parameters' device, Adam's step
+        # counts on the CPU (or the device, fused), so they cannot be stacked together
+        if not all(bool(torch.isfinite(v).all()) for v in moments):
             self._optim.state.clear()  # the optimiser's moments went non-finite too: reset them
         saved = ""
         if self.checkpoint is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import torch
@@ -19,6 +20,41 @@ def weight_logits(pi: torch.Tensor) -> torch.Tensor:
     the gradient is zero rather than NaN (a pruned component has pi_k = 0 exactly).
     """
     return pi.clamp_min(torch.finfo(pi.dtype).tiny).log()
+
+
+def distribution_on(d: Any, like: torch.Tensor) -> Any:
+    """The distribution ``d`` with its parameters on the device of ``like``: a hyperprior a
+    user built with CPU tensors (``StickBreaking(prior=dist.Gamma(1.0, 1.0))``) used by a
+    model on the GPU. ``d`` itself when its parameters are there already; ``ValueError`` when
+    it cannot be rebuilt from its parameters.
+
+    Examples
+    --------
+    >>> import pyro.distributions as dist
+    >>> d = dist.Gamma(2.0, 1.0)
+    >>> distribution_on(d, torch.zeros(1)) is d
+    True
+    """
+    device = like.device
+    names = [n for n in d.arg_constraints if n in inspect.signature(type(d).__init__).parameters]
+    given = [n for n in names if n in vars(d)]  # the parameters it was built with (lazy
+    names = given or names  # ones such as probs/logits are computed on first use)
+    params = {n: getattr(d, n) for n in names}
+    if all(not torch.is_tensor(v) or v.device == device for v in params.values()):
+        return d
+    try:
+        moved = type(d)(
+            **{n: v.to(device) if torch.is_tensor(v) else v for n, v in params.items()},
+            validate_args=False,  # checked when the user built it
+        )
+    except (TypeError, ValueError) as err:
+        raise ValueError(
+            f"the prior {type(d).__name__} holds tensors on another device than the model's "
+            f"({device}) and cannot be rebuilt there ({err}); build it with tensors on {device}"
+        ) from None
+    if d.batch_shape != moved.batch_shape or d.event_shape != moved.event_shape:
+        moved = moved.expand(d.batch_shape)
+    return moved
 
 
 class WeightPrior(PyroModule):

@@ -11,7 +11,7 @@ import torch
 from pyro.nn import PyroParam
 from torch.distributions import constraints
 
-from pyroclust.priors.base import WeightGuide, WeightPrior, bayesian_start_mixture
+from pyroclust.priors.base import WeightGuide, WeightPrior, bayesian_start_mixture, distribution_on
 from pyroclust.sites import WEIGHTS
 
 #: Name of the stick-proportion site v_1 .. v_{K-1}.
@@ -140,13 +140,14 @@ class StickBreaking(WeightPrior):
         if self.learn_alpha:
             return self.learned_alpha.detach()
         if self.prior is not None:
-            return torch.as_tensor(self.prior.mean, dtype=self.stick_b.dtype).detach()
+            mean = torch.as_tensor(self.prior.mean, dtype=self.stick_b.dtype)
+            return mean.to(self.stick_b.device).detach()
         return self.stick_b.new_tensor(self.alpha)
 
     def forward(self) -> torch.Tensor:  # noqa: D102
         k = self._check_built()
         if self.prior is not None and k > 1:
-            alpha = pyro.sample(self.site(CONCENTRATION), self.prior)
+            alpha = pyro.sample(self.site(CONCENTRATION), distribution_on(self.prior, self.stick_b))
         else:  # fixed or a point estimate, recorded so that posterior summaries show it
             value = self.learned_alpha if self.learn_alpha else self.stick_b.new_tensor(self.alpha)
             alpha = pyro.deterministic(self.site(CONCENTRATION), value)

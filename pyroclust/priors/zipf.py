@@ -11,7 +11,7 @@ import torch
 from pyro.nn import PyroParam
 from torch.distributions import constraints
 
-from pyroclust.priors.base import WeightGuide, WeightPrior
+from pyroclust.priors.base import WeightGuide, WeightPrior, distribution_on
 from pyroclust.sites import WEIGHTS
 
 #: Name of the exponent site.
@@ -111,7 +111,7 @@ class Zipf(WeightPrior):
     def forward(self) -> torch.Tensor:  # noqa: D102
         k = self._check_built()
         if self.prior is not None:
-            s = pyro.sample(self.site(EXPONENT), self.prior)
+            s = pyro.sample(self.site(EXPONENT), distribution_on(self.prior, self.exponent))
         else:
             s = pyro.deterministic(self.site(EXPONENT), self.exponent)
         return pyro.deterministic(self.site(WEIGHTS), zipf_log_weights(s, k).exp(), event_dim=1)
@@ -131,7 +131,7 @@ class Zipf(WeightPrior):
             return zipf_log_weights(self.exponent.detach(), k).exp()
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)
-            s = self.prior.sample((4096,))
+            s = self.prior.sample((4096,)).to(self.exponent)
         return zipf_log_weights(s, k).exp().mean(0)
 
 

@@ -14,6 +14,7 @@ import torch.multiprocessing as mp
 
 from pyroclust import zoo
 from pyroclust.estimator import Clusterer
+from pyroclust.exceptions import NonFiniteLossError
 from pyroclust.infer import SVITrainer
 from pyroclust.infer.init import RandomInit
 
@@ -78,6 +79,43 @@ def test_estimator_on_cuda_fits_predicts_saves_and_loads(tmp_path, x_small) -> N
     np.testing.assert_allclose(
         on_cpu.predict_proba(x_small), on_gpu.predict_proba(x_small), rtol=1e-4, atol=1e-6
     )
+
+
+def test_diverging_training_on_cuda_stops_and_keeps_the_last_good_state(tmp_path, x_small) -> None:
+    # Adam's moments live on the GPU and its step counts on the CPU: the divergence handler
+    # used to stack them together and fail with a device error instead of stopping cleanly
+    path = tmp_path / "run.pt"
+    trainer = SVITrainer(*_pair(), device="cuda", checkpoint=path, **_options(epochs=5, lr=1e6))
+    with pytest.raises(NonFiniteLossError, match=r"non-finite .* at epoch \d+, step \d+"):
+        trainer.fit(torch.as_tensor(x_small))
+    assert all(torch.isfinite(p).all() for p in trainer.parameters())
+    assert path.exists()
+
+
+@pytest.mark.parametrize("prior", ["stick-breaking", "zipf"])
+def test_a_users_hyperprior_built_on_the_cpu_fits_on_cuda(prior, x_small) -> None:
+    from pyro import distributions as dist
+
+    from pyroclust import priors
+
+    weights = (
+        priors.StickBreaking(1.0, prior=dist.Gamma(1.0, 1.0))
+        if prior == "stick-breaking"
+        else priors.Zipf(1.0, prior=dist.Gamma(2.0, 2.0))
+    )
+    est = Clusterer(
+        "vade",
+        n_components=3,
+        model_options={"hidden": (8,), "latent_dim": 2, "weights": weights},
+        epochs=2,
+        batch_size=16,
+        init=RandomInit(),
+        device="cuda",
+        progress=False,
+        random_state=0,
+    ).fit(x_small)
+    assert np.isfinite(est.predict_proba(x_small)).all()
+    assert torch.isfinite(est.model_.weights.mean()).all()
 
 
 def _nccl_worker(rank: int, folder: str, x: torch.Tensor) -> None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
+import pyro.distributions as dist
 import pytest
+import torch
 from sklearn.mixture import BayesianGaussianMixture, GaussianMixture
 
 from pyroclust import metrics, priors
-from pyroclust.priors.base import SubsampledFit, bayesian_start_mixture
+from pyroclust.priors.base import SubsampledFit, bayesian_start_mixture, distribution_on
 
 from .gmm_model import three_blobs
 
@@ -67,3 +69,29 @@ def test_a_subsampled_dirichlet_process_start_finds_the_clusters_of_the_whole():
     found, full = sub.fit_predict(x), whole.fit_predict(x)
     assert len(np.unique(found)) == len(np.unique(full)) == 3
     assert metrics.ari(found, full) > 0.99 and metrics.ari(labels, found) > 0.95
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: dist.Gamma(2.0, 1.0),
+        lambda: dist.LogNormal(0.0, 1.0),
+        lambda: dist.Exponential(1.0),
+        lambda: dist.HalfNormal(1.0),
+        lambda: dist.Beta(2.0, 3.0),
+        lambda: dist.Gamma(torch.full((3,), 2.0), 1.0),
+    ],
+)
+def test_a_users_prior_is_rebuilt_on_the_models_device(make) -> None:
+    d = make()
+    assert distribution_on(d, torch.zeros(1)) is d  # already there: itself
+    # another device (meta stands for CUDA here: no data, no validation possible)
+    default = torch.distributions.Distribution._validate_args
+    torch.distributions.Distribution.set_default_validate_args(False)
+    try:
+        moved = distribution_on(d, torch.zeros(1, device="meta"))
+    finally:
+        torch.distributions.Distribution.set_default_validate_args(default)
+    assert type(moved) is type(d) and moved.batch_shape == d.batch_shape
+    params = [getattr(moved, n) for n in moved.arg_constraints]
+    assert params and all(p.device.type == "meta" for p in params)
