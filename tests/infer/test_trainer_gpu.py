@@ -58,18 +58,22 @@ def test_trainer_on_cuda_checkpoints_and_resumes(tmp_path, x_small) -> None:
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
 
 
-def test_estimator_on_cuda_fits_predicts_saves_and_loads(tmp_path, x_small) -> None:
-    est = Clusterer(
+def _tiny_vade_on_cuda(**model_options) -> Clusterer:
+    return Clusterer(
         "vade",
         n_components=3,
-        model_options={"hidden": (8,), "latent_dim": 2},
+        model_options={"hidden": (8,), "latent_dim": 2, **model_options},
         epochs=2,
         batch_size=16,
         init=RandomInit(),
         device="cuda",
         progress=False,
         random_state=0,
-    ).fit(x_small)
+    )
+
+
+def test_estimator_on_cuda_fits_predicts_saves_and_loads(tmp_path, x_small) -> None:
+    est = _tiny_vade_on_cuda().fit(x_small)
     assert next(est.model_.parameters()).is_cuda
     labels = est.predict(x_small)
     np.testing.assert_array_equal(labels, est.labels_)
@@ -103,17 +107,7 @@ def test_a_users_hyperprior_built_on_the_cpu_fits_on_cuda(prior, x_small) -> Non
         if prior == "stick-breaking"
         else priors.Zipf(1.0, prior=dist.Gamma(2.0, 2.0))
     )
-    est = Clusterer(
-        "vade",
-        n_components=3,
-        model_options={"hidden": (8,), "latent_dim": 2, "weights": weights},
-        epochs=2,
-        batch_size=16,
-        init=RandomInit(),
-        device="cuda",
-        progress=False,
-        random_state=0,
-    ).fit(x_small)
+    est = _tiny_vade_on_cuda(weights=weights).fit(x_small)
     assert np.isfinite(est.predict_proba(x_small)).all()
     assert torch.isfinite(est.model_.weights.mean()).all()
 
