@@ -52,8 +52,6 @@ def distribution_on(d: Any, like: torch.Tensor) -> Any:
             f"the prior {type(d).__name__} holds tensors on another device than the model's "
             f"({device}) and cannot be rebuilt there ({err}); build it with tensors on {device}"
         ) from None
-    if d.batch_shape != moved.batch_shape or d.event_shape != moved.event_shape:
-        moved = moved.expand(d.batch_shape)
     return moved
 
 
