@@ -128,7 +128,12 @@ def test_default_training_recipe() -> None:
     assert isinstance(small["init"].augment, RandomAffine)
     assert small["init"].embedding == "tsne" and small["init"].align_epochs > 0
     large = zoo.default_training("VaDE", 70_000, (28, 28))
-    assert large["init"].space == "data" and large["init"].embedding == "umap"
+    assert large["init"].space == "codes" and large["init"].embedding == "umap"
+    # large images: UMAP on the codes of a longer pretraining (N2D), 44 epochs of 70,000 rows
+    steps = -(-70_000 // large["init"].batch_size) * large["init"].pretrain_epochs
+    assert large["init"].pretrain_epochs == 44 and steps >= zoo.VADE_CODES_PRETRAIN_STEPS
+    table = zoo.default_training("vade", 70_000)  # large, not images: UMAP on the data
+    assert table["init"].space == "data" and table["init"].pretrain_epochs == 5
     assert large["init"].augment is None and large["init"].align_epochs > 0
     # UMAP layouts are drawn UMAP_RESTARTS times (the medoid clustering kept); t-SNE's once
     assert large["init"].n_embeddings == zoo.UMAP_RESTARTS >= 1

@@ -334,6 +334,42 @@ def test_agreement_stop_of_several_sites_is_the_least_sites_share() -> None:
         assert trainer.history[-1]["agreement"] == 0.25 and trainer.stopped_early is stops
 
 
+def test_agreement_stop_reads_a_fixed_random_subset_above_max_rows() -> None:
+    from types import SimpleNamespace
+
+    from pyroclust.infer.init.align import AgreementStop
+
+    x = torch.arange(100.0)[:, None]
+    labels = torch.zeros(100, dtype=torch.long)
+    seen = []
+
+    def labels_of(model, guide, rows):
+        seen.append(rows)
+        return (rows[:, 0] % 2).long()  # right on the even rows only
+
+    stops = [
+        AgreementStop(x, labels, 0.5, labels_of=labels_of, max_rows=10, random_state=s)
+        for s in (3, 3, 4)
+    ]
+    shares = []
+    for stop in stops:
+        trainer = SimpleNamespace(model="m", guide="g", history=[{}], stopped_early=False)
+        stop(trainer, 0)
+        shares.append(trainer.history[-1]["agreement"])
+    rows = [r[:, 0].long() for r in seen]
+    assert all(len(r) == 10 and len(set(r.tolist())) == 10 for r in rows)
+    assert torch.equal(rows[0], rows[1]) and not torch.equal(rows[0], rows[2])
+    for r, share in zip(rows, shares):
+        assert share == (r % 2 == 0).float().mean().item()  # the subset's own share
+    seen.clear()
+    AgreementStop(x, labels, 0.5, labels_of=labels_of)(
+        SimpleNamespace(model="m", guide="g", history=[{}], stopped_early=False), 0
+    )
+    assert seen[0] is x  # below the default max_rows: every row, as given
+    with pytest.raises(ValueError, match="max_rows must be at least 1"):
+        AgreementStop(x, labels, 0.5, max_rows=0)
+
+
 def test_agreement_stop_rejects_a_share_outside_the_unit_interval() -> None:
     from pyroclust.infer.init.align import AgreementStop
 

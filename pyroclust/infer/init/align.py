@@ -225,6 +225,10 @@ def labelled_loss(
     return loss
 
 
+#: :class:`AgreementStop` reads its share on at most this many rows (a fixed random subset).
+AGREEMENT_MAX_ROWS = 10_000
+
+
 class AgreementStop:
     """Alignment callback ``(trainer, epoch)``: after each epoch, the share of rows whose
     most probable cluster under the model (:func:`~pyroclust.predictive.cluster_log_proba`)
@@ -237,6 +241,12 @@ class AgreementStop:
     how far the model already reproduces them. Where the start is easy to reproduce (well
     separated clusters) the alignment is then over in an epoch or two (a 10,000 x 256 Zipf
     mixture: 2 epochs); where it is not (MNIST's 70,000 rows) it runs its budget.
+
+    Above ``max_rows`` rows (:data:`AGREEMENT_MAX_ROWS` by default; None: every row) the
+    share is read on a fixed random subset of that many rows, drawn once from
+    ``random_state`` (0 when None): reading the posterior of every row at every site cost
+    about half a training epoch (VLAC on coloured MNIST, two sites), and the share of
+    10,000 rows is within 0.006 of the whole (two standard errors at a share of 0.9).
     """
 
     def __init__(
@@ -245,10 +255,21 @@ class AgreementStop:
         labels: torch.Tensor,
         until: float,
         labels_of: Callable[[Any, Any, torch.Tensor], torch.Tensor] | None = None,
+        *,
+        max_rows: int | None = None,
+        random_state: int | None = None,
     ) -> None:
         until = float(until)
         if not 0.0 < until <= 1.0:
             raise ValueError(f"until must lie in (0, 1], got {until}")
+        max_rows = AGREEMENT_MAX_ROWS if max_rows is None else int(max_rows)
+        if max_rows < 1:
+            raise ValueError(f"max_rows must be at least 1, got {max_rows}")
+        if len(x) > max_rows:
+            rng = np.random.default_rng(0 if random_state is None else random_state)
+            rows = np.sort(rng.choice(len(x), size=max_rows, replace=False))
+            keep = torch.as_tensor(rows, dtype=torch.long)
+            x, labels = x[keep.to(x.device)], labels[keep.to(labels.device)]
         self.x, self.labels, self.until = x, labels, until
         self.labels_of = labels_of
 
@@ -320,7 +341,9 @@ def fit_conditioned(
         raise ValueError(f"labels must have shape ({len(x)},), got {tuple(labels.shape)}")
     if len(labels) and not (0 <= int(labels.min()) and int(labels.max()) < model.n_components):
         raise ValueError(f"labels must lie in [0, {model.n_components}), the model's components")
-    callbacks = [] if until is None else [AgreementStop(x, labels, until)]
+    callbacks = (
+        [] if until is None else [AgreementStop(x, labels, until, random_state=random_state)]
+    )
     session = session if session is not None else FitSession(model, guide, device=x.device)
     trainer = session.train(
         ALIGN_STAGE,

@@ -339,7 +339,9 @@ class MixtureOfAutoencodersInit:
             return torch.cat([guide_.cluster_logits(b).argmax(-1) for b in rows.split(4096)])
 
         target = torch.as_tensor(labels, dtype=torch.long, device=x.device)
-        stop = AgreementStop(x, target, self.classifier_until, labels_of=labels_of)
+        stop = AgreementStop(
+            x, target, self.classifier_until, labels_of=labels_of, random_state=random_state
+        )
         params = list(guide.classifier.parameters())
         return self._train_on_labels(
             CLASSIFY_STAGE,

@@ -192,7 +192,9 @@ def fit_sites_conditioned(
     labels = check_site_labels(labels, sites, len(x)).to(x.device)
     callbacks = []
     if until is not None:
-        callbacks.append(AgreementStop(x, labels, until, labels_of=_sites_argmax))
+        callbacks.append(
+            AgreementStop(x, labels, until, labels_of=_sites_argmax, random_state=random_state)
+        )
     session = session if session is not None else FitSession(model, guide, device=x.device)
     trainer = session.train(
         ALIGN_STAGE,
