@@ -34,6 +34,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import statistics
 import time
@@ -95,13 +96,17 @@ def row(method: str, site: str, attribute: str, truth, labels, seconds=None) -> 
     return out
 
 
-def fit_ladder(x, label_sets, layers, image_shape, epochs, seed, method, views=None) -> list[dict]:
+def fit_ladder(
+    x, label_sets, layers, image_shape, epochs, seed, method, views=None, viewed_warmup=None
+) -> list[dict]:
     """Fit VLAC with K = ``layers`` by the registry's recipe (``epochs`` in all, warm-up and
     alignment included; the recipe's budget when None); one row per (site, attribute) for
     its start and for the fitted model. The start is fitted once: the estimator stops after
     it (0 free epochs), its rows are scored, and free SVI continues from its model and guide
     (the recipe's objective bound to that start, no second start)."""
     recipe = zoo.vlac_training(len(x), image_shape, epochs=epochs, **(views or {}))
+    if viewed_warmup is not None:  # LayerwiseStart.viewed_warmup_epochs, over the recipe's
+        recipe["init"] = dataclasses.replace(recipe["init"], viewed_warmup_epochs=viewed_warmup)
     torch.manual_seed(seed)
     model, guide = zoo.make(
         "vlac", x.shape[1], layers=layers, image_shape=image_shape, likelihood="bernoulli"
@@ -171,6 +176,14 @@ def main() -> None:
         action="store_true",
         help="start the lowest mixture layer on its features, not on the images' two colours",
     )
+    parser.add_argument(
+        "--viewed-warmup-epochs",
+        type=int,
+        default=None,
+        help="LayerwiseStart.viewed_warmup_epochs (the recipe's zoo.VLAC_VIEWED_WARMUP_EPOCHS "
+        "by default): the warm-up's epochs beyond it go to the alignment when every site "
+        "starts on a view",
+    )
     parser.add_argument("--no-record", action="store_true", help="do not append to RESULTS.md")
     args = parser.parse_args()
     if args.threads:
@@ -190,7 +203,17 @@ def main() -> None:
         parser.error("--no-vlac and --no-gmvae leave nothing to fit")
     views = {"shape_view": not args.no_shape_view, "colour_view": not args.no_colour_view}
     for method, ks in models:
-        fits = fit_ladder(x, label_sets, ks, ds.image_shape, args.epochs, args.seed, method, views)
+        fits = fit_ladder(
+            x,
+            label_sets,
+            ks,
+            ds.image_shape,
+            args.epochs,
+            args.seed,
+            method,
+            views,
+            args.viewed_warmup_epochs,
+        )
         for r in fits:
             rows.append(r)
             print({k: round(v, 4) if isinstance(v, float) else v for k, v in r.items()}, flush=True)
@@ -217,6 +240,12 @@ def main() -> None:
             "figure colours (nn.ColourView), the others their features; "
             if not args.no_colour_view
             else "the lower layers' starts cluster their features (--no-colour-view); "
+        )
+        + (
+            f"viewed_warmup_epochs={args.viewed_warmup_epochs} (the warm-up's other epochs "
+            "go to the alignment when every site starts on a view); "
+            if args.viewed_warmup_epochs is not None
+            else f"viewed_warmup_epochs={zoo.VLAC_VIEWED_WARMUP_EPOCHS} (the recipe's); "
         )
         + "temperature 1 -> 0.5 over the first half of free SVI); s/fit and cpu s of the "
         "fitted rows include the start; "
