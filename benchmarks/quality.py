@@ -24,9 +24,9 @@ Recipes (``--recipes``):
 - ``paper``: Jiang et al. (2017): 50 epochs of autoencoder pretraining, a diagonal GMM on
   the codes (``GMMInit``, 5 restarts), Adam at 2e-3 decayed by 0.9 every 10 epochs,
   batch 128, 50 epochs;
-- ``n2d``: ``tuned`` with N2D's start (McConville et al.): UMAP + GMM on the codes of an
-  autoencoder pretrained for about 5,500 steps (``N2D_PRETRAIN_STEPS``; 5 to 100 epochs)
-  instead of on the raw data.
+- ``n2d``: ``tuned`` with N2D's start (McConville et al.) on any data: UMAP + GMM on the
+  codes of an autoencoder pretrained for ``zoo.VADE_CODES_PRETRAIN_STEPS`` steps (5 to 100
+  epochs) instead of on the raw data; ``tuned`` itself does so from 10,000 image rows on.
 
 Data sets (``--datasets``): any name of :func:`pyroclust.datasets.load_dataset` (``digits``,
 ``pendigits``, ``mnist``...), and ``zipf``: :func:`pyroclust.datasets.make_zipf_mixture` with
@@ -68,9 +68,9 @@ def load(name: str, data_dir: str):
     return load_dataset(name, data_dir=data_dir, download=False)
 
 
-#: Pretraining steps of the ``n2d`` recipe's autoencoder (20 epochs of MNIST in batches of
-#: 256; N2D itself trains 1,000 epochs).
-N2D_PRETRAIN_STEPS = 5_500
+#: Pretraining steps of the ``n2d`` recipe's autoencoder: the tuned recipe's for large
+#: images (44 epochs of MNIST in batches of 256; N2D itself trains 1,000 epochs).
+N2D_PRETRAIN_STEPS = zoo.VADE_CODES_PRETRAIN_STEPS
 
 
 def recipe(
