@@ -242,7 +242,7 @@ class AgreementStop:
     separated clusters) the alignment is then over in an epoch or two (a 10,000 x 256 Zipf
     mixture: 2 epochs); where it is not (MNIST's 70,000 rows) it runs its budget.
 
-    Above ``max_rows`` rows (:data:`AGREEMENT_MAX_ROWS` by default; None: every row) the
+    Above ``max_rows`` rows (:data:`AGREEMENT_MAX_ROWS` when None; ``len(x)`` reads all) the
     share is read on a fixed random subset of that many rows, drawn once from
     ``random_state`` (0 when None): reading the posterior of every row at every site cost
     about half a training epoch (VLAC on coloured MNIST, two sites), and the share of
