@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import copy
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -140,6 +143,28 @@ def test_manifold_init_on_a_subset_labels_every_point(setup) -> None:
     assert np.isfinite(loc).all() and (var > 0).all()
     with pytest.raises(ValueError, match="space"):
         ManifoldInit(space="pixels")
+
+
+_THREADS_SCRIPT = """
+import warnings; warnings.simplefilter("ignore")
+import numpy as np, torch
+torch.set_num_threads(1)
+from pyroclust.infer.init import ManifoldInit
+torch.get_num_threads()
+x = np.random.default_rng(0).normal(size=(300, 8)).astype(np.float32)
+ManifoldInit(embedding="umap").embed(x, 0, 3)
+print(torch.get_num_threads())
+"""
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="numba's pool is one thread on one core")
+def test_umap_leaves_torchs_thread_count_as_it_was() -> None:
+    # in this order (torch's pool started, then numba's), UMAP's numba reset torch's count
+    # to every core: a fit asked for one thread ran on all of them after its start
+    out = subprocess.run(
+        [sys.executable, "-c", _THREADS_SCRIPT], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.split()[-1] == "1"
 
 
 def test_init_starts_the_guide_scale_at_a_fraction_of_the_code_spread(setup) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +48,31 @@ def embedding_seeds(random_state: int | None, n: int) -> list[int | None]:
         return [None] * n
     drawn = np.random.SeedSequence(int(random_state)).generate_state(max(n - 1, 0))
     return [int(random_state), *(int(s) % 2**31 for s in drawn)]
+
+
+@contextmanager
+def torch_threads_kept() -> Iterator[None]:
+    """Restore torch's intra-op thread count on exit.
+
+    UMAP (through numba's OpenMP threading layer, in pynndescent and its layout) sets the
+    process's OpenMP thread count to every core when it first runs in parallel, and torch
+    reads its own count from it: a fit started under ``torch.set_num_threads(1)`` went on
+    with as many threads as cores after its UMAP start.
+
+    Examples
+    --------
+    >>> before = torch.get_num_threads()
+    >>> with torch_threads_kept():
+    ...     torch.set_num_threads(1)
+    >>> torch.get_num_threads() == before
+    True
+    """
+    threads = torch.get_num_threads()
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
 
 
 @dataclass
@@ -226,7 +253,8 @@ class ManifoldInit(LatentClusterStart):
                 random_state=random_state,
                 n_jobs=1 if random_state is not None else -1,  # a seed makes UMAP serial
             )
-            return np.asarray(reducer.fit_transform(features))
+            with torch_threads_kept():
+                return np.asarray(reducer.fit_transform(features))
         from sklearn.manifold import TSNE
 
         perplexity = min(self.perplexity, (len(features) - 1) / 3)
