@@ -164,6 +164,14 @@ def summarise(rows: list[dict]) -> list[dict]:
     return out
 
 
+def show(found: list[dict], data: str, seed: int) -> list[dict]:
+    """Label the rows ``found`` with their data set and seed, print them now, return them."""
+    for row in found:
+        row.update(data=data, seed=seed)
+        print({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}, flush=True)
+    return found
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", default="digits")
@@ -189,11 +197,12 @@ def main() -> None:
         ds = load(name, args.data_dir)
         for seed in (int(s) for s in args.seeds.split(",")):
             found = [] if args.no_baselines else baselines(ds, seed)
+            show(found, ds.name, seed)
             for rec in args.recipes.split(","):
-                found += run_model(ds, rec, seed, args.epochs, args.device, **overrides)
-            for row in found:
-                row.update(data=ds.name, seed=seed)
-                print({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()})
+                # each fit's rows as soon as it ends: an MNIST fit takes half an hour
+                found += show(
+                    run_model(ds, rec, seed, args.epochs, args.device, **overrides), ds.name, seed
+                )
             rows += found
     cols = ["data", "method", "seed", "acc", "nmi", "ari", "used", "agree", "epochs", "s/fit"]
     cols.append("cpu s/fit")

@@ -294,14 +294,17 @@ def test_vlac_recipe_spends_half_its_budget_on_the_warm_up_and_keeps_free_svi() 
         2,
         zoo.VLAC_MIN_FREE_EPOCHS,
     )
-    # every mixture layer starts on a view (coloured MNIST's two layers): the recipe keeps
-    # its warm-up (the longer alignment is over the time budget); asked for, 1 epoch of it
-    # and its 5 others aligning (7 in all)
-    assert recipe["init"].viewed_warmup_epochs is zoo.VLAC_VIEWED_WARMUP_EPOCHS is None
+    # every mixture layer starts on a view (coloured MNIST's two layers): 1 epoch of the
+    # warm-up, its 5 others aligning (7 in all); None keeps the warm-up whole
+    assert recipe["init"].viewed_warmup_epochs == zoo.VLAC_VIEWED_WARMUP_EPOCHS == 1
     model, _ = zoo.build_vlac(3 * 28 * 28, layers=[1, 4, 10, 1], image_shape=(3, 28, 28))
-    assert recipe["init"].stage_epochs(model) == (6, 2)
-    asked = dataclasses.replace(recipe["init"], viewed_warmup_epochs=1)
-    assert asked.stage_epochs(model) == (1, 7)
+    assert recipe["init"].stage_epochs(model) == (1, 7)
+    whole = dataclasses.replace(recipe["init"], viewed_warmup_epochs=None)
+    assert whole.stage_epochs(model) == (6, 2)
+    # a site without a view (plain MNIST's single channel has no colours): the whole warm-up
+    plain, _ = zoo.build_vlac(28 * 28, layers=[1, 4, 10, 1], image_shape=(1, 28, 28))
+    plain_recipe = zoo.vlac_training(70_000, (1, 28, 28))
+    assert plain_recipe["init"].stage_epochs(plain) == (6, 2)
     # small data: the 100-epoch cap, the alignment within what the warm-up leaves less a
     # quarter of it (1,800 steps would be 113 epochs of 2,000 rows)
     small = zoo.vlac_training(2_000, (3, 28, 28))
