@@ -653,7 +653,8 @@ VLAC_MIN_FREE_EPOCHS = 3
 #: took 1,723 s per VLAC fit (two fits sharing the 2 cores) while every alignment epoch read
 #: the agreement of all 70,000 rows at each site; with :class:`~pyroclust.infer.init.align.
 #: AgreementStop` reading a 10,000-row subset, 740 s alone on the 2 cores (seed 0, digit
-#: layer 0.961; the recipe without it took 987 s), within the 20-minute budget. None keeps
+#: layer 0.961; the recipe without it took 987 s on another 2-core machine), within the
+#: 20-minute budget. None keeps
 #: the warm-up whole.
 VLAC_VIEWED_WARMUP_EPOCHS: int | None = 1
 
