@@ -651,11 +651,10 @@ VLAC_MIN_FREE_EPOCHS = 3
 #: free; was 6, 2, 3). The digit layers of both VLAC and the GM-VAE rose (coloured MNIST
 #: seeds 0-3: VLAC 0.961, 0.945, 0.966, 0.955, was 0.947, 0.931, 0.948, 0.944). It first
 #: took 1,723 s per VLAC fit (two fits sharing the 2 cores) while every alignment epoch read
-#: the agreement of all 70,000 rows at each site; with :class:`~pyroclust.infer.init.align.
-#: AgreementStop` reading a 10,000-row subset, 740 s alone on the 2 cores (seed 0, digit
-#: layer 0.961; the recipe without it took 987 s on another 2-core machine), within the
-#: 20-minute budget. None keeps
-#: the warm-up whole.
+#: the agreement of all 70,000 rows at each site; with the agreement read on a 10,000-row
+#: subset (:data:`~pyroclust.infer.init.align.AGREEMENT_MAX_ROWS`), 740 s alone on the 2
+#: cores (seed 0, digit layer 0.961; the recipe without it took 987 s on another 2-core
+#: machine), within the 20-minute budget. None keeps the warm-up whole.
 VLAC_VIEWED_WARMUP_EPOCHS: int | None = 1
 
 
