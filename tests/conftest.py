@@ -1,4 +1,5 @@
-"""Fixtures shared by the whole suite: a clean Pyro state in every test, tiny data sets."""
+"""Fixtures shared by the suite: tiny data sets and models (the clean Pyro state of every
+test is the repository root's ``conftest.py``)."""
 
 from __future__ import annotations
 
@@ -8,34 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyro
 import pytest
-import torch
 
 from pyroclust import zoo
 
 # tests/conftest.py -> the repository root is one level up; `shared/` lies beside it.
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-
-
-@pytest.fixture(autouse=True, scope="session")
-def _one_thread() -> Iterator[None]:
-    """One intra-op thread: the suite's tensors are tiny, and on a shared machine extra
-    threads only wait for each other (a tenfold slowdown measured on 2 busy cores)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_pyro() -> Iterator[None]:
-    """A fresh Pyro param store, validation on, and a fixed seed in every test (as in Pyro)."""
-    pyro.clear_param_store()
-    pyro.enable_validation(True)
-    pyro.set_rng_seed(0)
-    yield
-    pyro.clear_param_store()
 
 
 @pytest.fixture(scope="session")

@@ -222,6 +222,7 @@ class SubsampledFit:
 
     Examples
     --------
+    >>> import numpy as np
     >>> from sklearn.mixture import GaussianMixture
     >>> x = np.concatenate([np.zeros((60, 2)), np.full((60, 2), 5.0)])
     >>> x = x + np.random.default_rng(0).normal(size=x.shape)
