@@ -41,6 +41,10 @@ def test_notebook_is_committed_without_outputs(path):
 def test_notebook_runs(path, monkeypatch):
     monkeypatch.setenv("PYROCLUST_SMOKE", "1")  # inherited by the kernel
     monkeypatch.setenv("MPLBACKEND", "Agg")
+    # one torch thread in the kernel too, as in the suite (the root conftest.py): with one of
+    # the 2 cores busy, the GM-VAE notebook's small fits took 264 s at 2 threads against
+    # 11 s at 1, and a cell ran over CELL_TIMEOUT_S in the whole suite
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
     nb = nbformat.read(path, as_version=4)
     client = nbclient.NotebookClient(
         nb,
