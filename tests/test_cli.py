@@ -534,3 +534,22 @@ def test_jit_fast_path_goes_to_the_estimator_and_may_change_on_resume(capsys):
     assert "jit" in fit_cli.RESUME_MAY_CHANGE  # the same loss and gradients, faster
     assert cli.main(["fit", "vae", "--jit", "fast"]) == 2
     assert "--jit" in capsys.readouterr().err
+
+
+def test_threads_sets_torchs_cpu_threads_and_may_change_on_resume(tiny_npz, tmp_path, capsys):
+    import torch
+
+    from pyroclust.cli import fit as fit_cli
+
+    assert fit_cli.fit_config(_parse_fit(["vade", "--threads", "2"]))["threads"] == 2
+    assert "threads" in fit_cli.RESUME_MAY_CHANGE  # where it computes, not what
+    before = torch.get_num_threads()
+    try:
+        out = tmp_path / "run"
+        assert fit(tiny_npz, out, "--epochs", "1", "--threads", "2") == 0
+        assert torch.get_num_threads() == 2
+        assert json.loads((out / "config.json").read_text())["threads"] == 2
+    finally:
+        torch.set_num_threads(before)
+    assert cli.main(["fit", "vade", "--threads", "0"]) == 2
+    assert "--threads" in capsys.readouterr().err

@@ -63,6 +63,7 @@ FIT_OPTIONS = (
     "pretrain_epochs",
     "seed",
     "device",
+    "threads",
     "jit",
     "chunk_size",
     "init_max_samples",
@@ -71,7 +72,7 @@ FIT_OPTIONS = (
 #: Options that say where a run finds its data or computes, not what it computes: ``--resume``
 #: may change them; a change of any other option is refused (``--jit`` computes the same
 #: loss and gradients, faster).
-RESUME_MAY_CHANGE = ("data_dir", "device", "jit", "metrics_max_samples")
+RESUME_MAY_CHANGE = ("data_dir", "device", "threads", "jit", "metrics_max_samples")
 #: Rows of data on disk (a .npy file, a folder of shards) that the scores and plots of a fit
 #: see by default: a seeded subsample, so that they hold a bounded number of rows in memory.
 METRICS_MAX_SAMPLES = 10_000
@@ -226,6 +227,13 @@ def add_model_arguments(parser: argparse.ArgumentParser, entry: zoo.Architecture
         help="rows the initialisation sees at most, a seeded subsample (default: 100000)",
     )
     train.add_argument("--device", choices=DEVICES, help="where to train (default: auto)")
+    train.add_argument(
+        "--threads",
+        metavar="N",
+        type=positive_int,
+        help="torch's CPU threads (default: torch's own, one per core); 1 on a shared "
+        "machine, where threads that wait for a busy core slow small fits tenfold",
+    )
     train.add_argument(
         "--jit",
         choices=FAST_PATHS,
@@ -562,6 +570,10 @@ def run(args: argparse.Namespace) -> int:
             f"cannot resume: the run in {args.out} is finished (metrics.json is there); "
             "pass --overwrite instead of --resume to fit it again"
         )
+    if config.get("threads") is not None:
+        import torch
+
+        torch.set_num_threads(int(config["threads"]))
     ds = fit_data(config)
     out = Path(args.out) if args.out else _default_out(args.model, ds.name)
     if not args.out:
