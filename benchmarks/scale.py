@@ -150,6 +150,7 @@ def settings(ds, args) -> list[tuple[int, dict, dict]]:
             max_samples=None,
             min_cluster_size=MIN_TRUE_SIZE // 2,
         )
+        fit["init_max_samples"] = None  # the start sees every row (Clusterer's cap: 100,000)
     return [(k, build, fit) for k in ks]
 
 
