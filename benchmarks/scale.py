@@ -20,9 +20,11 @@ learned as a point estimate, started at 1.1), ``stick-breaking`` (truncated DP, 
 Beta posteriors over the sticks), ``learned`` (point-estimate weights: the one expected to
 collapse or to keep every component alive), ``dirichlet`` (alpha 1, Dirichlet posterior).
 
-Recipe, chosen so that one prior on the full synthetic set takes about 5 minutes or less on
-2 CPU cores: encoder D-512-256-d and the mirrored decoder (the paper's 500-500-2000 networks
-have about 5 times the weights, and 256 dims of smooth data do not need them), batch 512,
+Recipe, chosen so that one prior on the 50,000-row synthetic set took about 5 minutes on 2
+CPU cores with a start on a subset of the rows (the every-row start below adds its UMAP; on
+200,000 rows and 1,000 clusters a fit takes 16-18 minutes of issue 14's 30): encoder
+D-512-256-d and the mirrored decoder (the paper's 500-500-2000 networks have about 5 times
+the weights, and 256 dims of smooth data do not need them), batch 512,
 Adam at 1e-3 decayed by 0.9 every 10 epochs, 20 SVI epochs after 10 epochs of autoencoder
 pretraining, started by ``ManifoldInit(method="hdbscan")`` (``--init manifold``, the default):
 an embedding of every row's code (t-SNE up to 10,000 rows, UMAP above) clustered by HDBSCAN,
