@@ -375,9 +375,13 @@ def main() -> None:
         table = table.lstrip("\n")
     notes = (
         f"torch threads {torch.get_num_threads()}, seed {args.seed}, init {args.init}, "
-        f"synthetic N = {args.n_samples}, K_true = {args.n_clusters}; "
-        "used = clusters with >= 1 predicted point, "
-        f"used(w) = weights > 1/(10K)"
+        + (
+            f"synthetic N = {args.n_samples}, K_true = {args.n_clusters}; "
+            if "synthetic" in args.datasets
+            else ""
+        )
+        + "used = clusters with >= 1 predicted point, "
+        "used(w) = weights > 1/(10K)"
     ) + (f"; {args.notes}" if args.notes else "")
     notes += "; interrupted: the rows finished before the stop" if interrupted else ""
     if args.no_record:
