@@ -142,12 +142,9 @@ def settings(ds, args) -> list[tuple[int, dict, dict]]:
     if args.init == "manifold":  # an embedding of the codes + HDBSCAN: the data choose how many
         # every row is embedded (a subset thins the small clusters below HDBSCAN's floor: a
         # tenth of 200,000 rows kept 5 points of a 50-point cluster, and the start found 244
-        # of the 402 such clusters), and HDBSCAN keeps its own default smallest cluster (5,
-        # scikit-learn's): any higher floor leaves the clusters below it unfound, and their
-        # rows join the neighbouring clusters, which then outgrow their true sizes (on the
-        # K = 1,000 mixture, floors of 25 / 15 / 10 / 5 on one embedding: NMI 0.912 / 0.919 /
-        # 0.922 / 0.924, no true cluster split at any floor). t-SNE up to 10,000 rows, UMAP
-        # above (ManifoldInit's own advice)
+        # of the 402 such clusters), and HDBSCAN keeps its own default smallest cluster
+        # (HDBSCAN_MIN_CLUSTER_SIZE; why: the module docstring). t-SNE up to 10,000 rows,
+        # UMAP above (ManifoldInit's own advice)
         fit["init"] = ManifoldInit(
             pretrain_epochs=pretrain,
             batch_size=batch,
@@ -348,9 +345,10 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     priors = [p.strip() for p in args.priors.split(",") if p.strip()]
+    names = [d.strip() for d in args.datasets.split(",") if d.strip()]
     rows, interrupted = [], False
     try:
-        for name in (d.strip() for d in args.datasets.split(",") if d.strip()):
+        for name in names:
             ds = load(name, args)
             at = len(rows)  # the table lists the baselines first, though they run last
             for k, build, fit in settings(ds, args):
@@ -377,7 +375,7 @@ def main() -> None:
         f"torch threads {torch.get_num_threads()}, seed {args.seed}, init {args.init}, "
         + (
             f"synthetic N = {args.n_samples}, K_true = {args.n_clusters}; "
-            if "synthetic" in args.datasets
+            if "synthetic" in names
             else ""
         )
         + "used = clusters with >= 1 predicted point, "
