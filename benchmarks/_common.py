@@ -7,7 +7,9 @@ import os
 import platform
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 
@@ -46,8 +48,15 @@ def commit() -> str:
         return "unknown"
 
 
+T = TypeVar("T")
+
 STARTED_AT_COMMIT = commit()
 """The commit the benchmark started from (a run can outlast later commits)."""
+
+
+def comma_list(text: str, cast: Callable[[str], T] = str) -> list[T]:
+    """The items of a comma-separated command-line value, stripped, blanks dropped, each cast."""
+    return [cast(item.strip()) for item in text.split(",") if item.strip()]
 
 
 def svi_step_seconds(

@@ -47,6 +47,7 @@ from _common import (
     DEFAULT_DATA_DIR,
     append_results,
     baselines,
+    comma_list,
     markdown_table,
     scores,
     svi_step_seconds,
@@ -129,9 +130,9 @@ def step_seconds(cluster: str, k: int, batch: int, steps: int, repeats: int) -> 
 def speed(args) -> None:
     """The ``--speed`` table: seconds per SVI step, relaxed vs enumerated, at each K."""
     rows = []
-    for k in (int(v) for v in args.ks.split(",")):
+    for k in comma_list(args.ks, int):
         row = {"K": k}
-        for cluster in args.clusters.split(","):
+        for cluster in comma_list(args.clusters):
             row[f"{cluster} s/step"] = round(
                 step_seconds(cluster, k, 300, args.steps, args.repeats), 4
             )
@@ -193,23 +194,24 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    for cluster in args.clusters.split(","):  # refused before any work, not after an hour
+    recipes, clusters = comma_list(args.recipes), comma_list(args.clusters)
+    for cluster in clusters:  # refused before any work, not after an hour
         check_cluster(cluster)
     if args.speed:
         speed(args)
         return
-    seeds = [int(s) for s in args.seeds.split(",")]
-    for recipe in args.recipes.split(","):
+    seeds = comma_list(args.seeds, int)
+    for recipe in recipes:
         if recipe not in RECIPES:
             parser.error(f"unknown recipe {recipe!r}; choose from {sorted(RECIPES)}")
     rows = []
-    for name in args.datasets.split(","):
+    for name in comma_list(args.datasets):
         ds = load_dataset(name, data_dir=args.data_dir)
         for seed in seeds:  # every seed its own baselines, as the fits
             for row in baselines(ds, seed):
                 rows.append({"data": ds.name, "seed": seed, **row})
                 print(rows[-1])
-        for recipe, cluster in itertools.product(args.recipes.split(","), args.clusters.split(",")):
+        for recipe, cluster in itertools.product(recipes, clusters):
             for seed in seeds:
                 for row in run_one(ds, recipe, cluster, seed, args.epochs, args.device):
                     rows.append({"data": ds.name, **row})

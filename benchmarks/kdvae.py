@@ -66,7 +66,7 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 import pyro
 import torch
-from _common import DEFAULT_DATA_DIR, append_results, baselines, markdown_table, scores
+from _common import DEFAULT_DATA_DIR, append_results, baselines, comma_list, markdown_table, scores
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -283,9 +283,9 @@ def speed(args: argparse.Namespace) -> None:
         keep_freed_memory()
     rows = []
     nets = [tuple(int(w) for w in h.split(",")) for h in args.hidden.split("/")]
-    for width in (int(w) for w in args.widths.split(",")):
+    for width in comma_list(args.widths, int):
         name, x = width_data(width, 4 * args.batch)
-        for hidden, threads in itertools.product(nets, map(int, args.threads.split(","))):
+        for hidden, threads in itertools.product(nets, comma_list(args.threads, int)):
             torch.set_num_threads(threads)
             row = {
                 "data": name,
@@ -411,15 +411,15 @@ def summarise(rows: list[dict]) -> list[dict]:
 
 
 def quality(args: argparse.Namespace) -> None:
-    seeds = [int(s) for s in args.seeds.split(",")]
+    seeds = comma_list(args.seeds, int)
     rows = []
-    for name in args.datasets.split(","):
+    for name in comma_list(args.datasets):
         ds = load_dataset(name, data_dir=DEFAULT_DATA_DIR)
         x, y = subsample(ds, args.max_rows)
         data = ds.name if len(x) == ds.n_samples else f"{ds.name} ({len(x)} of {ds.n_samples} rows)"
         sub = copy.copy(ds)
         sub.x, sub.y = x, y
-        tasks = [(ds, v, seed, x, y) for v in args.variants.split(",") for seed in seeds]
+        tasks = [(ds, v, seed, x, y) for v in comma_list(args.variants) for seed in seeds]
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(
             args.jobs, mp_context=context, initializer=torch.set_num_threads, initargs=(1,)
@@ -468,7 +468,7 @@ def pretrain_speed(args: argparse.Namespace) -> None:
 
     torch.set_num_threads(args.threads)
     rows = []
-    for k in (int(v) for v in args.k.split(",")):
+    for k in comma_list(args.k, int):
         torch.manual_seed(0)
         model = KDVAE(args.width, k)
         guide = KDVAEGuide.for_model(model)

@@ -37,7 +37,7 @@ import time
 
 import numpy as np
 import torch
-from _common import DEFAULT_DATA_DIR, append_results, markdown_table, raw_baselines
+from _common import DEFAULT_DATA_DIR, append_results, comma_list, markdown_table, raw_baselines
 
 from pyroclust import zoo
 from pyroclust.datasets import load_dataset
@@ -141,15 +141,14 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    split = lambda text: [s.strip() for s in text.split(",") if s.strip()]  # noqa: E731
     rows, base, interrupted = [], [], False
     try:
-        for name in split(args.datasets):
+        for name in comma_list(args.datasets):
             ds = load_dataset(name, data_dir=args.data_dir, download=False)
             if not args.no_baselines:
                 base += baselines(ds, args.seed)
                 print(base[-2:], flush=True)
-            for prior in split(args.priors):
+            for prior in comma_list(args.priors):
                 rows.append(run_one(ds, prior, args.seed))
                 print(rows[-1], flush=True)
     except KeyboardInterrupt:  # Ctrl-C (SIGINT) records the rows finished so far

@@ -50,7 +50,7 @@ import statistics
 import time
 
 import torch
-from _common import DEFAULT_DATA_DIR, append_results, baselines, markdown_table, scores
+from _common import DEFAULT_DATA_DIR, append_results, baselines, comma_list, markdown_table, scores
 
 from pyroclust import zoo
 from pyroclust.datasets import load_dataset, make_zipf_mixture
@@ -193,12 +193,12 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     rows = []
-    for name in args.datasets.split(","):
+    for name in comma_list(args.datasets):
         ds = load(name, args.data_dir)
-        for seed in (int(s) for s in args.seeds.split(",")):
+        for seed in comma_list(args.seeds, int):
             found = [] if args.no_baselines else baselines(ds, seed)
             show(found, ds.name, seed)
-            for rec in args.recipes.split(","):
+            for rec in comma_list(args.recipes):
                 # each fit's rows as soon as it ends: an MNIST fit takes half an hour
                 found += show(
                     run_model(ds, rec, seed, args.epochs, args.device, **overrides), ds.name, seed

@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 import torch
-from _common import DEFAULT_DATA_DIR, append_results
+from _common import DEFAULT_DATA_DIR, append_results, comma_list
 
 from pyroclust.representations import representation_study
 
@@ -81,8 +81,8 @@ def main() -> None:
 
     if args.threads is not None:
         torch.set_num_threads(args.threads)
-    ks = [int(k) for k in args.k_sweep.split(",")] if args.k_sweep else None
-    for name in [d.strip() for d in args.datasets.split(",") if d.strip()]:
+    ks = comma_list(args.k_sweep, int) if args.k_sweep else None
+    for name in comma_list(args.datasets):
         start = time.perf_counter()
         study = representation_study(
             name,

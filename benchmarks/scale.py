@@ -85,7 +85,7 @@ import time
 
 import numpy as np
 import torch
-from _common import DEFAULT_DATA_DIR, append_results, markdown_table, raw_baselines
+from _common import DEFAULT_DATA_DIR, append_results, comma_list, markdown_table, raw_baselines
 
 from pyroclust import zoo
 from pyroclust.datasets import load_dataset
@@ -344,8 +344,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    priors = [p.strip() for p in args.priors.split(",") if p.strip()]
-    names = [d.strip() for d in args.datasets.split(",") if d.strip()]
+    priors = comma_list(args.priors)
+    names = comma_list(args.datasets)
     rows, interrupted = [], False
     try:
         for name in names:
