@@ -130,6 +130,7 @@ def settings(ds, args) -> list[tuple[int, dict, dict]]:
         small = ds.n_samples < 10_000
         epochs, pretrain = (50, 50) if small else (20, 10)
         batch, ks = (128 if small else 512), [10, 50]
+    build["components"] = args.components
     epochs = args.epochs if args.epochs is not None else epochs
     pretrain = args.pretrain_epochs if args.pretrain_epochs is not None else pretrain
     fit = {
@@ -331,6 +332,13 @@ def main() -> None:
         help="start: k-means on the codes (K clusters), or ManifoldInit(method='hdbscan') "
         "(t-SNE of the codes clustered by HDBSCAN, which chooses its number of clusters)",
     )
+    parser.add_argument(
+        "--components",
+        default="gaussian",
+        type=zoo.components_spec,
+        help="family of p(z | y), a spec of pyroclust.zoo.make_components "
+        "(gaussian, multivariate-t[:DF], student-t[:DF])",
+    )
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR))
     parser.add_argument(
@@ -373,6 +381,7 @@ def main() -> None:
         table = table.lstrip("\n")
     notes = (
         f"torch threads {torch.get_num_threads()}, seed {args.seed}, init {args.init}, "
+        f"components {args.components}, "
         + (
             f"synthetic N = {args.n_samples}, K_true = {args.n_clusters}; "
             if "synthetic" in names

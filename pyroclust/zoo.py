@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 from torch import nn
 
-from pyroclust import guides, likelihoods, models, priors, structure
+from pyroclust import components, guides, likelihoods, models, priors, structure
 from pyroclust.infer.init import GMMInit, ManifoldInit, MixtureOfAutoencodersInit, RandomInit
 from pyroclust.infer.init.layerwise import LayerwiseStart, SiteRange
 from pyroclust.infer.init.sites import SitesAgreement
@@ -98,6 +98,66 @@ def make_weight_prior(spec: str | priors.WeightPrior | None) -> priors.WeightPri
     return WEIGHT_PRIORS[name](number)
 
 
+#: The families of VaDE's p(z | y) a spec names: ``NAME`` or ``NAME:DF`` for the t's.
+COMPONENT_FAMILIES: dict[str, Callable[..., components.ComponentFamily]] = {
+    "gaussian": components.DiagonalGaussian,  # the paper's
+    "multivariate-t": components.MultivariateStudentT,  # "multivariate-t[:DF]", df 4
+    "student-t": components.StudentT,  # "student-t[:DF]", a product of univariate t's, df 3
+}
+#: The component families that take a value in a spec ``NAME:VALUE``, and what it is.
+COMPONENT_FAMILY_VALUES: dict[str, str] = {
+    "multivariate-t": "the degrees of freedom",
+    "student-t": "the degrees of freedom",
+}
+
+
+def make_components(
+    spec: str | components.ComponentFamily | None, n_components: int, latent_dim: int
+) -> components.ComponentFamily:
+    """The component family p(z | y) of a spec ``NAME`` or ``NAME:DF`` (e.g.
+    ``"multivariate-t:4"``) for ``n_components`` components in ``latent_dim`` dimensions.
+
+    Examples
+    --------
+    >>> type(make_components("multivariate-t:6", 3, 2)).__name__
+    'MultivariateStudentT'
+    >>> make_components("cauchy", 3, 2)
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown component family 'cauchy'; known: gaussian, multivariate-t, student-t
+    """
+    if isinstance(spec, components.ComponentFamily):
+        return spec
+    name, _, value = str(spec if spec is not None else "gaussian").partition(":")
+    name = name.strip().lower().replace("_", "-")
+    if name not in COMPONENT_FAMILIES:
+        raise ValueError(
+            f"unknown component family {name!r}; known: {', '.join(COMPONENT_FAMILIES)}"
+        )
+    family = COMPONENT_FAMILIES[name]
+    if not value.strip():
+        return family(n_components, latent_dim)
+    if name not in COMPONENT_FAMILY_VALUES:
+        raise ValueError(
+            f"component family {name!r} takes no value (write {name!r}, not {str(spec)!r}); "
+            f"NAME:VALUE is for {', '.join(COMPONENT_FAMILY_VALUES)}"
+        )
+    try:
+        df = float(value)
+    except ValueError:
+        raise ValueError(
+            f"component family {name!r} takes a number after ':' "
+            f"({COMPONENT_FAMILY_VALUES[name]}), got {value!r}"
+        ) from None
+    return family(n_components, latent_dim, df=df)
+
+
+def components_spec(text: str) -> str:
+    """Parse a component-family spec (``NAME`` or ``NAME:DF``): checked, returned as given."""
+    make_components(text, 1, 1)
+    return str(text).strip()
+
+
 def likelihood_for(X: Any) -> str:
     """The zoo likelihood that fits data ``X``: ``"bernoulli"`` when every value lies in
     [0, 1], ``"gaussian"`` otherwise.
@@ -129,8 +189,12 @@ def build_vade(
     weights: str | priors.WeightPrior | None = "learned",
     hidden: Sequence[int] = (500, 500, 2000),
     image_shape: Sequence[int] | None = None,
+    components: str | None = "gaussian",
 ) -> tuple[models.VaDE, guides.VaDEGuide]:
     """VaDE with the paper's networks: encoder D-500-500-2000-d, decoder mirrored.
+
+    ``components`` names the family of p(z | y) (:func:`make_components`): the paper's
+    diagonal Gaussians, or heavy-tailed multivariate t's (``"multivariate-t[:DF]"``).
 
     With ``image_shape`` (height, width) of the flattened images, the guide's encoder sees
     randomly shifted, rotated and scaled copies while training
@@ -145,6 +209,7 @@ def build_vade(
         decoder=decoder,
         likelihood=LIKELIHOODS[likelihood](n_features),
         weights=make_weight_prior(weights),
+        components=make_components(components, n_components, latent_dim),
     )
     augment = None if image_shape is None else RandomAffine((image_shape[0], image_shape[1]))
     guide = guides.VaDEGuide(encoder, latent_dim, augment=augment)
@@ -278,6 +343,13 @@ WEIGHTS = Option(
     "weights",
     weight_spec,
     "prior of the mixture weights, NAME or NAME:VALUE; names: " + ", ".join(WEIGHT_PRIORS),
+    "SPEC",
+)
+COMPONENTS = Option(
+    "components",
+    components_spec,
+    "family of the mixture's components p(z | y), NAME or NAME:DF; names: "
+    + ", ".join(COMPONENT_FAMILIES),
     "SPEC",
 )
 BETA = Option("beta", non_negative_float, "KL weight, 0 for the no-KL variant", "B")
@@ -990,7 +1062,7 @@ ZOO: dict[str, Architecture] = {
         build=build_vade,
         description="Variational Deep Embedding: a Gaussian mixture prior on the codes of a VAE",
         paper="Jiang et al., 2017, Variational Deep Embedding (IJCAI)",
-        options=(N_COMPONENTS, LATENT_DIM, HIDDEN, WEIGHTS),
+        options=(N_COMPONENTS, LATENT_DIM, HIDDEN, WEIGHTS, COMPONENTS),
         init=GMMInit,
         training=vade_training,
     ),

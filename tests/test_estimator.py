@@ -260,6 +260,23 @@ def test_clusters_real_digits(shared_data_dir) -> None:
     assert est.predict(held_out).shape == (100,)
 
 
+def test_save_load_round_trip_of_a_vade_with_t_components(tmp_path) -> None:
+    from pyroclust import components, zoo
+
+    x = np.random.default_rng(0).random((40, 6)).astype("float32")
+    model, guide = zoo.make(
+        "vade", 6, n_components=3, latent_dim=2, hidden=(8,), components="multivariate-t:5"
+    )
+    est = _est(model, guide).fit(x)
+    est.save(tmp_path / "m.ckpt")
+    loaded = Clusterer.load(tmp_path / "m.ckpt")
+    assert isinstance(loaded.model_.components, components.MultivariateStudentT)
+    assert float(loaded.model_.components.df) == 5.0
+    _assert_same_state(est.model_, loaded.model_)
+    np.testing.assert_array_equal(est.predict_proba(x), loaded.predict_proba(x))
+    assert np.isfinite(est.predict_proba(x)).all()
+
+
 def test_save_load_round_trip_of_an_augmenting_vade(tmp_path) -> None:
     from pyroclust import zoo
 

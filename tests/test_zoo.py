@@ -9,7 +9,7 @@ import json
 import pytest
 import torch
 
-from pyroclust import likelihoods, priors, zoo
+from pyroclust import components, likelihoods, priors, zoo
 from pyroclust.testing import ModelGuideChecks
 
 
@@ -93,6 +93,46 @@ def test_make_weight_prior_passes_objects_and_none() -> None:
     prior = priors.Uniform()
     assert zoo.make_weight_prior(prior) is prior
     assert isinstance(zoo.make_weight_prior(None), priors.Learned)
+
+
+@pytest.mark.parametrize(
+    "spec, cls, df",
+    [
+        ("gaussian", components.DiagonalGaussian, None),
+        (None, components.DiagonalGaussian, None),
+        ("multivariate-t", components.MultivariateStudentT, 4.0),
+        ("Multivariate_T:6.5", components.MultivariateStudentT, 6.5),
+        ("student-t:2", components.StudentT, 2.0),
+    ],
+)
+def test_make_components(spec: str | None, cls: type, df: float | None) -> None:
+    family = zoo.make_components(spec, 5, 3)
+    assert isinstance(family, cls)
+    assert (family.n_components, family.latent_dim) == (5, 3)
+    if df is not None:
+        assert float(family.df) == df
+
+
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ("cauchy", "unknown component family 'cauchy'; known: gaussian, multivariate-t"),
+        ("gaussian:2", "component family 'gaussian' takes no value"),
+        ("multivariate-t:many", "takes a number after ':' \\(the degrees of freedom\\)"),
+        ("multivariate-t:-1", "df must be positive"),
+    ],
+)
+def test_components_spec_says_what_is_wrong(spec: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        zoo.components_spec(spec)
+
+
+def test_vade_with_t_components_is_built_saved_in_its_spec_and_passed_objects() -> None:
+    model, _ = zoo.make("vade", 12, components="multivariate-t:5", **_tiny_kwargs("vade"))
+    assert isinstance(model.components, components.MultivariateStudentT)
+    assert model.zoo_spec["components"] == "multivariate-t:5"
+    family = components.StudentT(3, 2)
+    assert zoo.make_components(family, 3, 2) is family
 
 
 def test_unknown_names() -> None:

@@ -2,7 +2,16 @@
 
 from pyroclust.components.base import ComponentFamily
 from pyroclust.components.diag_normal import DiagNormal
+from pyroclust.components.diag_student_t import DiagStudentT
 from pyroclust.components.gaussian import DiagonalGaussian
+from pyroclust.components.multivariate_t import MultivariateStudentT
 from pyroclust.components.student_t import StudentT
 
-__all__ = ["ComponentFamily", "DiagNormal", "DiagonalGaussian", "StudentT"]
+__all__ = [
+    "ComponentFamily",
+    "DiagNormal",
+    "DiagStudentT",
+    "DiagonalGaussian",
+    "MultivariateStudentT",
+    "StudentT",
+]

@@ -20,6 +20,7 @@ ones (:data:`MIN_ELEMENTS`), take the direct formula.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import pyro.distributions as dist
@@ -100,32 +101,56 @@ class DiagNormal(dist.TorchDistribution):
 
     def _components_against_codes(self, value: torch.Tensor) -> torch.Tensor | None:
         """The log-density by matrix products, or None where the shapes do not allow it."""
-        if value.dim() < 1 or value.shape[-1] != self.event_shape[0]:
-            return None
-        # the parameters as given, not as broadcast: slicing a broadcast (K, B, d) tensor
-        # back to (K, 1, d) would cost a (K, B, d) tensor of zeros in the backward pass
-        loc, scale = self._given
-        params = torch.broadcast_shapes(loc.shape[:-1], scale.shape[:-1])
-        n = max(len(params), value.dim() - 1)
-        left = (1,) * (n - len(params)) + tuple(params)
-        right = (1,) * (n - value.dim() + 1) + tuple(value.shape[:-1])
-        if any(a > 1 and b > 1 for a, b in zip(left, right, strict=True)):
-            return None  # a dimension shared by both sides: the direct formula
-        n_params, n_codes = math.prod(left), math.prod(right)
-        d = self.event_shape[0]
-        if n_params < 2 or n_codes < 2 or n_params * n_codes * d < MIN_ELEMENTS:
-            return None
-        dtype = value.dtype if value.device.type == "mps" else torch.float64
-        mu = loc.expand(*params, d).reshape(n_params, d).to(dtype)
-        sigma = scale.expand(*params, d).reshape(n_params, d).to(dtype)
-        z = value.reshape(n_codes, d).to(dtype)
-        w = sigma.pow(-2)
-        quad = (z * z) @ w.T - 2.0 * (z @ (mu * w).T) + (mu * mu * w).sum(-1)
-        log_norm = sigma.log().sum(-1) + d * _HALF_LOG_2PI
-        out = (-0.5 * quad.clamp_min(0.0) - log_norm).T  # (n_params, n_codes)
-        # back to the broadcast shape: each dimension is a parameter one or a code one
-        out = out.reshape(*left, *right)
-        order = [i for pair in zip(range(n), range(n, 2 * n), strict=True) for i in pair]
-        shape = [max(a, b) for a, b in zip(left, right, strict=True)]
-        out = out.permute(order).reshape(shape).to(value.dtype)
-        return out.expand(torch.broadcast_shapes(self.batch_shape, value.shape[:-1]))
+
+        def density(quad: torch.Tensor, log_sigma: torch.Tensor, d: int) -> torch.Tensor:
+            return -0.5 * quad - log_sigma - d * _HALF_LOG_2PI
+
+        return components_against_codes(self._given, value, self.batch_shape, density)
+
+
+def components_against_codes(
+    given: tuple[torch.Tensor, torch.Tensor],
+    value: torch.Tensor,
+    batch_shape: torch.Size,
+    density: Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor],
+) -> torch.Tensor | None:
+    r"""A diagonal location-scale log-density of every component against every code, by two
+    matrix products, or None where the shapes do not allow it (or are too small to gain).
+
+    ``given`` are the (loc, scale) as given, before any broadcasting; ``density(quad,
+    log_sigma, d)`` turns the quadratic form :math:`\sum_d (z_d - \mu_d)^2 / \sigma_d^2` of
+    shape (components, codes) and :math:`\sum_d \log \sigma_d` of shape (components, 1)
+    into the log-density. Both are float64 (on devices that have it); the result is cast back
+    to the value's dtype and laid out in the broadcast shape of ``batch_shape`` and the
+    value's batch dimensions. Shared by :class:`DiagNormal` and
+    :class:`~pyroclust.components.diag_student_t.DiagStudentT`.
+    """
+    if value.dim() < 1 or value.shape[-1] != given[0].shape[-1]:
+        return None
+    # the parameters as given, not as broadcast: slicing a broadcast (K, B, d) tensor
+    # back to (K, 1, d) would cost a (K, B, d) tensor of zeros in the backward pass
+    loc, scale = given
+    params = torch.broadcast_shapes(loc.shape[:-1], scale.shape[:-1])
+    n = max(len(params), value.dim() - 1)
+    left = (1,) * (n - len(params)) + tuple(params)
+    right = (1,) * (n - value.dim() + 1) + tuple(value.shape[:-1])
+    if any(a > 1 and b > 1 for a, b in zip(left, right, strict=True)):
+        return None  # a dimension shared by both sides: the direct formula
+    n_params, n_codes = math.prod(left), math.prod(right)
+    d = value.shape[-1]
+    if n_params < 2 or n_codes < 2 or n_params * n_codes * d < MIN_ELEMENTS:
+        return None
+    dtype = value.dtype if value.device.type == "mps" else torch.float64
+    mu = loc.expand(*params, d).reshape(n_params, d).to(dtype)
+    sigma = scale.expand(*params, d).reshape(n_params, d).to(dtype)
+    z = value.reshape(n_codes, d).to(dtype)
+    w = sigma.pow(-2)
+    quad = (z * z) @ w.T - 2.0 * (z @ (mu * w).T) + (mu * mu * w).sum(-1)
+    log_sigma = sigma.log().sum(-1, keepdim=True)  # (n_params, 1)
+    out = density(quad.T.clamp_min(0.0), log_sigma, d)  # (n_params, n_codes)
+    # back to the broadcast shape: each dimension is a parameter one or a code one
+    out = out.reshape(*left, *right)
+    order = [i for pair in zip(range(n), range(n, 2 * n), strict=True) for i in pair]
+    shape = [max(a, b) for a, b in zip(left, right, strict=True)]
+    out = out.permute(order).reshape(shape).to(value.dtype)
+    return out.expand(torch.broadcast_shapes(batch_shape, value.shape[:-1]))

@@ -9,7 +9,7 @@ import pytest
 import torch
 from scipy import stats
 
-from pyroclust.components import DiagonalGaussian, StudentT
+from pyroclust.components import DiagonalGaussian, MultivariateStudentT, StudentT
 from pyroclust.infer.elbo import local_params
 
 K, D = 4, 3
@@ -72,10 +72,39 @@ def test_student_t_log_prob_all_matches_scipy() -> None:
     np.testing.assert_allclose(scale**2 * 4.0 / 2.0, var.numpy(), rtol=1e-10)
 
 
-def test_student_t_learned_df_is_a_parameter() -> None:
-    assert "df" not in dict(StudentT(K, D).named_parameters())
-    names = [n for n, _ in StudentT(K, D, learn_df=True).named_parameters()]
+@pytest.mark.parametrize("family", [StudentT, MultivariateStudentT])
+def test_student_t_learned_df_is_a_parameter(family) -> None:
+    assert "df" not in dict(family(K, D).named_parameters())
+    names = [n for n, _ in family(K, D, learn_df=True).named_parameters()]
     assert any(n.startswith("df") for n in names)
+
+
+def test_multivariate_t_log_prob_all_matches_scipy() -> None:
+    comp = MultivariateStudentT(K, D, df=4.0).double()
+    loc, var = _moments(2)
+    with local_params():
+        comp.set_from_moments(loc, var)
+        z = torch.randn(5, D, dtype=torch.float64) * 2
+        got = comp.log_prob_all(z).detach().numpy()
+        scale = comp.scale.detach().numpy()
+    expected = np.stack(
+        [
+            stats.multivariate_t(loc[k].numpy(), np.diag(scale[k] ** 2), df=4.0).logpdf(z.numpy())
+            for k in range(K)
+        ],
+        axis=-1,
+    )
+    np.testing.assert_allclose(got, expected, rtol=1e-10)
+    # set_from_moments matches the variance: scale^2 df / (df - 2) = var
+    np.testing.assert_allclose(scale**2 * 4.0 / 2.0, var.numpy(), rtol=1e-10)
+
+
+def test_multivariate_t_forward_broadcasts_over_enumerated_assignments() -> None:
+    comp = MultivariateStudentT(K, D)
+    with local_params():
+        d = comp(torch.arange(K).reshape(K, 1))
+        lp = d.log_prob(torch.randn(6, D))
+    assert d.batch_shape == (K, 1) and d.event_shape == (D,) and lp.shape == (K, 6)
 
 
 @pytest.mark.parametrize(
@@ -84,6 +113,8 @@ def test_student_t_learned_df_is_a_parameter() -> None:
         (lambda: DiagonalGaussian(0, D), "n_components must be >= 1"),
         (lambda: DiagonalGaussian(K, 0), "latent_dim must be >= 1"),
         (lambda: StudentT(K, D, df=0.0), "df must be positive"),
+        (lambda: MultivariateStudentT(K, D, df=0.0), "df must be positive"),
+        (lambda: MultivariateStudentT(K, D, df=float("nan")), "df must be positive"),
     ],
 )
 def test_rejects_bad_settings(make, message: str) -> None:

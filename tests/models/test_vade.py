@@ -62,11 +62,19 @@ class TestVaDEStudentTUniform(ModelGuideChecks):
 # ---------------------------------------------------------------------- the ELBO, by hand
 
 
-def _double_model(likelihood: str, *, seed: int = 0) -> tuple[VaDE, VaDEGuide]:
+def _double_model(
+    likelihood: str, *, seed: int = 0, family: str = "gaussian"
+) -> tuple[VaDE, VaDEGuide]:
     """A tiny VaDE in float64 with non-trivial weights, components and noise scales."""
     pyro.set_rng_seed(seed)
     model, guide = zoo.make(
-        "vade", n_features=6, n_components=4, latent_dim=3, hidden=(7,), likelihood=likelihood
+        "vade",
+        n_features=6,
+        n_components=4,
+        latent_dim=3,
+        hidden=(7,),
+        likelihood=likelihood,
+        components=family,
     )
     model.double()
     guide.double()
@@ -83,8 +91,9 @@ def _double_model(likelihood: str, *, seed: int = 0) -> tuple[VaDE, VaDEGuide]:
 
 
 def _reference_elbo(model: VaDE, guide: VaDEGuide, x: torch.Tensor, z: torch.Tensor, n: int):
-    r"""n / B * sum_b [log p(x|z) + logsumexp_k(log pi_k + log N(z; mu_k, s_k)) - log q(z|x)],
-    written with plain torch (no Pyro distribution)."""
+    r"""n / B * sum_b [log p(x|z) + logsumexp_k(log pi_k + log p(z | k)) - log q(z|x)],
+    written with plain torch (no Pyro distribution); p(z | k) = N(z; mu_k, s_k), or the
+    multivariate t_nu(z; mu_k, diag s_k^2) for t components."""
     loc, scale = guide.encode(x)
     h = model.decoder(z)
     if isinstance(model.likelihood, likelihoods.Bernoulli):
@@ -94,7 +103,17 @@ def _reference_elbo(model: VaDE, guide: VaDEGuide, x: torch.Tensor, z: torch.Ten
         log_px = (-0.5 * ((x - h) / s) ** 2 - torch.log(s) - 0.5 * LOG_2PI).sum(-1)
     log_pi = torch.log_softmax(model.weights.logits, -1)  # (K,)
     mu, sd = model.components.loc, model.components.scale  # (K, d)
-    log_pz_k = (-0.5 * ((z.unsqueeze(-2) - mu) / sd) ** 2 - torch.log(sd) - 0.5 * LOG_2PI).sum(-1)
+    if isinstance(model.components, components.MultivariateStudentT):
+        nu, d = model.components.df.double(), mu.shape[-1]
+        quad = (((z.unsqueeze(-2) - mu) / sd) ** 2).sum(-1)
+        log_norm = (
+            torch.lgamma((nu + d) / 2) - torch.lgamma(nu / 2) - d / 2 * torch.log(nu * math.pi)
+        )
+        log_pz_k = log_norm - torch.log(sd).sum(-1) - (nu + d) / 2 * torch.log1p(quad / nu)
+    else:
+        log_pz_k = (-0.5 * ((z.unsqueeze(-2) - mu) / sd) ** 2 - torch.log(sd) - 0.5 * LOG_2PI).sum(
+            -1
+        )
     log_pz = torch.logsumexp(log_pi + log_pz_k, -1)  # (B,)
     log_qz = (-0.5 * ((z - loc) / scale) ** 2 - torch.log(scale) - 0.5 * LOG_2PI).sum(-1)
     return n / len(x) * (log_px + log_pz - log_qz).sum()
@@ -110,15 +129,16 @@ def _data(likelihood: str, n: int) -> torch.Tensor:
 @pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian"])
 @pytest.mark.parametrize("data_size", [8, 50])  # the full batch, and a mini-batch of 8 of 50
 @pytest.mark.parametrize("products", [False, True], ids=["direct", "matrix-products"])
+@pytest.mark.parametrize("family", ["gaussian", "multivariate-t:3.5"])
 def test_elbo_matches_plain_torch_formula(
-    likelihood: str, data_size: int, products: bool, monkeypatch: pytest.MonkeyPatch
+    likelihood: str, data_size: int, products: bool, family: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """TraceEnum_ELBO's loss and gradients equal the analytic ELBO at the same z (float64),
-    with p(z | y) by the direct formula and by DiagNormal's matrix products (which a
-    model of this size reaches only when its threshold is lowered)."""
+    with p(z | y) Gaussian or multivariate t, by the direct formula and by the matrix
+    products (which a model of this size reaches only when their threshold is lowered)."""
     if products:
         monkeypatch.setattr(components.diag_normal, "MIN_ELEMENTS", 0)
-    model, guide = _double_model(likelihood)
+    model, guide = _double_model(likelihood, family=family)
     x = _data(likelihood, 8)
     with local_params():
         # draw z once (reparameterised, so it stays a function of the guide's parameters)
