@@ -37,7 +37,14 @@ unfound and their rows inflate their neighbours, so more of those count 50 point
 alternative ``--init kmeans`` is ``KMeansInit`` (3 restarts; k-means rather than
 ``GMMInit``, whose EM on top of k-means doubles the time, while SVI refines the variances and
 weights anyway). A fixed-K mixture on the t-SNE embedding (``method="gmm"``) splits the big
-clusters as k-means does (NMI 0.76 on 10,000 rows). The small
+clusters as k-means does (NMI 0.76 on 10,000 rows). The components are multivariate t's
+(``MultivariateStudentT``, df 4; ``--components``, ``gaussian`` for VaDE's own): the rows of
+clusters too small for HDBSCAN or a component of their own sit in the tails of their
+neighbours, which diagonal Gaussians, pulled by them, re-cut into extra clusters as SVI
+maximises the likelihood (an EM probe on fixed codes started at the truth went from 419 to
+525 clusters of >= 50 points with Gaussians, 407 to 462 with t's). On 1,000 clusters and
+200,000 rows, seed 0: clusters of >= 50 points 447 -> 418 (Zipf) and 470 -> 422
+(stick-breaking) against 402 true, NMI 0.954 -> 0.954 and 0.951 -> 0.952. The small
 image sets (below 10,000 rows) get batch 128 and 50 + 50 epochs, the paper's (they have few
 steps per epoch); MNIST gets 10 + 20 at batch 512. The synthetic data are always those of
 ``random_state=0``; ``--seed`` seeds the fits only.
@@ -100,6 +107,7 @@ from pyroclust.metrics import cluster_accuracy, n_clusters_used, nmi
 
 MIN_TRUE_SIZE = 50
 HDBSCAN_MIN_CLUSTER_SIZE = 5  # scikit-learn's default: the start finds clusters of any size
+COMPONENTS = "multivariate-t"  # heavy tails hold the unresolved small clusters (docstring)
 COLUMNS = [
     "data",
     "prior",
@@ -334,7 +342,7 @@ def main() -> None:
     )
     parser.add_argument(
         "--components",
-        default="gaussian",
+        default=COMPONENTS,
         type=zoo.components_spec,
         help="family of p(z | y), a spec of pyroclust.zoo.make_components "
         "(gaussian, multivariate-t[:DF], student-t[:DF])",
