@@ -248,9 +248,16 @@ def baseline_rows(ds, seed: int) -> list[dict]:
     return rows
 
 
-def check_large(priors: list[str], seed: int, n_components: int = 1024, latent_dim: int = 64):
-    """A few SVI steps of VaDE(n_components, latent_dim) on random data, under each prior:
-    is every number (ELBO, weights, their posterior, predict_proba) finite?"""
+def check_large(
+    priors: list[str],
+    seed: int,
+    n_components: int = 1024,
+    latent_dim: int = 64,
+    components: str = COMPONENTS,
+):
+    """A few SVI steps of VaDE(n_components, latent_dim) on random data, under each prior,
+    with the given component family: is every number (ELBO, weights, their posterior,
+    predict_proba) finite?"""
     rng = np.random.default_rng(seed)
     n, n_features = 2 * n_components, 128
     x = rng.standard_normal((n, n_features)).astype(np.float32)
@@ -265,6 +272,7 @@ def check_large(priors: list[str], seed: int, n_components: int = 1024, latent_d
             likelihood="gaussian",
             weights=prior,
             hidden=(128,),
+            components=components,
         )
         # random components (no pretraining): the codes start far from most of them
         est = Clusterer(
@@ -381,7 +389,7 @@ def main() -> None:
     if errors:
         table += "\n\nErrors:\n\n" + "\n".join(f"- {e}" for e in errors)
     if args.check_large and not interrupted:
-        large = check_large(priors, args.seed)
+        large = check_large(priors, args.seed, components=args.components)
         cols = ["prior", "K", "latent_dim", "steps", "finite", "error", "seconds"]
         table += "\n\nLarge model, random data (non-finite check):\n\n" + markdown_table(
             large, cols
