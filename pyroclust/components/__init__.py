@@ -1,6 +1,6 @@
 """Latent component families p(z | y): one distribution over z per mixture component."""
 
-from pyroclust.components.base import ComponentFamily
+from pyroclust.components.base import ComponentFamily, LocScaleDfFamily
 from pyroclust.components.diag_normal import DiagNormal
 from pyroclust.components.diag_student_t import DiagStudentT
 from pyroclust.components.gaussian import DiagonalGaussian
@@ -12,6 +12,7 @@ __all__ = [
     "DiagNormal",
     "DiagStudentT",
     "DiagonalGaussian",
+    "LocScaleDfFamily",
     "MultivariateStudentT",
     "StudentT",
 ]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import torch
 from pyro.distributions import Distribution
-from pyro.nn import PyroModule
+from pyro.nn import PyroModule, PyroParam
+from torch.distributions import constraints
 
 
 class ComponentFamily(PyroModule):
@@ -37,3 +38,40 @@ class ComponentFamily(PyroModule):
     def set_from_moments(self, loc: torch.Tensor, var: torch.Tensor) -> None:
         """Set the components from per-component means and variances, each (K, latent_dim)."""
         raise NotImplementedError(f"{type(self).__name__} cannot be set from moments")
+
+
+class LocScaleDfFamily(ComponentFamily):
+    """Components with a mean and a scale per (component, dimension) and degrees of freedom
+    shared by all: the parameters and the placement of the Student-t families.
+
+    ``df`` is a buffer, or a point estimate with ``learn_df=True``. :meth:`set_from_moments`
+    matches the variance, scale^2 df / (df - 2) = var (for df > 2; the scale is the standard
+    deviation otherwise). Subclasses implement :meth:`forward`.
+    """
+
+    def __init__(
+        self,
+        n_components: int,
+        latent_dim: int,
+        *,
+        df: float,
+        learn_df: bool = False,
+        init_scale: float = 1.0,
+    ) -> None:
+        super().__init__(n_components, latent_dim)
+        if not df > 0:
+            raise ValueError(f"df must be positive, got {df}")
+        self.loc = PyroParam(torch.randn(self.n_components, self.latent_dim) * init_scale)
+        self.scale = PyroParam(
+            torch.ones(self.n_components, self.latent_dim), constraint=constraints.positive
+        )
+        if learn_df:
+            self.df = PyroParam(torch.tensor(float(df)), constraint=constraints.positive)
+        else:
+            self.register_buffer("df", torch.tensor(float(df)))
+
+    def set_from_moments(self, loc: torch.Tensor, var: torch.Tensor) -> None:  # noqa: D102
+        self.loc = loc.detach().to(self.loc).clone()
+        df = float(self.df)
+        factor = (df - 2.0) / df if df > 2 else 1.0
+        self.scale = (var.detach().to(self.loc).clamp_min(1e-8) * factor).sqrt()

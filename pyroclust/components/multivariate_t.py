@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import pyro.distributions as dist
 import torch
-from pyro.nn import PyroParam
-from torch.distributions import constraints
 
-from pyroclust.components.base import ComponentFamily
+from pyroclust.components.base import LocScaleDfFamily
 from pyroclust.components.diag_student_t import DiagStudentT
 
 
-class MultivariateStudentT(ComponentFamily):
+class MultivariateStudentT(LocScaleDfFamily):
     r"""p(z | y = k) = t_nu(z; mu_k, diag(sigma_k^2)), the multivariate Student-t.
 
     The t-mixture of Peel & McLachlan (2000), "Robust mixture modelling using the t
@@ -39,6 +37,8 @@ class MultivariateStudentT(ComponentFamily):
         Learn nu as a point estimate (it then tends to grow where the codes are Gaussian).
     init_scale : float
         Spread of the random initial means; the initial scales are 1.
+
+    :meth:`set_from_moments` matches the variance, scale^2 nu / (nu - 2) = var.
     """
 
     def __init__(
@@ -50,24 +50,7 @@ class MultivariateStudentT(ComponentFamily):
         learn_df: bool = False,
         init_scale: float = 1.0,
     ) -> None:
-        super().__init__(n_components, latent_dim)
-        if not df > 0:
-            raise ValueError(f"df must be positive, got {df}")
-        self.loc = PyroParam(torch.randn(self.n_components, self.latent_dim) * init_scale)
-        self.scale = PyroParam(
-            torch.ones(self.n_components, self.latent_dim), constraint=constraints.positive
-        )
-        if learn_df:
-            self.df = PyroParam(torch.tensor(float(df)), constraint=constraints.positive)
-        else:
-            self.register_buffer("df", torch.tensor(float(df)))
+        super().__init__(n_components, latent_dim, df=df, learn_df=learn_df, init_scale=init_scale)
 
     def forward(self, assignment: torch.Tensor) -> dist.Distribution:  # noqa: D102
         return DiagStudentT(self.df, self.loc[assignment], self.scale[assignment])
-
-    def set_from_moments(self, loc: torch.Tensor, var: torch.Tensor) -> None:  # noqa: D102
-        self.loc = loc.detach().to(self.loc).clone()
-        # match the variance: Var = scale^2 * df / (df - 2) for df > 2
-        df = float(self.df)
-        factor = (df - 2.0) / df if df > 2 else 1.0
-        self.scale = (var.detach().to(self.loc).clamp_min(1e-8) * factor).sqrt()

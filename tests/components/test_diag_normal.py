@@ -12,6 +12,7 @@ import torch
 from pyro.infer import TraceEnum_ELBO, config_enumerate
 
 from pyroclust.components import DiagNormal, diag_normal
+from tests.components import LOC_VALUE_SHAPES
 
 
 @pytest.fixture(autouse=True)
@@ -34,17 +35,7 @@ def _params(k: int, d: int, seed: int = 0, spread: float = 1.0):
     return loc, scale
 
 
-@pytest.mark.parametrize(
-    ("loc_shape", "value_shape"),
-    [
-        ((7, 1, 5), (11, 5)),  # enumerated components against a batch of codes
-        ((7, 1, 1, 5), (3, 11, 5)),  # and against particles x batch
-        ((1, 7, 5), (11, 1, 5)),  # the other way round
-        ((7, 5), (7, 5)),  # one component per code: the direct formula
-        ((5,), (11, 5)),  # one component
-        ((7, 11, 5), (11, 5)),  # a shared dimension: the direct formula
-    ],
-)
+@pytest.mark.parametrize(("loc_shape", "value_shape"), LOC_VALUE_SHAPES)
 def test_log_prob_is_the_formula(loc_shape, value_shape) -> None:
     g = torch.Generator().manual_seed(1)
     loc = torch.randn(loc_shape, generator=g)

@@ -15,6 +15,7 @@ from pyro.infer import TraceEnum_ELBO, config_enumerate
 from scipy import stats
 
 from pyroclust.components import DiagStudentT, diag_normal
+from tests.components import LOC_VALUE_SHAPES
 
 
 @pytest.fixture(autouse=True)
@@ -39,17 +40,7 @@ def _formula(df: float, loc: torch.Tensor, scale: torch.Tensor, value: torch.Ten
     return norm - scale.log().sum(-1) - (df + d) / 2 * torch.log1p(quad / df)
 
 
-@pytest.mark.parametrize(
-    ("loc_shape", "value_shape"),
-    [
-        ((7, 1, 5), (11, 5)),  # enumerated components against a batch of codes
-        ((7, 1, 1, 5), (3, 11, 5)),  # and against particles x batch
-        ((1, 7, 5), (11, 1, 5)),  # the other way round
-        ((7, 5), (7, 5)),  # one component per code: the direct formula
-        ((5,), (11, 5)),  # one component
-        ((7, 11, 5), (11, 5)),  # a shared dimension: the direct formula
-    ],
-)
+@pytest.mark.parametrize(("loc_shape", "value_shape"), LOC_VALUE_SHAPES)
 @pytest.mark.parametrize("df", [0.7, 4.0, 30.0])
 def test_log_prob_is_pyros_multivariate_t(loc_shape, value_shape, df: float) -> None:
     g = torch.Generator().manual_seed(1)
