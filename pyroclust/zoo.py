@@ -71,30 +71,40 @@ WEIGHT_PRIOR_VALUES: dict[str, str] = {
 }
 
 
+def _parse_spec(
+    spec: str, kind: str, known: dict[str, Any], values: dict[str, str]
+) -> tuple[str, float | None]:
+    """``NAME`` or ``NAME:VALUE`` of a registry ``known`` -> (normalised name, number or None);
+    ``ValueError`` naming the ``kind`` and what was expected otherwise. ``values`` are the
+    names that take a number, with what it is."""
+    name, _, value = spec.partition(":")
+    name = name.strip().lower().replace("_", "-")
+    if name not in known:
+        raise ValueError(f"unknown {kind} {name!r}; known: {', '.join(known)}")
+    if not value:
+        return name, None
+    if name not in values:
+        raise ValueError(
+            f"{kind} {name!r} takes no value (write {name!r}, not {spec!r}); "
+            f"NAME:VALUE is for {', '.join(values)}"
+        )
+    try:
+        return name, float(value)
+    except ValueError:
+        raise ValueError(
+            f"{kind} {name!r} takes a number after ':' ({values[name]}), got {value!r}"
+        ) from None
+
+
 def make_weight_prior(spec: str | priors.WeightPrior | None) -> priors.WeightPrior:
     """A weight prior from a spec string ``NAME`` or ``NAME:VALUE`` (e.g. ``"learned"``)."""
     if isinstance(spec, priors.WeightPrior):
         return spec
     if spec is None:
         return priors.Learned()
-    name, _, value = str(spec).partition(":")
-    name = name.strip().lower().replace("_", "-")
-    if name not in WEIGHT_PRIORS:
-        raise ValueError(f"unknown weight prior {name!r}; known: {', '.join(WEIGHT_PRIORS)}")
-    if not value:
+    name, number = _parse_spec(str(spec), "weight prior", WEIGHT_PRIORS, WEIGHT_PRIOR_VALUES)
+    if number is None:
         return WEIGHT_PRIORS[name]()
-    if name not in WEIGHT_PRIOR_VALUES:
-        raise ValueError(
-            f"weight prior {name!r} takes no value (write {name!r}, not {str(spec)!r}); "
-            f"NAME:VALUE is for {', '.join(WEIGHT_PRIOR_VALUES)}"
-        )
-    try:
-        number = float(value)
-    except ValueError:
-        raise ValueError(
-            f"weight prior {name!r} takes a number after ':' "
-            f"({WEIGHT_PRIOR_VALUES[name]}), got {value!r}"
-        ) from None
     return WEIGHT_PRIORS[name](number)
 
 
@@ -128,28 +138,16 @@ def make_components(
     """
     if isinstance(spec, components.ComponentFamily):
         return spec
-    name, _, value = str(spec if spec is not None else "gaussian").partition(":")
-    name = name.strip().lower().replace("_", "-")
-    if name not in COMPONENT_FAMILIES:
-        raise ValueError(
-            f"unknown component family {name!r}; known: {', '.join(COMPONENT_FAMILIES)}"
-        )
+    name, df = _parse_spec(
+        str(spec if spec is not None else "gaussian"),
+        "component family",
+        COMPONENT_FAMILIES,
+        COMPONENT_FAMILY_VALUES,
+    )
     family = COMPONENT_FAMILIES[name]
-    if not value.strip():
-        return family(n_components, latent_dim)
-    if name not in COMPONENT_FAMILY_VALUES:
-        raise ValueError(
-            f"component family {name!r} takes no value (write {name!r}, not {str(spec)!r}); "
-            f"NAME:VALUE is for {', '.join(COMPONENT_FAMILY_VALUES)}"
-        )
-    try:
-        df = float(value)
-    except ValueError:
-        raise ValueError(
-            f"component family {name!r} takes a number after ':' "
-            f"({COMPONENT_FAMILY_VALUES[name]}), got {value!r}"
-        ) from None
-    return family(n_components, latent_dim, df=df)
+    return (
+        family(n_components, latent_dim) if df is None else family(n_components, latent_dim, df=df)
+    )
 
 
 def components_spec(text: str) -> str:
