@@ -36,15 +36,15 @@ _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 MIN_ELEMENTS = 65_536
 
 
-class DiagNormal(dist.TorchDistribution):
-    r"""N(loc, diag(scale^2)) over the last dimension: ``Normal(loc, scale).to_event(1)``, with
-    a log-density that evaluates components against codes as matrix products.
+class DiagLocScale(dist.TorchDistribution):
+    r"""Base of the diagonal location-scale densities over the last dimension whose log-density
+    depends on a code z only through the quadratic form
+    :math:`\sum_d (z_d - \mu_d)^2 / \sigma_d^2` and :math:`\sum_d \log \sigma_d`.
 
-    The fast path applies when each batch dimension is of size 1 either in the parameters as
-    given (before :meth:`expand`) or in the value: K components (or any grid of them) against
-    B codes, as enumeration and Pyro's plates produce. Its result is exact up to rounding
-    (float64 inside; ``tests/components/test_diag_normal.py`` checks it against the direct
-    formula, values and gradients). Sampling is Normal's reparameterised draw.
+    It keeps the (loc, scale) as given, before any broadcasting, and evaluates components
+    against codes by :func:`components_against_codes` where the shapes allow, the direct
+    formula elsewhere. A subclass gives :meth:`_density` and its sampler; one with more
+    parameters (a df) overrides ``__init__`` and :meth:`expand` and calls this one's.
     """
 
     arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
@@ -60,22 +60,51 @@ class DiagNormal(dist.TorchDistribution):
         self.loc, self.scale = torch.broadcast_tensors(loc, scale)
         super().__init__(self.loc.shape[:-1], self.loc.shape[-1:], validate_args=validate_args)
 
-    def expand(self, batch_shape: Any, _instance: Any = None) -> DiagNormal:  # noqa: D102
-        new = self._get_checked_instance(DiagNormal, _instance)
+    def expand(self, batch_shape: Any, _instance: Any = None) -> DiagLocScale:  # noqa: D102
+        new = self._get_checked_instance(DiagLocScale, _instance)
         batch_shape = torch.Size(batch_shape)
         new.loc = self.loc.expand(batch_shape + self.event_shape)
         new.scale = self.scale.expand(batch_shape + self.event_shape)
         new._given = self._given
-        super(DiagNormal, new).__init__(batch_shape, self.event_shape, validate_args=False)
+        super(DiagLocScale, new).__init__(batch_shape, self.event_shape, validate_args=False)
         new._validate_args = self._validate_args
         return new
 
     @property
-    def mean(self) -> torch.Tensor:  # noqa: D102
+    def mode(self) -> torch.Tensor:  # noqa: D102
         return self.loc
 
+    def log_prob(self, value: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        if self._validate_args:
+            self._validate_sample(value)
+        fast = self._components_against_codes(value)
+        if fast is not None:
+            return fast
+        quad = ((value - self.loc) / self.scale).pow(2).sum(-1)
+        return self._density(quad, self.scale.log().sum(-1), self.event_shape[0])
+
+    def _components_against_codes(self, value: torch.Tensor) -> torch.Tensor | None:
+        """The log-density by matrix products, or None where the shapes do not allow it."""
+        return components_against_codes(self._given, value, self.batch_shape, self._density)
+
+    def _density(self, quad: torch.Tensor, log_sigma: torch.Tensor, d: int) -> torch.Tensor:
+        """The log-density from the quadratic form, the summed log-scales and the dimension."""
+        raise NotImplementedError
+
+
+class DiagNormal(DiagLocScale):
+    r"""N(loc, diag(scale^2)) over the last dimension: ``Normal(loc, scale).to_event(1)``, with
+    a log-density that evaluates components against codes as matrix products.
+
+    The fast path applies when each batch dimension is of size 1 either in the parameters as
+    given (before :meth:`expand`) or in the value: K components (or any grid of them) against
+    B codes, as enumeration and Pyro's plates produce. Its result is exact up to rounding
+    (float64 inside; ``tests/components/test_diag_normal.py`` checks it against the direct
+    formula, values and gradients). Sampling is Normal's reparameterised draw.
+    """
+
     @property
-    def mode(self) -> torch.Tensor:  # noqa: D102
+    def mean(self) -> torch.Tensor:  # noqa: D102
         return self.loc
 
     @property
@@ -90,22 +119,8 @@ class DiagNormal(dist.TorchDistribution):
     def entropy(self) -> torch.Tensor:  # noqa: D102
         return (0.5 + _HALF_LOG_2PI + self.scale.log()).sum(-1)
 
-    def log_prob(self, value: torch.Tensor) -> torch.Tensor:  # noqa: D102
-        if self._validate_args:
-            self._validate_sample(value)
-        fast = self._components_against_codes(value)
-        if fast is not None:
-            return fast
-        z = (value - self.loc) / self.scale
-        return (-0.5 * z.pow(2) - self.scale.log() - _HALF_LOG_2PI).sum(-1)
-
-    def _components_against_codes(self, value: torch.Tensor) -> torch.Tensor | None:
-        """The log-density by matrix products, or None where the shapes do not allow it."""
-
-        def density(quad: torch.Tensor, log_sigma: torch.Tensor, d: int) -> torch.Tensor:
-            return -0.5 * quad - log_sigma - d * _HALF_LOG_2PI
-
-        return components_against_codes(self._given, value, self.batch_shape, density)
+    def _density(self, quad: torch.Tensor, log_sigma: torch.Tensor, d: int) -> torch.Tensor:
+        return -0.5 * quad - log_sigma - d * _HALF_LOG_2PI
 
 
 def components_against_codes(
@@ -122,8 +137,8 @@ def components_against_codes(
     shape (components, codes) and :math:`\sum_d \log \sigma_d` of shape (components, 1)
     into the log-density. Both are float64 (on devices that have it); the result is cast back
     to the value's dtype and laid out in the broadcast shape of ``batch_shape`` and the
-    value's batch dimensions. Shared by :class:`DiagNormal` and
-    :class:`~pyroclust.components.diag_student_t.DiagStudentT`.
+    value's batch dimensions. Shared by every :class:`DiagLocScale`:
+    :class:`DiagNormal` and :class:`~pyroclust.components.diag_student_t.DiagStudentT`.
     """
     if value.dim() < 1 or value.shape[-1] != given[0].shape[-1]:
         return None

@@ -18,15 +18,14 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import pyro.distributions as dist
 import torch
 from torch.distributions import constraints
-from torch.distributions.utils import _standard_normal, broadcast_all
+from torch.distributions.utils import _standard_normal
 
-from pyroclust.components.diag_normal import components_against_codes
+from pyroclust.components.diag_normal import DiagLocScale
 
 
-class DiagStudentT(dist.TorchDistribution):
+class DiagStudentT(DiagLocScale):
     r"""Multivariate t_df(loc, diag(scale^2)) over the last dimension, with a shared scalar df.
 
     Equal to ``pyro.distributions.MultivariateStudentT(df, loc, torch.diag_embed(scale))``
@@ -43,8 +42,6 @@ class DiagStudentT(dist.TorchDistribution):
         "loc": constraints.real,
         "scale": constraints.positive,
     }
-    support = constraints.real_vector
-    has_rsample = True
 
     def __init__(
         self,
@@ -53,34 +50,20 @@ class DiagStudentT(dist.TorchDistribution):
         scale: torch.Tensor,
         validate_args: bool | None = None,
     ) -> None:
-        if loc.dim() < 1 or scale.dim() < 1:
-            raise ValueError("loc and scale need an event dimension")
         df = torch.as_tensor(df, dtype=loc.dtype, device=loc.device)
         if df.dim() != 0:
             raise ValueError(f"df must be a scalar, got shape {tuple(df.shape)}")
         self.df = df
-        self._given = (loc, scale)  # before any broadcasting: the fast path's parameters
-        self.loc, self.scale = broadcast_all(loc, scale)
-        super().__init__(self.loc.shape[:-1], self.loc.shape[-1:], validate_args=validate_args)
+        super().__init__(loc, scale, validate_args=validate_args)
 
     def expand(self, batch_shape: Any, _instance: Any = None) -> DiagStudentT:  # noqa: D102
         new = self._get_checked_instance(DiagStudentT, _instance)
-        batch_shape = torch.Size(batch_shape)
         new.df = self.df
-        new.loc = self.loc.expand(batch_shape + self.event_shape)
-        new.scale = self.scale.expand(batch_shape + self.event_shape)
-        new._given = self._given
-        super(DiagStudentT, new).__init__(batch_shape, self.event_shape, validate_args=False)
-        new._validate_args = self._validate_args
-        return new
+        return super().expand(batch_shape, _instance=new)
 
     @property
     def mean(self) -> torch.Tensor:  # noqa: D102
         return self.loc.masked_fill(self.df <= 1, math.nan)
-
-    @property
-    def mode(self) -> torch.Tensor:  # noqa: D102
-        return self.loc
 
     @property
     def variance(self) -> torch.Tensor:  # noqa: D102
@@ -93,23 +76,8 @@ class DiagStudentT(dist.TorchDistribution):
         chi2 = torch.distributions.Chi2(self.df.detach()).sample(shape[:-1]).unsqueeze(-1)
         return self.loc + self.scale * eps * torch.rsqrt(chi2 / self.df)
 
-    def log_prob(self, value: torch.Tensor) -> torch.Tensor:  # noqa: D102
-        if self._validate_args:
-            self._validate_sample(value)
-        df = self.df
-
-        def density(quad: torch.Tensor, log_sigma: torch.Tensor, d: int) -> torch.Tensor:
-            nu = df.to(quad.dtype)
-            log_norm = (
-                torch.lgamma(0.5 * (nu + d))
-                - torch.lgamma(0.5 * nu)
-                - 0.5 * d * torch.log(nu * math.pi)
-            )
-            return log_norm - log_sigma - 0.5 * (nu + d) * torch.log1p(quad / nu)
-
-        fast = components_against_codes(self._given, value, self.batch_shape, density)
-        if fast is not None:
-            return fast
-        d = self.event_shape[0]
-        quad = ((value - self.loc) / self.scale).pow(2).sum(-1)
-        return density(quad, self.scale.log().sum(-1), d)
+    def _density(self, quad: torch.Tensor, log_sigma: torch.Tensor, d: int) -> torch.Tensor:
+        nu = self.df.to(quad.dtype)
+        log_norm = torch.lgamma(0.5 * (nu + d)) - torch.lgamma(0.5 * nu)
+        log_norm = log_norm - 0.5 * d * torch.log(nu * math.pi)
+        return log_norm - log_sigma - 0.5 * (nu + d) * torch.log1p(quad / nu)

@@ -11,7 +11,7 @@ import pytest
 import torch
 from pyro.infer import TraceEnum_ELBO, config_enumerate
 
-from pyroclust.components import DiagNormal, diag_normal
+from pyroclust.components import DiagLocScale, DiagNormal, diag_normal
 from tests.components import LOC_VALUE_SHAPES
 
 
@@ -144,3 +144,23 @@ def test_posterior_at_1024_components_and_64_dimensions_is_finite_and_exact() ->
     assert torch.isfinite(post).all()
     torch.testing.assert_close(post.exp(), want.exp(), atol=1e-6, rtol=1e-4)
     assert (post.argmax(0) == torch.arange(n)).all()
+
+
+class _Tempered(DiagLocScale):
+    """A user's density on the shared quadratic form: N(loc, diag(scale^2)) to the power 1/2,
+    unnormalised (the extension point: only ``_density`` and a sampler are its own)."""
+
+    def _density(self, quad: torch.Tensor, log_sigma: torch.Tensor, d: int) -> torch.Tensor:
+        return 0.5 * (-0.5 * quad - log_sigma - d * 0.5 * math.log(2 * math.pi))
+
+
+def test_a_subclass_gets_the_fast_path_and_expand_from_the_base() -> None:
+    loc, scale = _params(6, 4, seed=3)
+    d = _Tempered(loc.unsqueeze(1), scale.unsqueeze(1)).expand((6, 9))
+    value = torch.randn(9, 4)
+    assert isinstance(d, _Tempered) and d.batch_shape == (6, 9)
+    assert d._components_against_codes(value) is not None
+    want = 0.5 * _formula(loc.unsqueeze(1), scale.unsqueeze(1), value)
+    torch.testing.assert_close(d.log_prob(value).double(), want)
+    with pytest.raises(NotImplementedError):
+        DiagLocScale(loc, scale).log_prob(value[:1])
