@@ -523,6 +523,10 @@ def _diagnose_csv(
                             hint = "; pass header=True if the first row names the columns"
                         elif any(sep in cell for sep in ";\t|"):
                             hint = "; the file must be comma-separated"
+                        else:
+                            named = names is not None and names[j].strip()
+                            column = repr(names[j].strip()) if named else j
+                            hint = f"; pass index_col={column} if that column holds row names"
                         return f"non-numeric value {cell.strip()[:40]!r} at {where}{hint}"
         except csv.Error as error:
             return f"line {reader.line_num}: {one_line(error)}"

@@ -237,6 +237,17 @@ FILE_CASES = [
     Case("csv-ragged-long", csv("1,2\n3,4,5\n"), r"line 2 has 3 values .* same number"),
     Case("csv-ragged-short", csv("1,2,3\n4,5\n"), r"line 2 has 2 values .* same number"),
     Case("csv-non-numeric", csv("a,b\n1,2\n3,x\n"), r"non-numeric value 'x' at line 3"),
+    Case(
+        "csv-text-column-named",
+        csv("a,name\n1,r1\n2,r2\n"),
+        r"non-numeric value 'r1' at line 2, column 2 \('name'\); pass index_col='name' if",
+    ),
+    Case(
+        "csv-text-column-unnamed",
+        csv("1,2\nr1,3\n"),
+        r"non-numeric value 'r1' at line 2, column 1; pass index_col=0 if",
+        load(header=False),
+    ),
     Case("csv-semicolons", csv("1;2\n3;4\n"), "comma-separated"),
     Case("csv-header-only", csv("a,b\n"), "header but no data rows"),
     Case("csv-inf", csv("a,b\n1,inf\n"), "NaN or infinite"),
