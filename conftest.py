@@ -3,6 +3,7 @@ examples in the package's docstrings (``--doctest-modules``, see ``pyproject.tom
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pyro
@@ -29,3 +30,23 @@ def _fresh_pyro() -> Iterator[None]:
     pyro.set_rng_seed(0)
     yield
     pyro.clear_param_store()
+
+
+#: Set to 1 to let the whole suite's ``device="auto"`` see a GPU (``benchmarks/gpu_checks.sh
+#: suite``, which looks for CUDA bugs through the CPU tests).
+SUITE_ON_GPU = "PYROCLUST_SUITE_ON_GPU"
+
+
+@pytest.fixture(autouse=True)
+def _cpu_unless_marked_cuda(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The suite runs on the CPU on every machine, a GPU one too: its tests hand CPU tensors
+    to models and compare results bit for bit, which ``device="auto"`` moving the model to a
+    GPU would break. CUDA is hidden from this process (``torch.cuda.is_available``) and from
+    the ones it starts (``CUDA_VISIBLE_DEVICES``), except in tests marked ``cuda`` (the
+    GPU tests, skipped without one) or under ``PYROCLUST_SUITE_ON_GPU=1``."""
+    if request.node.get_closest_marker("cuda") is not None or os.environ.get(SUITE_ON_GPU) == "1":
+        return
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")

@@ -4,8 +4,9 @@
 #   2. the VaDE SVI step on the GPU, pyroclust vs plain PyTorch (benchmarks/speed.py);
 #   3. k-DVAE's batched networks vs a Python loop over 50 networks on the GPU (kdvae.py speed);
 #   4. the quick start's main job (`pyroclust fit vade`, the embedded digits) with --device cuda;
-#   5. (only when asked for: `suite`) the whole test suite where "auto" means the GPU, in smoke
-#      mode, 8 processes, the tutorials left out (no Jupyter kernel there).
+#   5. (only when asked for: `suite`) the whole test suite where "auto" means the GPU
+#      (PYROCLUST_SUITE_ON_GPU=1; without it the suite hides CUDA outside the tests marked
+#      cuda), in smoke mode, 8 processes, the tutorials left out (no Jupyter kernel there).
 # `bash benchmarks/gpu_checks.sh [tests] [speed] [kdvae] [fit]` runs those steps (all by
 # default). Logs go to $OUT (or ./gpu-checks). Packages the machine lacks travel as wheels in .whl/
 # (see ../.library/device/README.md); MNIST for step 3 in .gpudata/mnist when carried.
@@ -38,7 +39,7 @@ want kdvae && timeout 120 python3 benchmarks/kdvae.py speed --device cuda --widt
 want fit && timeout 120 python3 -m pyroclust fit vade --device cuda --out "$OUT/run" 2>&1 |
     tee "$OUT/fit_vade.log"
 rm -rf "$OUT/run"
-[[ $steps == *" suite "* ]] && PYROCLUST_SMOKE=1 timeout 300 python3 -m pytest -q -n 8 \
+[[ $steps == *" suite "* ]] && PYROCLUST_SMOKE=1 PYROCLUST_SUITE_ON_GPU=1 timeout 300 python3 -m pytest -q -n 8 \
     -p no:cacheprovider -p no:benchmark --tb=line -rf --ignore=tests/test_tutorials.py tests 2>&1 |
     tee "$OUT/suite.log"
 true

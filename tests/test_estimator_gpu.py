@@ -11,7 +11,10 @@ import torch
 from pyroclust import zoo
 from pyroclust.estimator import Clusterer
 
-pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+pytestmark = [
+    pytest.mark.cuda,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA"),
+]
 
 #: Small networks for every builder that takes the option.
 SMALL = {"n_components": 3, "latent_dim": 2, "hidden": (8,)}

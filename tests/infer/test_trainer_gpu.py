@@ -18,7 +18,10 @@ from pyroclust.exceptions import NonFiniteLossError
 from pyroclust.infer import SVITrainer
 from pyroclust.infer.init import RandomInit
 
-pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+pytestmark = [
+    pytest.mark.cuda,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA"),
+]
 
 
 def _pair(seed: int = 0):
