@@ -67,6 +67,46 @@ def test_fit_writes_metrics_checkpoint_labels_and_plots(tiny_npz, tmp_path, caps
     assert "acc" in capsys.readouterr().out
 
 
+def test_fit_and_predict_name_rows_by_a_csvs_row_name_column(tmp_path, capsys):
+    """--index-col NAME drops the column from the features and writes its values as the
+    label files' index, in fit's labels.csv and in predict's output."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, 4)) * 3.0
+    names = [f"call-{i:03d}" for i in range(40)]
+    lines = ["a,b,id,c,d"] + [
+        ",".join([*(f"{v:.5f}" for v in row[:2]), n, *(f"{v:.5f}" for v in row[2:])])
+        for n, row in zip(names, x, strict=True)
+    ]
+    data = tmp_path / "calls.csv"
+    data.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "run"
+    argv = ["fit", "vade", "--data", str(data), "--index-col", "id", "--out", str(out)]
+    assert cli.main([*argv, *TINY, "--epochs", "1", "--n-components", "2"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["n_features"] == 4
+    rows = (out / "labels.csv").read_text().splitlines()
+    assert rows[0] == "index,label" and [r.split(",")[0] for r in rows[1:]] == names
+    pred = tmp_path / "pred.csv"
+    argv = ["predict", str(out / "model.ckpt"), "--data", str(data), "--index-col", "id"]
+    assert cli.main([*argv, "--out", str(pred)]) == 0
+    assert pred.read_text().splitlines() == rows
+    capsys.readouterr()
+
+
+def test_label_writer_names_rows_block_by_block(tmp_path):
+    names = np.array(["a", "b", "c"])
+    from pyroclust.cli.common import LabelWriter
+
+    with LabelWriter(tmp_path / "l.csv", row_names=names) as writer:
+        writer.write(np.array([1, 0]))
+        writer.write(np.array([2]))
+        with pytest.raises(ValueError, match="3 row names for at least 4 rows"):
+            writer.write(np.array([0]))
+    assert (tmp_path / "l.csv").read_text().splitlines() == ["index,label", "a,1", "b,0", "c,2"]
+    path = cli.write_labels(tmp_path / "p.csv", np.array([0]), np.array([[0.25, 0.75]]), names[:1])
+    assert path.read_text().splitlines() == ["index,label,p0,p1", "a,0,0.25,0.75"]
+
+
 def test_fit_of_unlabelled_real_data_uses_a_gaussian(tmp_path):
     x = np.random.default_rng(0).normal(size=(40, 5)) * 3.0
     np.savez(tmp_path / "real.npz", x=x)

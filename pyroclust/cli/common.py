@@ -117,8 +117,9 @@ def add_csv_arguments(parser: Any) -> None:
         "--index-col",
         metavar="N|NAME|none",
         type=index_col_type,
-        help="for a .csv file: the column (position or name) of row names, dropped; 'none' for "
-        "no such column (default: detect the 0..n-1 index of pandas' to_csv)",
+        help="for a .csv file: the column (position or name) of row names, dropped from the "
+        "features and written as the label files' index; 'none' for no such column (default: "
+        "detect the 0..n-1 index of pandas' to_csv)",
     )
 
 
@@ -153,12 +154,19 @@ def print_table(rows: Mapping[str, Any], file: Any = None) -> None:
 
 class LabelWriter:
     """Write ``index,label`` rows (and ``p0..p{K-1}`` columns with probabilities) as CSV,
-    block by block: :meth:`write` appends the next rows, numbered on from the last, so a
-    file of any length is written in bounded memory. Use it as a context manager."""
+    block by block: :meth:`write` appends the next rows, numbered on from the last (or named
+    by ``row_names``, a CSV's row-name column), so a file of any length is written in bounded
+    memory. Use it as a context manager."""
 
-    def __init__(self, path: str | os.PathLike, n_components: int | None = None) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        n_components: int | None = None,
+        row_names: np.ndarray | None = None,
+    ) -> None:
         self.path = Path(path)
         self.n_components = n_components
+        self.row_names = row_names
         self.rows = 0
         if self.path.parent != Path():
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -174,17 +182,20 @@ class LabelWriter:
         the writer was opened with ``n_components``)."""
         if (proba is None) != (self.n_components is None):
             raise ValueError("give probabilities exactly when the writer has n_components")
-        start = self.rows
+        start, stop = self.rows, self.rows + len(labels)
+        if self.row_names is not None and len(self.row_names) < stop:
+            raise ValueError(f"{len(self.row_names)} row names for at least {stop} rows")
+        index = range(start, stop) if self.row_names is None else self.row_names[start:stop]
         if proba is None:
             self._writer.writerows(
-                [i, int(label)] for i, label in enumerate(labels.tolist(), start)
+                [i, int(label)] for i, label in zip(index, labels.tolist(), strict=True)
             )
         else:
             self._writer.writerows(
                 [i, int(label), *(f"{p:.6g}" for p in row)]
-                for i, (label, row) in enumerate(zip(labels.tolist(), proba.tolist()), start)
+                for i, label, row in zip(index, labels.tolist(), proba.tolist(), strict=True)
             )
-        self.rows += len(labels)
+        self.rows = stop
 
     def close(self) -> None:
         """Close the file."""
@@ -198,10 +209,14 @@ class LabelWriter:
 
 
 def write_labels(
-    path: str | os.PathLike, labels: np.ndarray, proba: np.ndarray | None = None
+    path: str | os.PathLike,
+    labels: np.ndarray,
+    proba: np.ndarray | None = None,
+    row_names: np.ndarray | None = None,
 ) -> Path:
-    """Write ``index,label`` rows (and ``p0..p{K-1}`` columns with ``proba``) as CSV."""
-    with LabelWriter(path, None if proba is None else proba.shape[1]) as writer:
+    """Write ``index,label`` rows (and ``p0..p{K-1}`` columns with ``proba``) as CSV; the
+    index is the row number, or the row's name where ``row_names`` are given."""
+    with LabelWriter(path, None if proba is None else proba.shape[1], row_names) as writer:
         writer.write(np.asarray(labels), proba)
     return writer.path
 

@@ -130,8 +130,9 @@ Options left out use the architecture's tuned recipe, else the estimator's defau
 --out (default runs/MODEL-DATA-TIMESTAMP) receives: config.json (the options, reused by
 --resume), train.ckpt (the whole fit, start included, written every epoch), model.ckpt (the
 fitted estimator, for 'pyroclust predict' and 'pyroclust inspect'), metrics.json, labels.csv
-(index,label) and the plots elbo.png and embedding.png (latent codes in 2-D: PCA when
-latent_dim > 2, coloured by cluster). For image data (grey or colour) also samples.png
+(index,label; the index is the row's name from a .csv's --index-col) and the plots
+elbo.png and embedding.png (latent codes in 2-D: PCA when latent_dim > 2, coloured by
+cluster). For image data (grey or colour) also samples.png
 (samples of each cluster; one decoder each for k-DVAE), reconstructions.png (items over their
 reconstructions, each decoded as a member of its own cluster), style_transfer.png (a few
 items' codes decoded with each cluster, GMVAE's Fig. 4a) and, for ladder models (VLAC),
@@ -544,9 +545,12 @@ def reported_rows(
     return shown, labels[index]
 
 
-def write_all_labels(path: Path, labels: np.ndarray, block: int) -> None:
-    """labels.csv (``index,label``) for every row, written ``block`` rows at a time."""
-    with LabelWriter(path) as writer:
+def write_all_labels(
+    path: Path, labels: np.ndarray, block: int, row_names: np.ndarray | None = None
+) -> None:
+    """labels.csv (``index,label``) for every row, written ``block`` rows at a time; the
+    index is the row's name where the data have them (a CSV's ``--index-col``)."""
+    with LabelWriter(path, row_names=row_names) as writer:
         for start in range(0, len(labels), block):
             writer.write(labels[start : start + block])
 
@@ -636,7 +640,8 @@ def run(args: argparse.Namespace) -> int:
         by_site = report.site_scores(est, shown)
         if by_site:  # every cluster site against every label set of the data
             metrics["site_scores"] = by_site
-        write_all_labels(out / "labels.csv", labels, config.get("chunk_size") or DEFAULT_CHUNK_SIZE)
+        block = config.get("chunk_size") or DEFAULT_CHUNK_SIZE
+        write_all_labels(out / "labels.csv", labels, block, getattr(ds, "row_names", None))
         metrics["weights"] = [float(w) for w in est.weights_]
         metrics["weights_summary"] = weights_summary(est, seed=seed)
     metrics["elbo"] = float(est.elbo_)

@@ -33,7 +33,8 @@ examples:
   pyroclust predict model.ckpt --data shards/      (a folder of .npy/.npz shards)
 
 labels.csv has the columns index,label (and p0..p{K-1}, the posterior p(cluster | x), with
---proba). When the data have labels, the accuracy, NMI and ARI against them are printed. An
+--proba); the index is the row number, or the row's name from a .csv's --index-col. When
+the data have labels, the accuracy, NMI and ARI against them are printed. An
 existing --out file is replaced only with --overwrite (checked before the model runs).
 
 A .npy file is read block by block and a folder of .npy/.npz shards shard by shard: the rows
@@ -79,17 +80,17 @@ def run(args: argparse.Namespace) -> int:
         from pyroclust.datasets.streaming import open_stream
 
         data: Any = open_stream(args.data)
-        name, y = data.name, None
+        name, y, row_names = data.name, None, None
     else:
         ds = load_data(args.data, args.data_dir, args.header, args.index_col)
-        data, name, y = ds.x, ds.name, ds.y
+        data, name, y, row_names = ds.x, ds.name, ds.y, ds.row_names
     k = int(est.model_.n_components)
     counts = np.zeros(k, dtype=np.int64)
     kept = [] if y is not None else None  # labels, only to score against the data's own
     # written beside --out and renamed at the end: a failure leaves no partial file
     part = out.with_name(out.name + ".part")
     try:
-        with LabelWriter(part, k if args.proba else None) as writer:
+        with LabelWriter(part, k if args.proba else None, row_names) as writer:
             for chunk in iter_chunks(data, args.chunk_size):
                 log_proba = est.predict_log_proba(chunk)
                 labels = log_proba.argmax(1)

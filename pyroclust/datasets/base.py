@@ -39,6 +39,9 @@ class Dataset:
         and stored as int64: a data set with several known partitions (coloured MNIST's
         ``"digit"``, ``"digit_colour"``, ``"background_colour"``). ``y`` stays the main one;
         :attr:`label_sets` gives every partition, ``y`` included.
+    row_names : np.ndarray, optional
+        A name per row, stored as strings of shape (n_samples,): a CSV's row-name column
+        (``index_col``). The command line writes them in its label files' ``index`` column.
 
     Raises
     ------
@@ -60,6 +63,7 @@ class Dataset:
     image_shape: tuple[int, int] | tuple[int, int, int] | None = None
     support: Literal["unit", "real", "auto"] = "auto"
     labels: dict[str, np.ndarray] | None = None
+    row_names: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         x = as_float_array(self.x, name=f"data set {self.name!r}: features", error=DatasetError)
@@ -70,6 +74,14 @@ class Dataset:
             self.labels = {
                 str(k): self._check_labels(v, f"label set {k!r}") for k, v in self.labels.items()
             }
+        if self.row_names is not None:
+            names = np.asarray(self.row_names, dtype=str)
+            if names.shape != (x.shape[0],):
+                raise DatasetError(
+                    f"data set {self.name!r}: row names have shape {names.shape}, expected "
+                    f"({x.shape[0]},) to match the {x.shape[0]} samples."
+                )
+            self.row_names = names
         if self.image_shape is not None:
             shape = tuple(int(s) for s in self.image_shape)
             if len(shape) not in (2, 3) or int(np.prod(shape)) != x.shape[1]:

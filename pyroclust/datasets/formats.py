@@ -535,9 +535,10 @@ def _diagnose_csv(
 
 def _read_csv(
     path: Path, header: Header = "auto", index_col: IndexCol = None
-) -> tuple[np.ndarray, np.ndarray | None]:
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
     """A numeric CSV read by pandas under the explicit header and index rules of
-    :func:`read_user_file`; a column named ``label`` or ``y`` holds labels."""
+    :func:`read_user_file`: (features, labels, row names). A column named ``label`` or ``y``
+    holds labels; the index column, when there is one, the row names (as strings)."""
     first = _first_row(path)
     width = len(first)
     has_header = _has_header(path, first, header)
@@ -591,6 +592,9 @@ def _read_csv(
                 "like the index pandas' to_csv(header=False) writes; pass index_col=0 to drop "
                 "it, or index_col=False to keep it as a feature."
             )
+    row_names = None
+    if skip:
+        row_names = frame[index].astype(str).str.strip().to_numpy(dtype=str)
     label_column = None
     if names is not None:
         lowered = [names[j].strip().lower() for j in kept]
@@ -599,7 +603,7 @@ def _read_csv(
             raise DatasetError(f"{path}: more than one label column ('label' and 'y').")
         label_column = matches[0] if matches else None
     if label_column is None:
-        return table, None
+        return table, None, row_names
     y = table[:, label_column]
     if not np.all(y == np.round(y)):
         line = int(np.flatnonzero(y != np.round(y))[0])
@@ -607,7 +611,7 @@ def _read_csv(
             f"{path}: the label column {names[kept[label_column]].strip()!r} holds non-integer "
             f"values (first at data row {line}); labels must be integers."
         )
-    return np.delete(table, label_column, axis=1), y
+    return np.delete(table, label_column, axis=1), y, row_names
 
 
 def read_user_file(
@@ -689,13 +693,14 @@ def read_user_file(
         raise DatasetError(f"{path}: a {suffix} file has no train/test split; use split='all'.")
     if suffix != ".csv" and path.stat().st_size == 0:
         raise DatasetError(f"{path} is empty (0 bytes); expected a {suffix} file saved by NumPy.")
+    row_names = None  # a CSV's row-name column only
     try:
         if suffix == ".npz":
             x, y, key = _read_npz(path, split)
         elif suffix == ".npy":
             x, y, key = _read_npy(path), None, "x"
         else:
-            x, y = _read_csv(path, header, index_col)
+            x, y, row_names = _read_csv(path, header, index_col)
             key = "x"
     except PermissionError as error:
         raise DatasetError(f"{path} cannot be read: permission denied.") from error
@@ -707,4 +712,4 @@ def read_user_file(
                 f"{path}: labels have shape {y.shape}, expected ({len(features)},) to match "
                 f"the {len(features)} samples."
             )
-    return Dataset(x=features, y=y, name=path.stem, image_shape=image_shape)
+    return Dataset(x=features, y=y, name=path.stem, image_shape=image_shape, row_names=row_names)

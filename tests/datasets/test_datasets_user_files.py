@@ -91,6 +91,19 @@ def test_csv_without_header_or_labels(tmp_path):
     assert load_dataset(tmp_path / "named.csv").x.shape == (1, 2)
 
 
+def test_csv_row_name_column_becomes_the_row_names(tmp_path):
+    (tmp_path / "named.csv").write_text("id,a,label\nbird-1 ,0.5,1\nbird-2,0.25,0\n")
+    ds = load_dataset(tmp_path / "named.csv", index_col="id")
+    assert ds.x.tolist() == [[0.5], [0.25]] and ds.y.tolist() == [1, 0]
+    assert ds.row_names.tolist() == ["bird-1", "bird-2"]  # as strings, stripped
+    (tmp_path / "pandas.csv").write_text(",a,b\n0,1,2\n1,3,4\n")  # pandas' to_csv index
+    assert load_dataset(tmp_path / "pandas.csv").row_names.tolist() == ["0", "1"]
+    (tmp_path / "plain.csv").write_text("1,2\n3,4\n")
+    assert load_dataset(tmp_path / "plain.csv").row_names is None
+    np.savez(tmp_path / "arrays.npz", x=np.zeros((2, 3)))
+    assert load_dataset(tmp_path / "arrays.npz").row_names is None
+
+
 @pytest.mark.parametrize(
     ("text", "match"),
     [
@@ -145,3 +158,7 @@ def test_dataset_container_checks():
         Dataset(x=np.zeros((2, 1)), y=[0.5, 1.0], name="bad")
     with pytest.raises(DatasetError, match="must be numeric"):
         Dataset(x=np.array([["a"]]), y=None, name="bad")
+    named = Dataset(x=np.zeros((2, 1)), y=None, name="n", row_names=["a", 7])
+    assert named.row_names.tolist() == ["a", "7"]
+    with pytest.raises(DatasetError, match=r"row names have shape \(3,\), expected \(2,\)"):
+        Dataset(x=np.zeros((2, 1)), y=None, name="bad", row_names=["a", "b", "c"])
