@@ -480,9 +480,14 @@ def _resolve_index(
     )
 
 
+def _header_name(j: int, names: list[str] | None) -> str | None:
+    """Column ``j``'s name in the header, or None where there is no header or it is blank."""
+    return (names[j].strip() or None) if names is not None else None
+
+
 def _column_name(j: int, names: list[str] | None) -> str:
-    named = names is not None and names[j].strip()
-    return f"column {j + 1} ({names[j].strip()!r})" if named else f"column {j + 1}"
+    name = _header_name(j, names)
+    return f"column {j + 1} ({name!r})" if name else f"column {j + 1}"
 
 
 def _diagnose_csv(
@@ -524,8 +529,8 @@ def _diagnose_csv(
                         elif any(sep in cell for sep in ";\t|"):
                             hint = "; the file must be comma-separated"
                         else:
-                            named = names is not None and names[j].strip()
-                            column = repr(names[j].strip()) if named else j
+                            name = _header_name(j, names)
+                            column = repr(name) if name else j
                             hint = f"; pass index_col={column} if that column holds row names"
                         return f"non-numeric value {cell.strip()[:40]!r} at {where}{hint}"
         except csv.Error as error:
