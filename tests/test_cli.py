@@ -170,6 +170,17 @@ def test_bad_input_exits_2_with_one_line(tmp_path, capsys):
     assert "cannot resume" in one_error_line(capsys)
 
 
+def test_a_csv_errors_way_out_names_the_flag_not_the_python_argument(tmp_path, capsys):
+    data = tmp_path / "named.csv"
+    data.write_text("name,a,b\nr0,1,2\nr1,3,4\n")
+    assert cli.main(["fit", "vade", "--data", str(data), "--no-progress"]) == 2
+    line = one_error_line(capsys)
+    assert "pass --index-col name if that column holds row names" in line
+    assert "index_col=" not in line
+    assert cli.main(["fit", "vade", "--data", "digits", "--header", "yes"]) == 2
+    assert "--header and --index-col apply to .csv files only" in one_error_line(capsys)
+
+
 def test_bad_options_are_usage_errors(capsys):
     assert cli.main(["fit", "no-such-model"]) == 2
     assert "invalid choice" in capsys.readouterr().err

@@ -234,13 +234,15 @@ def load_data(
     ``"auto"``/``"yes"``/``"no"`` (None: auto), ``index_col`` as
     :func:`pyroclust.options.index_column` returns it (None: detect)."""
     from pyroclust.datasets import load_dataset
+    from pyroclust.datasets.spelling import flags
 
     csv = {}
     if header is not None:
         csv["header"] = options.csv_header(header)
     if index_col is not None:
         csv["index_col"] = index_col
-    return load_dataset(name, data_dir=data_dir, **csv)
+    with flags():  # the readers' hints name --header and --index-col
+        return load_dataset(name, data_dir=data_dir, **csv)
 
 
 def streams(data: str | None) -> bool:

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from pyroclust.datasets.base import Dataset
+from pyroclust.datasets.spelling import option
 from pyroclust.exceptions import DatasetError
 from pyroclust.validation import as_float_array, one_line
 
@@ -422,8 +423,8 @@ def _has_header(path: Path, first: list[str], header: Header) -> bool:
             if _is_range_header(first):
                 raise DatasetError(
                     f"{path}: the first row is {shown!r}, the column names pandas writes for "
-                    "a DataFrame without names, or data; pass header=True to skip it or "
-                    "header=False to keep it as data."
+                    f"a DataFrame without names, or data; pass {option('header', True)} to skip it "
+                    f"or {option('header', False)} to keep it as data."
                 )
             return False
         pandas_index = first[0].strip() == "" and all(kind != "missing" for kind in kinds[1:])
@@ -437,8 +438,8 @@ def _has_header(path: Path, first: list[str], header: Header) -> bool:
             return False  # numbers and missing values: a data row (its gaps are reported later)
         raise DatasetError(
             f"{path}: the first row {shown!r} mixes column names with numbers or empty cells, "
-            "so it is unclear whether it is a header; pass header=True (it names the columns) "
-            "or header=False (it is data)."
+            f"so it is unclear whether it is a header; pass {option('header', True)} (it names "
+            f"the columns) or {option('header', False)} (it is data)."
         )
     return header
 
@@ -458,21 +459,21 @@ def _resolve_index(
     if isinstance(index_col, (int, np.integer)):
         if not 0 <= index_col < width:
             raise DatasetError(
-                f"{path}: index_col={index_col} is out of range; the file has {width} columns "
-                f"(positions 0..{width - 1})."
+                f"{path}: {option('index_col', index_col)} is out of range; the file has "
+                f"{width} columns (positions 0..{width - 1})."
             )
         return int(index_col), True
     if isinstance(index_col, str):
         if names is None:
             raise DatasetError(
-                f"{path}: index_col={index_col!r} names a column, but the file has no header; "
-                "pass its position (e.g. index_col=0)."
+                f"{path}: {option('index_col', index_col)} names a column, but the file has no "
+                f"header; pass its position (e.g. {option('index_col', 0)})."
             )
         matches = [i for i, name in enumerate(names) if name.strip() == index_col]
         if len(matches) != 1:
             raise DatasetError(
-                f"{path}: index_col={index_col!r} matches {len(matches)} columns of the header "
-                f"{[name.strip() for name in names]}; expected exactly one."
+                f"{path}: {option('index_col', index_col)} matches {len(matches)} columns of "
+                f"the header {[name.strip() for name in names]}; expected exactly one."
             )
         return matches[0], True
     raise DatasetError(
@@ -525,13 +526,14 @@ def _diagnose_csv(
                     if kind == "text":
                         hint = ""
                         if not has_header and line == 1:
-                            hint = "; pass header=True if the first row names the columns"
+                            header = option("header", True)
+                            hint = f"; pass {header} if the first row names the columns"
                         elif any(sep in cell for sep in ";\t|"):
                             hint = "; the file must be comma-separated"
                         else:
                             name = _header_name(j, names)
-                            column = repr(name) if name else j
-                            hint = f"; pass index_col={column} if that column holds row names"
+                            column = option("index_col", name if name else j)
+                            hint = f"; pass {column} if that column holds row names"
                         return f"non-numeric value {cell.strip()[:40]!r} at {where}{hint}"
         except csv.Error as error:
             return f"line {reader.line_num}: {one_line(error)}"
@@ -589,13 +591,14 @@ def _read_csv(
             raise DatasetError(
                 f"{path}: the first column has no name in the header, as the row index that "
                 "pandas' to_csv() or R's write.csv() writes, but its values are not 0..n-1; "
-                "pass index_col=0 to drop it, or name it to keep it as a feature."
+                f"pass {option('index_col', 0)} to drop it, or name it to keep it as a feature."
             )
         if names is None and is_range and len(frame) >= 2:
             raise DatasetError(
                 f"{path}: the first column holds exactly the row numbers 0..{len(frame) - 1}, "
-                "like the index pandas' to_csv(header=False) writes; pass index_col=0 to drop "
-                "it, or index_col=False to keep it as a feature."
+                "like the index pandas' to_csv(header=False) writes; pass "
+                f"{option('index_col', 0)} to drop it, or {option('index_col', False)} to keep "
+                "it as a feature."
             )
     row_names = None
     if skip:
@@ -693,7 +696,9 @@ def read_user_file(
     if not path.is_file():
         raise DatasetError(f"{path} is not a regular file.")
     if suffix != ".csv" and (header != "auto" or index_col is not None):
-        raise DatasetError(f"{path}: header= and index_col= apply to .csv files only.")
+        raise DatasetError(
+            f"{path}: {option('header')} and {option('index_col')} apply to .csv files only."
+        )
     if suffix != ".npz" and split != "all":
         raise DatasetError(f"{path}: a {suffix} file has no train/test split; use split='all'.")
     if suffix != ".csv" and path.stat().st_size == 0:

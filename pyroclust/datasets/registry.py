@@ -23,6 +23,7 @@ from pyroclust.datasets.formats import (
     read_pendigits,
     read_user_file,
 )
+from pyroclust.datasets.spelling import option
 from pyroclust.datasets.svhn import load_svhn
 from pyroclust.exceptions import DatasetError
 
@@ -348,7 +349,10 @@ def load_dataset(
     if found is not None:
         canonical, loader = found
         if header != "auto" or index_col is not None:
-            raise DatasetError(f"{canonical}: header= and index_col= apply to .csv files only.")
+            raise DatasetError(
+                f"{canonical}: {option('header')} and {option('index_col')} apply to .csv "
+                "files only."
+            )
         return loader(data_dir, download=download, split=split)
     path = Path(text).expanduser()
     if path.suffix.lower() in USER_SUFFIXES or path.exists() or os.sep in text or "/" in text:
