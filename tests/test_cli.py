@@ -181,6 +181,24 @@ def test_a_csv_errors_way_out_names_the_flag_not_the_python_argument(tmp_path, c
     assert "--header and --index-col apply to .csv files only" in one_error_line(capsys)
 
 
+@pytest.mark.parametrize(
+    ("argv", "meant", "help_of"),
+    [
+        (["fit", "vade", "--n-clusters", "3"], "did you mean --n-components?", "fit vade"),
+        (["fit", "gmvae", "--epoks", "2"], "did you mean --epochs?", "fit gmvae"),
+        (["inspect", "m.ckpt", "--random-state", "0"], "unrecognized arguments", "inspect"),
+        (["predict", "m.ckpt", "--data", "d.npz", "--colour"], "arguments: --colour", "predict"),
+    ],
+)
+def test_an_unknown_option_names_the_flag_meant_and_its_subcommands_help(
+    argv, meant, help_of, capsys
+):
+    assert cli.main(argv) == 2
+    line = one_error_line(capsys)
+    assert meant in line
+    assert line.endswith(f"(see: pyroclust {help_of} --help)")
+
+
 def test_bad_options_are_usage_errors(capsys):
     assert cli.main(["fit", "no-such-model"]) == 2
     assert "invalid choice" in capsys.readouterr().err

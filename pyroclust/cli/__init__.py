@@ -43,6 +43,7 @@ from pyroclust.cli.common import (
     write_labels,
 )
 from pyroclust.cli.fit import FIT_OPTIONS, SCORE_KEYS
+from pyroclust.cli.suggest import unrecognized
 from pyroclust.exceptions import PyroclustError
 from pyroclust.validation import one_line
 
@@ -87,12 +88,36 @@ examples:
 """
 
 
+#: The namespace attribute naming the sub-parser that unknown arguments were given to.
+_OWNER = "_pyroclust_unrecognized_by"
+
+
 class ArgumentParser(argparse.ArgumentParser):
     """``argparse``'s parser whose usage errors are one line, ``pyroclust: error: ...``, naming
     the subcommand's ``--help`` (its sub-parsers are of this class too)."""
 
     def error(self, message: str) -> NoReturn:  # noqa: D102
         self.exit(2, f"{PROG}: error: {one_line(message)} (see: {self.prog} --help)\n")
+
+    def parse_known_args(  # type: ignore[override]  # noqa: D102
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        namespace, extras = super().parse_known_args(args, namespace)
+        if extras and getattr(namespace, _OWNER, None) is None:
+            setattr(namespace, _OWNER, self)  # the innermost sub-parser that was left extras
+        return namespace, extras
+
+    def parse_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> argparse.Namespace:
+        """argparse's, but unknown options are reported by the sub-parser they were given to
+        (its ``--help``), with the flag each most likely meant (:mod:`.suggest`)."""
+        namespace, extras = self.parse_known_args(args, namespace)
+        owner = vars(namespace).pop(_OWNER, self)
+        if extras:
+            options = [flag for action in owner._actions for flag in action.option_strings]
+            owner.error(unrecognized(extras, options))
+        return namespace
 
 
 def _error_line(err: BaseException) -> str:
