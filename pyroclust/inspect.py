@@ -7,7 +7,8 @@ variational family in ``guide.weights`` (see :meth:`~pyroclust.priors.WeightPrio
 - :func:`weights_posterior`: draws of pi (site ``"weights"``) and of the prior's other sites
   (``"sticks"``, ``"zipf_exponent"``...) from q, as an ArviZ container with a ``posterior``
   group (dims ``chain``, ``draw``, ``component``);
-- :func:`expected_n_clusters`: the posterior expected number of clusters in use;
+- :func:`expected_n_clusters`: the posterior expected number of clusters in use, and
+  :func:`n_clusters_draws`, that number in each draw;
 - :func:`cluster_sizes_posterior`: the posterior over the cluster sizes of a data set;
 - :func:`summary`, :func:`plot_weights_forest`, :func:`plot_rank_size`;
 - :func:`plot_arviz`: ArviZ's own forest and posterior plots, called the same way on both lines.
@@ -234,10 +235,24 @@ def expected_n_clusters(
         none = log_not.sum(0).exp()
         return float((1.0 - none).sum())
     data = weights_posterior(model, guide, num_samples, random_state)
-    w = np.asarray(posterior_dataset(data)[WEIGHTS].values)
-    k = w.shape[-1]
-    t = 1.0 / (10.0 * k) if threshold is None else float(threshold)
-    return float((w > t).sum(-1).mean())
+    return float(n_clusters_draws(data, threshold).mean())
+
+
+def n_clusters_draws(data: Any, threshold: float | None = None) -> np.ndarray:
+    """The number of components whose weight exceeds ``threshold`` (default :math:`1/(10K)`)
+    in each draw of a :func:`weights_posterior` container: an int array of shape
+    (chains * draws,), whose mean is :func:`expected_n_clusters` without data and whose
+    :func:`hdi` is the posterior's interval for the count.
+
+    Examples
+    --------
+    >>> data = to_arviz({"weights": np.array([[[0.6, 0.39, 0.01], [0.5, 0.25, 0.25]]])})
+    >>> n_clusters_draws(data, threshold=0.05).tolist()
+    [2, 3]
+    """
+    w = np.asarray(posterior_dataset(data)[WEIGHTS].values, dtype=float)
+    t = 1.0 / (10.0 * w.shape[-1]) if threshold is None else float(threshold)
+    return (w > t).sum(-1).reshape(-1)
 
 
 def cluster_sizes_posterior(

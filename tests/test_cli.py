@@ -269,6 +269,20 @@ def test_inspect_prints_summary_and_writes_plots(tiny_npz, tmp_path, capsys):
     assert cli.main(argv) == 0
     printed = capsys.readouterr().out
     assert "weights[0]" in printed and "mean" in printed
+    assert "cluster site 'assignment': Dirichlet prior, K = 3, 50 posterior draws" in printed
+    assert "components above 1% of the weight: " in printed
+    rows = [line.split() for line in printed.splitlines() if line.startswith("weights[")]
+    means = [float(row[1]) for row in rows]
+    assert len(rows) == 3 and means == sorted(means, reverse=True)  # heaviest first
+    assert "concentration (3 values)" in printed  # a vector site: in the CSV only
+    table = (plots / "weights_summary.csv").read_text().splitlines()
+    assert table[0].startswith("variable,mean,sd") and len(table) == 1 + 3 + 3
+    assert cli.main([*argv, "--top", "1"]) == 0
+    printed = capsys.readouterr().out
+    assert sum(line.startswith("weights[") for line in printed.splitlines()) == 1
+    assert "... 2 lighter components hold" in printed
+    assert cli.main([*argv, "--top", "all"]) == 0
+    assert "concentration[2]" in capsys.readouterr().out
     summary = json.loads((out / "metrics.json").read_text())["weights_summary"]
     weights = {k: v for k, v in summary["posterior"].items() if k.startswith("weights[")}
     assert set(weights) == {"weights[0]", "weights[1]", "weights[2]"}
@@ -568,6 +582,15 @@ def test_fit_of_a_ladder_on_coloured_images_scores_every_site_against_every_labe
     assert sorted(p.name for p in out.glob("components_*.png")) == sorted(
         f"components_{site}.png" for site in scores
     )
+    first, second = scores  # inspect reads each layer's weights; the first keeps plain names
+    for site, suffix in ((first, ""), (second, f"_{second}")):
+        argv = ["inspect", str(out / "model.ckpt"), "--site", site, "--num-samples", "20"]
+        assert cli.main(argv) == 0
+        assert f"cluster site {site!r}" in capsys.readouterr().out
+        for name in (f"weights_summary{suffix}.csv", f"rank_size{suffix}.png"):
+            assert (out / name).exists(), name
+    assert cli.main(["inspect", str(out / "model.ckpt"), "--site", "nope"]) == 2
+    assert f"its cluster sites: {first!r}, {second!r}" in one_error_line(capsys)
 
 
 def test_fit_records_world_size_and_only_rank_0_writes(tiny_npz, tmp_path, monkeypatch, capsys):

@@ -127,6 +127,18 @@ def test_expected_n_clusters_definitions(fitted):
     assert mc == pytest.approx(exact, abs=0.05)
 
 
+def test_n_clusters_draws_counts_each_draw_and_averages_to_the_expectation(fitted):
+    est, _ = fitted
+    data = est.weights_posterior(200, random_state=3)
+    counts = inspect.n_clusters_draws(data, threshold=0.2)
+    weights = inspect.posterior_dataset(data)["weights"].values.reshape(200, -1)
+    assert counts.shape == (200,) and counts.tolist() == (weights > 0.2).sum(1).tolist()
+    got = est.expected_n_clusters(threshold=0.2, num_samples=200, random_state=3)
+    assert counts.mean() == pytest.approx(got)
+    k = weights.shape[1]  # the default threshold is 1 / (10 K)
+    assert inspect.n_clusters_draws(data).tolist() == (weights > 1 / (10 * k)).sum(1).tolist()
+
+
 def test_cluster_sizes_posterior(fitted):
     est, x = fitted
     data = est.cluster_sizes_posterior(x, num_samples=500, random_state=0)
