@@ -592,6 +592,20 @@ def test_fit_of_a_ladder_on_coloured_images_scores_every_site_against_every_labe
     assert cli.main(["inspect", str(out / "model.ckpt"), "--site", "nope"]) == 2
     assert f"its cluster sites: {first!r}, {second!r}" in one_error_line(capsys)
 
+    from pyroclust.cli import predict as predict_cli
+    from pyroclust.estimator import Clusterer
+
+    monkeypatch.setattr(predict_cli, "load_data", lambda *args: ds)
+    est = Clusterer.load(out / "model.ckpt")
+    for site in (first, second):  # predict assigns any layer, with that layer's K columns
+        path = tmp_path / f"{site}.csv"
+        argv = ["predict", str(out / "model.ckpt"), "--data", "c", "--site", site, "--proba"]
+        assert cli.main([*argv, "--out", str(path)]) == 0
+        assert ["site", site] in [line.split() for line in capsys.readouterr().out.splitlines()]
+        np.testing.assert_array_equal(cli.read_labels(path), est.predict(ds.x, site=site))
+        k = next(s.n_components for s in est.cluster_sites_ if s.name == site)
+        assert path.read_text().splitlines()[0].split(",")[2:] == [f"p{j}" for j in range(k)]
+
 
 def test_fit_records_world_size_and_only_rank_0_writes(tiny_npz, tmp_path, monkeypatch, capsys):
     out = tmp_path / "run"

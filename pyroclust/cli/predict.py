@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from pyroclust import structure
 from pyroclust.cli.common import (
     DEVICES,
     LabelWriter,
@@ -31,11 +32,13 @@ examples:
   pyroclust predict model.ckpt --data table.csv --header yes --index-col id --overwrite
   pyroclust predict model.ckpt --data big.npy --chunk-size 100000
   pyroclust predict model.ckpt --data shards/      (a folder of .npy/.npz shards)
+  pyroclust predict vlac.ckpt --data colored-mnist --site y2   (one layer of a ladder)
 
 labels.csv has the columns index,label (and p0..p{K-1}, the posterior p(cluster | x), with
---proba); the index is the row number, or the row's name from a .csv's --index-col. When
-the data have labels, the accuracy, NMI and ARI against them are printed. An
-existing --out file is replaced only with --overwrite (checked before the model runs).
+--proba), for the first cluster site or --site's; the index is the row number, or the row's
+name from a .csv's --index-col. When the data have labels, the accuracy, NMI and ARI against
+them are printed. An existing --out file is replaced only with --overwrite (checked before
+the model runs).
 
 A .npy file is read block by block and a folder of .npy/.npz shards shard by shard: the rows
 go through the model --chunk-size at a time and their labels straight to the file, so data
@@ -56,6 +59,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     parser.add_argument("--proba", action="store_true", help="also write cluster probabilities")
+    parser.add_argument(
+        "--site",
+        metavar="NAME",
+        help="the cluster site to assign, for a model with several (e.g. VLAC's y2, y3); "
+        "default: the first",
+    )
     parser.add_argument("--device", choices=DEVICES, default="auto", help="default: auto")
     parser.add_argument(
         "--chunk-size",
@@ -73,8 +82,9 @@ def run(args: argparse.Namespace) -> int:
     out = check_output_file(args.out, args.overwrite)  # before any work, so none is wasted
     device = check_device(args.device)
     est = load_estimator(args.checkpoint, device)
-    if getattr(est.model_, "n_components", None) is None:
+    if not est.cluster_sites_:
         raise UsageError(f"{args.checkpoint} holds a model without clusters; nothing to predict")
+    site = structure.cluster_site(est.model_, args.site)  # a ValueError names the sites
     started = time.perf_counter()
     if streams(args.data):
         from pyroclust.datasets.streaming import open_stream
@@ -84,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         ds = load_data(args.data, args.data_dir, args.header, args.index_col)
         data, name, y, row_names = ds.x, ds.name, ds.y, ds.row_names
-    k = int(est.model_.n_components)
+    k = int(site.n_components)
     counts = np.zeros(k, dtype=np.int64)
     kept = [] if y is not None else None  # labels, only to score against the data's own
     # written beside --out and renamed at the end: a failure leaves no partial file
@@ -92,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         with LabelWriter(part, k if args.proba else None, row_names) as writer:
             for chunk in iter_chunks(data, args.chunk_size):
-                log_proba = est.predict_log_proba(chunk)
+                log_proba = est.predict_log_proba(chunk, site=site.name)
                 labels = log_proba.argmax(1)
                 writer.write(labels, np.exp(log_proba) if args.proba else None)
                 counts += np.bincount(labels, minlength=k)
@@ -104,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - started
     rows: dict[str, Any] = {
         "data": name,
+        **({"site": site.name} if len(est.cluster_sites_) > 1 else {}),
         "n_samples": writer.rows,
         "n_clusters_used": int((counts > 0).sum()),
         "rows/s": writer.rows / max(seconds, 1e-9),
