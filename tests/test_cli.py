@@ -583,6 +583,8 @@ def test_fit_of_a_ladder_on_coloured_images_scores_every_site_against_every_labe
         f"components_{site}.png" for site in scores
     )
     first, second = scores  # inspect reads each layer's weights; the first keeps plain names
+    assert not (out / f"labels_{first}.csv").exists()  # labels.csv is the first site's
+    assert len(cli.read_labels(out / f"labels_{second}.csv")) == len(ds.x)
     for site, suffix in ((first, ""), (second, f"_{second}")):
         argv = ["inspect", str(out / "model.ckpt"), "--site", site, "--num-samples", "20"]
         assert cli.main(argv) == 0
@@ -603,6 +605,8 @@ def test_fit_of_a_ladder_on_coloured_images_scores_every_site_against_every_labe
         assert cli.main([*argv, "--out", str(path)]) == 0
         assert ["site", site] in [line.split() for line in capsys.readouterr().out.splitlines()]
         np.testing.assert_array_equal(cli.read_labels(path), est.predict(ds.x, site=site))
+        written = out / ("labels.csv" if site == first else f"labels_{site}.csv")
+        np.testing.assert_array_equal(cli.read_labels(written), cli.read_labels(path))
         k = next(s.n_components for s in est.cluster_sites_ if s.name == site)
         assert path.read_text().splitlines()[0].split(",")[2:] == [f"p{j}" for j in range(k)]
 

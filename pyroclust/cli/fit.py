@@ -130,7 +130,8 @@ Options left out use the architecture's tuned recipe, else the estimator's defau
 --out (default runs/MODEL-DATA-TIMESTAMP) receives: config.json (the options, reused by
 --resume), train.ckpt (the whole fit, start included, written every epoch), model.ckpt (the
 fitted estimator, for 'pyroclust predict' and 'pyroclust inspect'), metrics.json, labels.csv
-(index,label; the index is the row's name from a .csv's --index-col) and the plots
+(index,label; the index is the row's name from a .csv's --index-col; of the first cluster
+site, and labels_SITE.csv for each other site of a ladder) and the plots
 elbo.png and embedding.png (latent codes in 2-D: PCA when latent_dim > 2, coloured by
 cluster). For image data (grey or colour) also samples.png
 (samples of each cluster; one decoder each for k-DVAE), reconstructions.png (items over their
@@ -641,7 +642,11 @@ def run(args: argparse.Namespace) -> int:
         if by_site:  # every cluster site against every label set of the data
             metrics["site_scores"] = by_site
         block = config.get("chunk_size") or DEFAULT_CHUNK_SIZE
-        write_all_labels(out / "labels.csv", labels, block, getattr(ds, "row_names", None))
+        row_names = getattr(ds, "row_names", None)
+        write_all_labels(out / "labels.csv", labels, block, row_names)
+        for site in est.cluster_sites_[1:]:  # a ladder's other layers: a file each
+            site_labels = est.predict(ds.x, site=site.name)
+            write_all_labels(out / f"labels_{site.name}.csv", site_labels, block, row_names)
         metrics["weights"] = [float(w) for w in est.weights_]
         metrics["weights_summary"] = weights_summary(est, seed=seed)
     metrics["elbo"] = float(est.elbo_)
