@@ -93,6 +93,23 @@ def test_fit_and_predict_name_rows_by_a_csvs_row_name_column(tmp_path, capsys):
     capsys.readouterr()
 
 
+def test_predict_shows_its_progress_in_rows_unless_told_not_to(
+    tiny_npz, tmp_path, monkeypatch, capsys
+):
+    from pyroclust.cli import predict as predict_cli
+
+    out = tmp_path / "run"
+    assert fit(tiny_npz, out, "--epochs", "1") == 0
+    capsys.readouterr()
+    monkeypatch.setattr(predict_cli, "PROGRESS_DELAY_S", 0.0)  # at once, however small
+    argv = ["predict", str(out / "model.ckpt"), "--data", str(tiny_npz), "--chunk-size", "40"]
+    assert cli.main([*argv, "--out", str(tmp_path / "a.csv")]) == 0
+    err = capsys.readouterr().err
+    assert "predict" in err and "90.0/90.0" in err and "rows" in err  # every row, counted
+    assert cli.main([*argv, "--out", str(tmp_path / "b.csv"), "--no-progress"]) == 0
+    assert capsys.readouterr().err == ""
+
+
 def test_label_writer_names_rows_block_by_block(tmp_path):
     names = np.array(["a", "b", "c"])
     from pyroclust.cli.common import LabelWriter

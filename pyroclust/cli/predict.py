@@ -24,6 +24,10 @@ from pyroclust.cli.common import (
     streams,
 )
 from pyroclust.datasets.streaming import DEFAULT_CHUNK_SIZE, iter_chunks
+from pyroclust.infer.progress import progress_bar
+
+#: Seconds before predict's progress bar appears.
+PROGRESS_DELAY_S = 1.0
 
 EPILOG = """\
 examples:
@@ -73,6 +77,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_CHUNK_SIZE,
         help=f"rows through the model at a time (default: {DEFAULT_CHUNK_SIZE})",
     )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -99,8 +104,16 @@ def run(args: argparse.Namespace) -> int:
     kept = [] if y is not None else None  # labels, only to score against the data's own
     # written beside --out and renamed at the end: a failure leaves no partial file
     part = out.with_name(out.name + ".part")
+    bar = progress_bar(  # shown after a second: not for small data, nor above a bad-data error
+        total=len(data),
+        desc="predict",
+        unit="rows",
+        unit_scale=True,
+        delay=PROGRESS_DELAY_S,
+        disable=args.no_progress,
+    )
     try:
-        with LabelWriter(part, k if args.proba else None, row_names) as writer:
+        with bar, LabelWriter(part, k if args.proba else None, row_names) as writer:
             for chunk in iter_chunks(data, args.chunk_size):
                 log_proba = est.predict_log_proba(chunk, site=site.name)
                 labels = log_proba.argmax(1)
@@ -108,6 +121,7 @@ def run(args: argparse.Namespace) -> int:
                 counts += np.bincount(labels, minlength=k)
                 if kept is not None:
                     kept.append(labels)
+                bar.update(len(labels))
         os.replace(part, out)
     finally:
         part.unlink(missing_ok=True)
