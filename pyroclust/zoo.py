@@ -33,7 +33,13 @@ import numpy as np
 from torch import nn
 
 from pyroclust import components, guides, likelihoods, models, priors, structure
-from pyroclust.infer.init import GMMInit, ManifoldInit, MixtureOfAutoencodersInit, RandomInit
+from pyroclust.infer.init import (
+    GMMInit,
+    ManifoldInit,
+    MixtureOfAutoencodersInit,
+    RandomInit,
+    SelfLabelling,
+)
 from pyroclust.infer.init.layerwise import LayerwiseStart, SiteRange
 from pyroclust.infer.init.sites import SitesAgreement
 from pyroclust.infer.schedules import StepDecay, TemperatureAnnealing
@@ -558,6 +564,30 @@ VADE_STEPS = {"pretrain": 800, "align": 4_000, "svi": 400}
 #: (Pendigits) the same start lowered the ACC from 0.895 to 0.885: tables keep theirs.
 VADE_CODES_PRETRAIN_STEPS = 12_000
 
+#: Steps of the self-labelling of a large image set's start (:class:`SelfLabelling`, batches
+#: of 256, at least 20 epochs): a classifier trained on the start's labels from randomly
+#: moved images relabels every row. About 30 epochs of MNIST (0.9688 -> 0.9767-0.9768 on the
+#: pixels' UMAP + GMM labels, two seeds; the classifier without the moves: 0.9688), about
+#: 140 CPU s at 1 thread. Below 10,000 rows it is not used: on the 1,797 digits it changed
+#: 10-40 labels and gained nothing (0.9505 -> 0.9393 after 100 epochs, 0.9516 after 300).
+SELF_LABEL_STEPS = 8_000
+
+
+def self_labelling(n_samples: int, image_shape: Sequence[int] | None) -> SelfLabelling | None:
+    """The start refinement of a recipe for ``n_samples`` rows of ``image_shape``: a
+    :class:`SelfLabelling` with random affine moves for grey images of 10,000 rows or more
+    (:data:`SELF_LABEL_STEPS`), else None (tables, colour images, small data)."""
+    if image_shape is None or n_samples < 10_000:
+        return None
+    shape = tuple(int(side) for side in image_shape)
+    if len(shape) == 3 and shape[0] == 1:
+        shape = shape[1:]
+    if len(shape) != 2:
+        return None  # random affine moves are of single-channel images
+    epochs = epochs_for_steps(SELF_LABEL_STEPS, n_samples, 256, 20)
+    return SelfLabelling(RandomAffine(shape), epochs=epochs)
+
+
 #: The weight of the alignment's classification term (``ManifoldInit.align_alpha``) and of
 #: :class:`~pyroclust.regularizers.StartAgreement` in VaDE's free SVI; both were 1. With 1,
 #: the aligned VaDE reproduced its start's labels only in part (MNIST seed 0: 0.961 against
@@ -627,6 +657,7 @@ def vade_training(n_samples: int, image_shape: Sequence[int] | None = None) -> d
             start["pretrain_epochs"] = epochs_for_steps(
                 VADE_CODES_PRETRAIN_STEPS, n_samples, init_batch, 5, 100
             )
+            start["refine"] = self_labelling(n_samples, image_shape)
         init = ManifoldInit(
             embedding="umap", max_samples=MANIFOLD_MAX_SAMPLES, n_embeddings=UMAP_RESTARTS, **start
         )

@@ -15,7 +15,7 @@ They need the model to have ``decoder``, ``likelihood``, ``components``
 
 One module per strategy: :mod:`.base` (the protocol, the shared latent-cluster start and its
 helpers), :mod:`.pretrain`, :mod:`.align`, :mod:`.gmm`, :mod:`.kmeans`, :mod:`.manifold`,
-:mod:`.random`.
+:mod:`.random`; :mod:`.selflabel` refines a start's labels (:class:`SelfLabelling`).
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ from pyroclust.infer.init.layerwise import LayerwiseStart, SiteRange
 from pyroclust.infer.init.manifold import ManifoldInit
 from pyroclust.infer.init.pretrain import pretrain_autoencoder, reconstruction_loss
 from pyroclust.infer.init.random import RandomInit
+from pyroclust.infer.init.selflabel import SelfLabelling
 from pyroclust.infer.init.sites import SitesAgreement
 
 
@@ -85,6 +86,7 @@ __all__ = [
     "ManifoldInit",
     "MixtureOfAutoencodersInit",
     "RandomInit",
+    "SelfLabelling",
     "SiteRange",
     "SitesAgreement",
     "_LatentClusterInit",

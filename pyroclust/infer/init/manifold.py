@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -132,6 +132,12 @@ class ManifoldInit(LatentClusterStart):
         over start at the overall moments with the weight of one point.
     min_cluster_size : int, optional
         HDBSCAN's smallest cluster (default: 15 per 10,000 embedded points, at least 5).
+    refine : callable, optional
+        ``refine(data, labels, n_components, random_state) -> labels``, applied to the
+        embedding's labels of every row before the start is set from them, e.g.
+        :class:`~pyroclust.infer.init.SelfLabelling` (a classifier that learns them from
+        randomly moved images and relabels every row). It sees the data rows, whichever
+        ``space`` was embedded.
     align_epochs : int
         Epochs of SVI with the cluster site observed at the embedding's labels
         (:func:`~pyroclust.infer.init.fit_conditioned`) before free SVI. The labels come
@@ -166,6 +172,7 @@ class ManifoldInit(LatentClusterStart):
     n_dims: int | None = None
     method: str = "gmm"
     min_cluster_size: int | None = None
+    refine: Callable[..., np.ndarray] | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -291,6 +298,8 @@ class ManifoldInit(LatentClusterStart):
         if len(subset) < n:
             knn = KNeighborsClassifier(10).fit(features[subset], labels)
             labels = knn.predict(features)
+        if self.refine is not None and data is not None:
+            labels = self.refine(data, np.asarray(labels), n_components, random_state)
         return np.asarray(labels)
 
     def _embedded_labels(
