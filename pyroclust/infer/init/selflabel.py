@@ -14,7 +14,7 @@ two seeds; ``benchmarks/RESULTS.md``, "Self-labelling a manifold start").
 This is the self-labelling step of SCAN (Van Gansbeke et al., 2020, "SCAN: Learning to
 Classify Images without Labels", Sec. 2.3), here on all of the start's labels rather than on
 its confident rows only (the confident rows of a mixture on an embedding are its easy rows; a
-classifier trained on them alone generalised worse: 0.957-0.971), with the augmentation as
+classifier trained on them alone generalised worse: 0.957-0.972), with the augmentation as
 the regulariser that DEC-DA (Guo et al., 2018, "Deep Embedded Clustering with Data
 Augmentation") adds to deep clustering. It needs many rows per neighbourhood: on the 1,797
 digits it changed 10-40 labels and gained nothing.
