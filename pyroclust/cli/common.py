@@ -105,6 +105,17 @@ seed_type = arg_type(options.seed)
 index_col_type = arg_type(options.index_column)
 
 
+def add_site_argument(parser: Any, what: str) -> None:
+    """``--site NAME``: which cluster site of a model with several (a ladder's layers) the
+    subcommand ``what`` (e.g. "whose weights to read") works on; the first by default."""
+    parser.add_argument(
+        "--site",
+        metavar="NAME",
+        help=f"the cluster site {what}, for a model with several (e.g. VLAC's y2, y3); "
+        "default: the first",
+    )
+
+
 def add_csv_arguments(parser: Any) -> None:
     """``--header`` and ``--index-col``: how a ``.csv`` file given as ``--data`` is read."""
     parser.add_argument(

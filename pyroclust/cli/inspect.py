@@ -10,7 +10,13 @@ from typing import Any
 import numpy as np
 
 from pyroclust import structure
-from pyroclust.cli.common import UsageError, load_estimator, positive_int, seed_type
+from pyroclust.cli.common import (
+    UsageError,
+    add_site_argument,
+    load_estimator,
+    positive_int,
+    seed_type,
+)
 from pyroclust.sites import WEIGHTS
 
 EPILOG = """\
@@ -51,12 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--seed", metavar="S", type=seed_type, default=0, help="0 to 2**32-1 (default: 0)"
     )
-    parser.add_argument(
-        "--site",
-        metavar="NAME",
-        help="the cluster site whose weights to read, for a model with several (e.g. VLAC's "
-        "y2, y3); default: the first",
-    )
+    add_site_argument(parser, "whose weights to read")
     parser.add_argument(
         "--top",
         metavar="N|all",

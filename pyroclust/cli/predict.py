@@ -15,6 +15,7 @@ from pyroclust.cli.common import (
     LabelWriter,
     UsageError,
     add_csv_arguments,
+    add_site_argument,
     check_device,
     check_output_file,
     load_data,
@@ -63,12 +64,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     parser.add_argument("--proba", action="store_true", help="also write cluster probabilities")
-    parser.add_argument(
-        "--site",
-        metavar="NAME",
-        help="the cluster site to assign, for a model with several (e.g. VLAC's y2, y3); "
-        "default: the first",
-    )
+    add_site_argument(parser, "to assign")
     parser.add_argument("--device", choices=DEVICES, default="auto", help="default: auto")
     parser.add_argument(
         "--chunk-size",
