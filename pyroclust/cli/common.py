@@ -27,6 +27,9 @@ CONFIG_FILE = "config.json"
 TRAIN_CHECKPOINT = "train.ckpt"
 MODEL_CHECKPOINT = "model.ckpt"
 DEVICES = ("auto", "cpu", "cuda")
+#: The weight above which a component counts as in use, in the counts that ``fit``
+#: (metrics.json) and ``inspect`` report.
+IN_USE = 0.01
 
 #: The files a ``fit`` writes to its run folder; a folder holding any of them is a run.
 RUN_FILES = (

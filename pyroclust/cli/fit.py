@@ -25,6 +25,7 @@ from pyroclust import zoo
 from pyroclust.cli.common import (
     CONFIG_FILE,
     DEVICES,
+    IN_USE,
     MODEL_CHECKPOINT,
     PROG,
     RUN_FILES,
@@ -508,8 +509,8 @@ def weights_summary(est: Any, seed: int, num_samples: int = 500) -> dict[str, An
     }
     return {
         "num_samples": num_samples,
-        "expected_n_clusters_above_1%": float(
-            est.expected_n_clusters(threshold=0.01, num_samples=num_samples, random_state=seed)
+        f"expected_n_clusters_above_{IN_USE:.0%}": float(
+            est.expected_n_clusters(threshold=IN_USE, num_samples=num_samples, random_state=seed)
         ),
         "posterior": rows,
     }

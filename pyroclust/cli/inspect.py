@@ -11,6 +11,7 @@ import numpy as np
 
 from pyroclust import structure
 from pyroclust.cli.common import (
+    IN_USE,
     UsageError,
     add_site_argument,
     load_estimator,
@@ -37,8 +38,6 @@ in _SITE.
 
 #: Components shown by default; ``--top all`` prints every row of the summary.
 TOP = 20
-#: The weight above which a component counts as in use, in the printed count.
-IN_USE = 0.01
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
