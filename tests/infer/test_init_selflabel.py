@@ -59,11 +59,41 @@ def test_same_random_state_same_labels_and_the_global_stream_untouched() -> None
     assert first.dtype.kind == "i" and set(np.unique(first)) <= {0, 1}
 
 
+def test_each_round_trains_on_the_labels_the_round_before_gave(monkeypatch) -> None:
+    x, truth = bars(30)
+    seen = []
+
+    def relabel(self, rows, targets, n_components):
+        seen.append(targets.clone())
+        return (targets + 1) % n_components  # a visible change per round
+
+    monkeypatch.setattr(SelfLabelling, "_relabel", relabel)
+    refine = SelfLabelling(RandomAffine((8, 8)), rounds=3)
+    out = refine(x, truth, n_components=2, random_state=0)
+    assert len(seen) == 3
+    np.testing.assert_array_equal(seen[0].numpy(), truth)
+    np.testing.assert_array_equal(seen[1].numpy(), 1 - truth)
+    np.testing.assert_array_equal(seen[2].numpy(), truth)
+    np.testing.assert_array_equal(out, 1 - truth)
+
+
+def test_a_second_round_keeps_what_the_first_corrected() -> None:
+    x, truth = bars()
+    noisy = truth.copy()
+    wrong = np.random.default_rng(1).choice(len(noisy), 24, replace=False)
+    noisy[wrong] = 1 - noisy[wrong]
+    options = {"epochs": 30, "batch_size": 32, "hidden": (64,)}
+    once = SelfLabelling(RandomAffine((8, 8)), **options)(x, noisy, 2, random_state=0)
+    twice = SelfLabelling(RandomAffine((8, 8)), rounds=2, **options)(x, noisy, 2, random_state=0)
+    assert (twice == truth).mean() >= max((once == truth).mean() - 0.01, 0.95)
+
+
 @pytest.mark.parametrize(
     ("options", "match"),
     [
-        ({"epochs": 0}, "epochs and batch_size"),
-        ({"batch_size": 0}, "epochs and batch_size"),
+        ({"epochs": 0}, "epochs, batch_size and rounds"),
+        ({"batch_size": 0}, "epochs, batch_size and rounds"),
+        ({"rounds": 0}, "epochs, batch_size and rounds"),
         ({"average": 0.0}, "average"),
         ({"average": 1.5}, "average"),
     ],

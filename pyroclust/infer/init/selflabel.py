@@ -70,11 +70,13 @@ class SelfLabelling:
     lr: float = 1e-3
     hidden: Sequence[int] = (500, 500)
     average: float = 1 / 3
+    rounds: int = 1
 
     def __post_init__(self) -> None:
-        if int(self.epochs) < 1 or int(self.batch_size) < 1:
+        if min(int(self.epochs), int(self.batch_size), int(self.rounds)) < 1:
             raise ValueError(
-                f"epochs and batch_size must be >= 1, got {self.epochs!r}, {self.batch_size!r}"
+                f"epochs, batch_size and rounds must be >= 1, got {self.epochs!r}, "
+                f"{self.batch_size!r}, {self.rounds!r}"
             )
         if not 0.0 < float(self.average) <= 1.0:
             raise ValueError(f"average must lie in (0, 1], got {self.average!r}")
@@ -99,29 +101,35 @@ class SelfLabelling:
                 f"data must be (n, D) with one label per row, got {tuple(x.shape)} and "
                 f"{len(targets)} labels"
             )
-        n = len(x)
-        epochs = int(self.epochs)
-        last = max(1, round(float(self.average) * epochs))
         with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []):
             if random_state is not None:
                 torch.manual_seed(int(random_state))
-            net = MLP([x.shape[1], *self.hidden, int(n_components)], activation=nn.ReLU)
-            net = net.to(x.device)
-            optim = torch.optim.Adam(net.parameters(), lr=float(self.lr))
-            steps = epochs * -(-n // int(self.batch_size))
-            schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optim, max(1, steps))
-            votes = torch.zeros(n, int(n_components), device=x.device)
-            for epoch in range(epochs):
-                net.train()
-                for batch in torch.randperm(n, device=x.device).split(int(self.batch_size)):
-                    loss = nn.functional.cross_entropy(net(self.augment(x[batch])), targets[batch])
-                    optim.zero_grad()
-                    loss.backward()
-                    optim.step()
-                    schedule.step()
-                if epoch >= epochs - last:
-                    net.eval()
-                    with torch.no_grad():
-                        for rows in torch.arange(n, device=x.device).split(4096):
-                            votes[rows] += net(x[rows]).softmax(-1)
-        return votes.argmax(-1).cpu().numpy()
+            for _ in range(int(self.rounds)):
+                targets = self._relabel(x, targets, int(n_components))
+        return targets.cpu().numpy()
+
+    def _relabel(self, x: torch.Tensor, targets: torch.Tensor, n_components: int) -> torch.Tensor:
+        """One round: a fresh classifier trained on ``targets`` from moved rows, and its
+        averaged prediction on the unmoved rows."""
+        n = len(x)
+        epochs = int(self.epochs)
+        last = max(1, round(float(self.average) * epochs))
+        net = MLP([x.shape[1], *self.hidden, n_components], activation=nn.ReLU).to(x.device)
+        optim = torch.optim.Adam(net.parameters(), lr=float(self.lr))
+        steps = epochs * -(-n // int(self.batch_size))
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optim, max(1, steps))
+        votes = torch.zeros(n, n_components, device=x.device)
+        for epoch in range(epochs):
+            net.train()
+            for batch in torch.randperm(n, device=x.device).split(int(self.batch_size)):
+                loss = nn.functional.cross_entropy(net(self.augment(x[batch])), targets[batch])
+                optim.zero_grad()
+                loss.backward()
+                optim.step()
+                schedule.step()
+            if epoch >= epochs - last:
+                net.eval()
+                with torch.no_grad():
+                    for rows in torch.arange(n, device=x.device).split(4096):
+                        votes[rows] += net(x[rows]).softmax(-1)
+        return votes.argmax(-1)
