@@ -81,6 +81,8 @@ def test_stages_leave_each_autoencoder_best_on_its_cluster() -> None:
     assert all(stage["cpu_seconds"] >= 0 for stage in start.stages_.values())
     assert start.stages_["vade"]["cpu_seconds"] > 0  # VaDE trained in this process
     assert adjusted_rand_score(start.stages_["vade"]["labels"], np.arange(60) % 3) > 0.9
+    assert start.stages_["vade"]["start_labels"].shape == (60,)  # VaDE's clusters before SVI
+    assert adjusted_rand_score(start.stages_["vade"]["start_labels"], np.arange(60) % 3) > 0.9
     assert np.array_equal(start.stages_["start"]["labels"], labels)
     assert (start.stages_["pretrain"]["labels"] == labels).mean() > 0.9
 

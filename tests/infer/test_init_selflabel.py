@@ -150,5 +150,6 @@ def test_the_recipe_self_labels_large_grey_image_sets_only(n_samples, image_shap
     assert isinstance(refine, SelfLabelling) and refine.augment.image_shape == expected
     steps = refine.epochs * -(-n_samples // refine.batch_size)
     assert refine.epochs >= 20 and steps >= zoo.SELF_LABEL_STEPS
+    assert refine.rounds == zoo.SELF_LABEL_ROUNDS >= 2
     recipe = zoo.vade_training(n_samples, image_shape)
     assert repr(recipe["init"].refine) == repr(refine)  # the recipe uses it

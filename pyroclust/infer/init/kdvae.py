@@ -201,8 +201,9 @@ class MixtureOfAutoencodersInit:
         progress: bool = False,
     ) -> dict[str, np.ndarray]:
         """Stage 1: fit VaDE to ``x``; return its codes (``"codes"``, the guide's means,
-        float64 (n_samples, d)) and its own clustering (``"labels"``, the argmax of its
-        posterior over clusters, int64 (n_samples,))."""
+        float64 (n_samples, d)), its own clustering (``"labels"``, the argmax of its
+        posterior over clusters, int64 (n_samples,)) and its start's (``"start_labels"``,
+        the same argmax before SVI)."""
         from pyroclust import structure
         from pyroclust.infer.elbo import local_params, rng_devices
         from pyroclust.predictive import cluster_log_proba, codes
@@ -224,19 +225,21 @@ class MixtureOfAutoencodersInit:
                 init, vade, vade_guide, x, session, random_state=random_state, progress=progress
             )
             data: Any = x
+            # VaDE's start, its clusters before SVI, drawn on a fork of the stream
+            with torch.random.fork_rng(devices=rng_devices()):
+                start = cluster_log_proba(vade, vade_guide, x).argmax(-1).cpu().numpy()
             loss = recipe.get("loss")
             if callable(getattr(loss, "bind", None)):
                 # an objective built from VaDE's start (StartAgreement), bound to it as the
-                # estimator binds it: the start's clusters, drawn on a fork of the stream
-                with torch.random.fork_rng(devices=rng_devices()):
-                    start = cluster_log_proba(vade, vade_guide, x).argmax(-1)
-                recipe["loss"], data = loss.bind(vade, vade_guide, x, start.cpu().numpy())
+                # estimator binds it
+                recipe["loss"], data = loss.bind(vade, vade_guide, x, start)
             session.train("svi", data, **recipe)
             z = codes(vade, vade_guide, x)["z"]
             labels = cluster_log_proba(vade, vade_guide, x).argmax(-1)
         return {
             "codes": z.double().cpu().numpy(),
             "labels": labels.cpu().numpy().astype(np.int64),
+            "start_labels": start.astype(np.int64),
         }
 
     def vade_codes(
@@ -409,6 +412,8 @@ class MixtureOfAutoencodersInit:
         clock = _StageClock()
         vade = session.step(VADE_STEP, lambda: self.vade_start(model, x, random_state, progress))
         self.stages_[VADE_STEP] = {**clock.lap(), "labels": np.asarray(vade["labels"])}
+        if "start_labels" in vade:  # absent from a checkpoint written before it was kept
+            self.stages_[VADE_STEP]["start_labels"] = np.asarray(vade["start_labels"])
         labels = session.step(
             START_STEP,
             lambda: self.start(
