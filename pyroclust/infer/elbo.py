@@ -160,9 +160,16 @@ def check_guide_covers_model(
 
     Each such site of the model must appear in the guide with the same name and event
     dimension. Called by the estimator before training, so a mismatch is a clear message
-    instead of an error deep inside Pyro. Both are traced in a private param store.
+    instead of an error deep inside Pyro. Both are traced in a private param store, on a
+    fork of the random stream: the check draws nothing from the fit's stream (the guides
+    that sample and those that do not leave the stages after it the same stream).
     """
-    with local_params(), poutine.block(), torch.no_grad():
+    with (
+        local_params(),
+        poutine.block(),
+        torch.no_grad(),
+        torch.random.fork_rng(devices=rng_devices()),
+    ):
         guide_trace = poutine.trace(guide).get_trace(*args, **kwargs)
         model_trace = poutine.trace(poutine.replay(model, trace=guide_trace)).get_trace(
             *args, **kwargs

@@ -66,6 +66,18 @@ def test_guide_covering_the_model_passes(tiny_vade, x_small) -> None:
         check_guide_covers_model(plain_model, plain_guide, torch.zeros(4, 3))
 
 
+def test_the_check_draws_nothing_from_the_random_stream(tiny_vade, x_small) -> None:
+    # VaDE's guide samples z: the check traces it on a fork, so the stages after it (a start
+    # that builds networks, SVI) see the same stream whether or not the guide samples
+    model, guide = tiny_vade()
+    torch.manual_seed(0)
+    expected = torch.rand(3)
+    torch.manual_seed(0)
+    with local_params():
+        check_guide_covers_model(model, guide, torch.as_tensor(x_small), data_size=48)
+    assert torch.equal(torch.rand(3), expected)
+
+
 def test_guide_missing_a_latent_site() -> None:
     with pytest.raises(ValueError, match="latent site 'z_global' is not sampled by the guide"):
         check_guide_covers_model(plain_model, empty_guide, torch.zeros(4, 3))
