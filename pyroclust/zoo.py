@@ -917,9 +917,10 @@ def kdvae_vade_training(n_samples: int, image_shape: Sequence[int] | None = None
     own; on the digits 50, 10 and 5 epochs instead of 100, 20 and 20). A start on the
     autoencoder's codes (large image data) keeps its whole pretraining, on which its
     clusters depend, and its whole alignment, which carries them into VaDE (on MNIST 44 and
-    15 epochs, the free SVI VaDE's own 5): with the alignment cut to 5 epochs the k-DVAE's
-    VaDE start on MNIST was 0.9786-0.9802 (seeds 0-2) and seed 1's final model 0.9780; with
-    it whole seed 1's start was 0.9805 and its final model 0.9804, for 5 % more CPU time.
+    15 epochs, the free SVI VaDE's own 5): on MNIST, seeds 0-2, with the alignment cut to 5
+    epochs VaDE's own clusters were 0.9790 / 0.9781 / 0.9796 and k-DVAE's final ones 0.9787 /
+    0.9780 / 0.9797 (0.9788); with it whole 0.9815 / 0.9803 / 0.9823 and 0.9809 / 0.9804 /
+    0.9823 (0.9812), for about 5 % more CPU time.
 
     The start keeps VaDE's clusters only, and those settle early (VaDE's start labels the
     data's t-SNE embedding, and its pretraining early-stops after 57-68 epochs): on the
