@@ -32,6 +32,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import time
 
@@ -92,12 +93,15 @@ def baselines(ds, seed: int) -> list[dict]:
     ]
 
 
-def run_one(ds, prior: str, seed: int) -> dict:
-    """One VaDE fit with K = 3 x classes and the zoo's recipe."""
+def run_one(ds, prior: str, seed: int, n_neighbors: int | None = None) -> dict:
+    """One VaDE fit with K = 3 x classes and the zoo's recipe (its start's UMAP with
+    ``n_neighbors`` neighbours when given: a study, not the recipe)."""
     true = ds.n_classes
     k = 3 * true
     spec = prior_spec(prior, k)
     recipe = zoo.default_training("vade", ds.n_samples, ds.image_shape)
+    if n_neighbors is not None:
+        recipe["init"] = dataclasses.replace(recipe["init"], n_neighbors=n_neighbors)
     est = Clusterer(
         "vade",
         n_components=k,
@@ -136,6 +140,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR))
     parser.add_argument("--no-baselines", action="store_true")
+    parser.add_argument(
+        "--n-neighbors",
+        type=int,
+        default=None,
+        help="UMAP neighbours of the start's embedding (a study; the recipe's by default)",
+    )
     parser.add_argument("--no-record", action="store_true", help="do not append to RESULTS.md")
     parser.add_argument("--notes", default="", help="a note for RESULTS.md (machine load...)")
     args = parser.parse_args()
@@ -149,7 +159,7 @@ def main() -> None:
                 base += baselines(ds, args.seed)
                 print(base[-2:], flush=True)
             for prior in comma_list(args.priors):
-                rows.append(run_one(ds, prior, args.seed))
+                rows.append(run_one(ds, prior, args.seed, args.n_neighbors))
                 print(rows[-1], flush=True)
     except KeyboardInterrupt:  # Ctrl-C (SIGINT) records the rows finished so far
         interrupted = True
@@ -161,7 +171,8 @@ def main() -> None:
         f"torch threads {torch.get_num_threads()}, seed {args.seed}; used = clusters holding "
         f">= 1% of the rows; E[w>1%] = posterior expected weights above 1%; start = the "
         "recipe's ManifoldInit, whose mixture on the embedding follows the weight prior"
-    ) + ("; interrupted: the rows finished before the stop" if interrupted else "")
+    ) + (f"; the start's UMAP with {args.n_neighbors} neighbours" if args.n_neighbors else "")
+    notes += "; interrupted: the rows finished before the stop" if interrupted else ""
     notes += f"; {args.notes}" if args.notes else ""
     if args.no_record:
         print(table)

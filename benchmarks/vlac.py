@@ -185,6 +185,11 @@ def main() -> None:
         "starts on a view",
     )
     parser.add_argument("--no-record", action="store_true", help="do not append to RESULTS.md")
+    parser.add_argument(
+        "--no-baselines",
+        action="store_true",
+        help="skip k-means and UMAP + GMM (when another run of the same rows and seed has them)",
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -192,7 +197,7 @@ def main() -> None:
     ds = load_dataset(args.data, data_dir=args.data_dir, download=False)
     x, label_sets = subsample(ds, args.n, args.seed)
     rows = []
-    for r in baselines(x, label_sets, args.seed):
+    for r in [] if args.no_baselines else baselines(x, label_sets, args.seed):
         rows.append(r)
         print({k: round(v, 4) if isinstance(v, float) else v for k, v in r.items()}, flush=True)
     k_digit = max(layers)
@@ -254,6 +259,8 @@ def main() -> None:
         "acc = one-to-one Hungarian, acc_majority = "
         "each cluster to its majority class (the paper's eq. 10)"
     )
+    if args.no_baselines:
+        notes += "; no baselines in this run (--no-baselines)"
     print(table)
     if not args.no_record:
         title = "VLAC: layer x attribute on coloured MNIST, vs a GM-VAE"
