@@ -812,7 +812,10 @@ def vlac_training(
     alignment until agreement), seeds 0-3: y3 0.947, 0.931, 0.948, 0.944 (mean 0.943; the
     GM-VAE with this recipe 0.939, 0.942, 0.913, 0.947, mean 0.936), y2 the digit colour at
     0.9999 or above on all four, 59-64 s/epoch and 1,092-1,216 s per fit with two fits
-    sharing the 2 cores."""
+    sharing the 2 cores. The agreement is what keeps the starts: on the plain ELBO, free
+    SVI dissolves them (``benchmarks/vlac_free_svi.py``, seeds 0-2: y3's digit ACC from
+    0.94-0.96 to 0.44-0.60 after one epoch, the GM-VAE's to 0.75-0.88), also at a
+    temperature of 0.1."""
     if epochs is None:
         epochs = np.clip(VLAC_ITEM_PASSES // max(int(n_samples), 1), 10, 100)
     epochs = int(epochs)
