@@ -96,6 +96,17 @@ def row(method: str, site: str, attribute: str, truth, labels, seconds=None) -> 
     return out
 
 
+def fit_start(x, layers, image_shape, recipe: dict, seed: int) -> Clusterer:
+    """The registry's VLAC with K = ``layers`` (Bernoulli likelihood; conv g_1 / deconv f_0
+    from ``image_shape``) fitted by ``recipe`` up to the end of its start: 0 free epochs."""
+    torch.manual_seed(seed)
+    model, guide = zoo.make(
+        "vlac", x.shape[1], layers=layers, image_shape=image_shape, likelihood="bernoulli"
+    )
+    start = Clusterer(model, guide, random_state=seed, progress=False, **recipe)
+    return start.set_params(epochs=0).fit(x)
+
+
 def fit_ladder(
     x, label_sets, layers, image_shape, epochs, seed, method, views=None, viewed_warmup=None
 ) -> list[dict]:
@@ -107,14 +118,9 @@ def fit_ladder(
     recipe = zoo.vlac_training(len(x), image_shape, epochs=epochs, **(views or {}))
     if viewed_warmup is not None:  # LayerwiseStart.viewed_warmup_epochs, over the recipe's
         recipe["init"] = dataclasses.replace(recipe["init"], viewed_warmup_epochs=viewed_warmup)
-    torch.manual_seed(seed)
-    model, guide = zoo.make(
-        "vlac", x.shape[1], layers=layers, image_shape=image_shape, likelihood="bernoulli"
-    )
     rows = []
     clock = (time.perf_counter(), time.process_time())
-    start = Clusterer(model, guide, random_state=seed, progress=False, **recipe)
-    start.set_params(epochs=0).fit(x)
+    start = fit_start(x, layers, image_shape, recipe, seed)
     start_s = (time.perf_counter() - clock[0], time.process_time() - clock[1])
     est = Clusterer(
         start.model_, start.guide_, random_state=seed, progress=False, **recipe

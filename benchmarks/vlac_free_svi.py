@@ -27,7 +27,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import copy
 import os
 import time
 
@@ -36,6 +35,7 @@ import torch
 from _common import DEFAULT_DATA_DIR, append_results, comma_list, markdown_table
 from sklearn.model_selection import cross_val_score
 from sklearn.neighbors import KNeighborsClassifier
+from vlac import fit_start
 
 from pyroclust import zoo
 from pyroclust.datasets import load_dataset
@@ -53,12 +53,21 @@ LAYER_COLUMNS = ["model", "layer", "dims", "active", "mean scale"]
 LAYER_COLUMNS += ["kNN digit", "kNN digit_colour", "kNN background_colour"]
 
 
+def objective_spec(text: str) -> tuple[float, int]:
+    """``"weight:epochs"`` -> (weight >= 0, epochs >= 1)."""
+    try:
+        weight, epochs = text.split(":")
+        weight, epochs = float(weight), int(epochs)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not weight:epochs (e.g. 10:3)") from None
+    if weight < 0 or epochs < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: the weight is >= 0 and the epochs >= 1")
+    return weight, epochs
+
+
 def site_rows(model, guide, x, label_sets, fields: dict) -> list[dict]:
     """One row per cluster site: its one-to-one ACC against every attribute."""
-    with torch.no_grad():
-        labels = np.concatenate(
-            [sites_clustering(model, guide, x[i : i + 10_000]) for i in range(0, len(x), 10_000)]
-        )
+    labels = sites_clustering(model, guide, x)  # batched inside (predictive.cluster_log_proba)
     names = [s.name for s in guide_sites(model)]
     scores = site_label_scores({n: labels[:, j] for j, n in enumerate(names)}, label_sets)
     return [{**fields, "site": n, **{a: scores[n][a]["acc"] for a in label_sets}} for n in names]
@@ -70,11 +79,8 @@ def layer_rows(guide, x, label_sets, method: str, seed: int) -> list[dict]:
     xb = x[torch.as_tensor(rows)]
     out = []
     with torch.no_grad():
-        _, logits = guide.deterministic_ladder(xb)
-        h, y = guide.rungs[0](xb), None
-        for layer in range(1, guide.n_layers + 1):
-            if layer > 1:
-                h = guide.rung(layer, h, y)
+        hs, logits = guide.deterministic_ladder(xb)  # h̄_l, fed y_{l-1} at its softmax
+        for layer, h in enumerate(hs, 1):
             name = f"y{layer}"
             y = logits[name].softmax(-1) if name in logits else None
             loc, scale = guide.code_params(layer, h, y)
@@ -94,12 +100,20 @@ def main() -> None:
     parser.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR))
     parser.add_argument("--models", type=comma_list, default=["vlac", "gmvae"])
     parser.add_argument("--layers", default="1,4,10,1", help="VLAC's K, bottom first")
-    parser.add_argument("--objectives", type=comma_list, default=["10:3", "0:6"])
+    parser.add_argument(
+        "--objectives",
+        type=lambda text: comma_list(text, objective_spec),
+        default=[(10.0, 3), (0.0, 6)],
+        help="weight:epochs of free SVI with SitesAgreement(weight), comma-separated",
+    )
     parser.add_argument("--n", type=int, default=70_000, help="rows (the first n)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--no-record", action="store_true", help="do not append to RESULTS.md")
     args = parser.parse_args()
+    unknown = sorted(set(args.models) - {"vlac", "gmvae"})
+    if unknown:
+        parser.error(f"--models takes vlac and gmvae, not {', '.join(unknown)}")
     if args.threads:
         torch.set_num_threads(args.threads)
     ds = load_dataset("colored-mnist", data_dir=args.data_dir, download=False)
@@ -111,19 +125,13 @@ def main() -> None:
     rows, probes = [], []
     for which in args.models:
         method = f"VLAC K={ks[which]}" if which == "vlac" else f"GM-VAE K={ks[which]}"
-        torch.manual_seed(args.seed)
-        model, guide = zoo.make(
-            "vlac", x.shape[1], layers=ks[which], image_shape=ds.image_shape, likelihood="bernoulli"
-        )
         t0 = time.perf_counter()
-        start = Clusterer(model, guide, random_state=args.seed, progress=False, **recipe)
-        start.set_params(epochs=0).fit(x.numpy())
+        start = fit_start(x.numpy(), ks[which], ds.image_shape, recipe, args.seed)
         seconds = time.perf_counter() - t0
         fields = {"model": method, "objective": "start", "epoch": 0, "s": seconds}
         rows.extend(site_rows(start.model_, start.guide_, x, label_sets, fields))
         probes.extend(layer_rows(start.guide_, x, label_sets, method, args.seed))
-        for spec in args.objectives:
-            weight, epochs = float(spec.split(":")[0]), int(spec.split(":")[1])
+        for weight, epochs in args.objectives:
             objective = f"SitesAgreement({weight:g})" + (" = ELBO" if weight == 0 else "")
             t0 = time.perf_counter()
 
@@ -136,16 +144,19 @@ def main() -> None:
 
             free = dict(recipe, loss=SitesAgreement(weight), epochs=epochs)
             free["callbacks"] = [TemperatureAnnealing(1.0, 0.5, 1, strict=False), score]
-            model_, guide_ = copy.deepcopy(start.model_), copy.deepcopy(start.guide_)
-            est = Clusterer(model_, guide_, random_state=args.seed, progress=False, **free)
+            # the estimator fits copies of the start's model and guide; the start stays
+            est = Clusterer(
+                start.model_, start.guide_, random_state=args.seed, progress=False, **free
+            )
             est.set_params(init=RandomInit()).fit(x.numpy())
     table = markdown_table(probes, LAYER_COLUMNS) + "\n\n" + markdown_table(rows, COLUMNS)
     print(table)
     if not args.no_record:
+        specs = ", ".join(f"{w:g}:{e}" for w, e in args.objectives)
         notes = (
             f"coloured MNIST, the first {len(x)} rows, seed {args.seed}; the registry's VLAC "
             "recipe's start (zoo.vlac_training, fitted with epochs=0), then from copies of it "
-            f"free SVI for each weight:epochs of {', '.join(args.objectives)} "
+            f"free SVI for each weight:epochs of {specs} "
             "(SitesAgreement(weight), the recipe's objective at weight "
             f"{zoo.VLAC_START_AGREEMENT:g}; temperature 1 -> 0.5 over the first epoch), every "
             "site scored after every epoch (ACC one-to-one; 's' from the start of that "
