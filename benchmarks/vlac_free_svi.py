@@ -14,7 +14,9 @@ advantage of a ladder ("clustering in disentangled spaces") would have to come f
 2. where each ladder layer's code carries each attribute: a 10-nearest-neighbour classifier
    (3-fold) on the guide's code means mu_l(h_l, y_l) of 6,000 rows, with the active units
    (variance of the mean over rows > 0.01, Burda et al.) and the mean posterior scale;
-3. from copies of the start, free SVI for each ``weight:epochs`` of ``--objectives``
+3. baselines on the raw rows, K = each attribute's classes: k-means and UMAP + GMM
+   (``benchmarks/vlac.py``'s, skipped with ``--no-baselines``);
+4. from copies of the start, free SVI for each ``weight:epochs`` of ``--objectives``
    (``SitesAgreement(weight)``: 0 is the plain ELBO; the recipe's temperature annealing over
    its first epoch), scored after every epoch.
 
@@ -35,7 +37,7 @@ import torch
 from _common import DEFAULT_DATA_DIR, append_results, comma_list, markdown_table
 from sklearn.model_selection import cross_val_score
 from sklearn.neighbors import KNeighborsClassifier
-from vlac import fit_start
+from vlac import baselines, fit_start
 
 from pyroclust import zoo
 from pyroclust.datasets import load_dataset
@@ -110,6 +112,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--no-record", action="store_true", help="do not append to RESULTS.md")
+    parser.add_argument("--no-baselines", action="store_true", help="skip k-means, UMAP + GMM")
     args = parser.parse_args()
     unknown = sorted(set(args.models) - {"vlac", "gmvae"})
     if unknown:
@@ -123,6 +126,11 @@ def main() -> None:
     ks = {"vlac": layers, "gmvae": [max(layers)]}
     recipe = zoo.vlac_training(len(x), ds.image_shape)
     rows, probes = [], []
+    base = [] if args.no_baselines else baselines(x.numpy(), label_sets, args.seed)
+    for method in dict.fromkeys(r["method"] for r in base):
+        acc = {r["attribute"]: r["acc"] for r in base if r["method"] == method}
+        rows.append({"model": method, "objective": "raw rows, K = classes", **acc})
+        print(rows[-1], flush=True)
     for which in args.models:
         method = f"VLAC K={ks[which]}" if which == "vlac" else f"GM-VAE K={ks[which]}"
         t0 = time.perf_counter()
@@ -163,7 +171,7 @@ def main() -> None:
             "stage); the layer rows: a 10-NN classifier (3-fold) on the guide's code means of "
             f"{PROBE_ROWS} rows at the start; torch threads {torch.get_num_threads()}; load "
             f"average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores at the end"
-        )
+        ) + ("; no baselines in this run (--no-baselines)" if args.no_baselines else "")
         append_results("VLAC and the GM-VAE: free SVI from the same start", table, notes=notes)
 
 
