@@ -190,6 +190,13 @@ def main() -> None:
         "by default): the warm-up's epochs beyond it go to the alignment when every site "
         "starts on a view",
     )
+    parser.add_argument(
+        "--free-bits",
+        type=float,
+        default=None,
+        help="nats per code: the warm-up on infer.freebits.FreeBits, and each layer without a "
+        "view started on its code means (zoo.vlac_training's free_bits); off by default",
+    )
     parser.add_argument("--no-record", action="store_true", help="do not append to RESULTS.md")
     parser.add_argument(
         "--no-baselines",
@@ -213,6 +220,7 @@ def main() -> None:
     if not models:
         parser.error("--no-vlac and --no-gmvae leave nothing to fit")
     views = {"shape_view": not args.no_shape_view, "colour_view": not args.no_colour_view}
+    views["free_bits"] = args.free_bits
     for method, ks in models:
         fits = fit_ladder(
             x,
@@ -251,6 +259,12 @@ def main() -> None:
             "figure colours (nn.ColourView), the others their features; "
             if not args.no_colour_view
             else "the lower layers' starts cluster their features (--no-colour-view); "
+        )
+        + (
+            f"the warm-up on free bits ({args.free_bits:g} nats per code, infer.freebits), "
+            "each layer without a view started on its code means; "
+            if args.free_bits is not None
+            else ""
         )
         + (
             f"viewed_warmup_epochs={args.viewed_warmup_epochs} (the warm-up's other epochs "

@@ -33,6 +33,7 @@ import numpy as np
 from torch import nn
 
 from pyroclust import components, guides, likelihoods, models, priors, structure
+from pyroclust.infer.freebits import FreeBits
 from pyroclust.infer.init import (
     GMMInit,
     ManifoldInit,
@@ -773,6 +774,7 @@ def vlac_training(
     epochs: int | None = None,
     shape_view: bool = True,
     colour_view: bool = True,
+    free_bits: float | None = None,
 ) -> dict[str, Any]:
     """A start per mixture layer, then free SVI that keeps it: a budget of ``epochs`` (by
     default :data:`VLAC_ITEM_PASSES` item passes: epochs = passes / rows, between 10 and
@@ -815,7 +817,14 @@ def vlac_training(
     sharing the 2 cores. The agreement is what keeps the starts: on the plain ELBO, free
     SVI dissolves them (``benchmarks/vlac_free_svi.py``, seeds 0-2: y3's digit ACC from
     0.94-0.96 to 0.44-0.60 after one epoch, the GM-VAE's to 0.75-0.88), also at a
-    temperature of 0.1."""
+    temperature of 0.1.
+
+    ``free_bits`` (nats per code; None: off) runs the warm-up on
+    :class:`~pyroclust.infer.freebits.FreeBits` and starts each layer that has no view on
+    its code means (``LayerwiseStart(features="code_features")``) rather than on h̄_l. On
+    the plain ELBO the warm-up leaves every layer above the lowest with no active unit,
+    so that lowest code holds digit and colours together; with a floor every layer keeps
+    a few nats, and the colours, cheap to encode, move up into them."""
     if epochs is None:
         epochs = np.clip(VLAC_ITEM_PASSES // max(int(n_samples), 1), 10, 100)
     epochs = int(epochs)
@@ -842,6 +851,11 @@ def vlac_training(
         align_until=VLAC_ALIGN_UNTIL,
         views=views or None,
         viewed_warmup_epochs=VLAC_VIEWED_WARMUP_EPOCHS,
+        **(
+            {}
+            if free_bits is None
+            else {"warmup_loss": FreeBits(free_bits), "features": "code_features"}
+        ),
     )
     return {
         "epochs": free,

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from pyroclust import components, likelihoods, priors, zoo
+from pyroclust.infer.freebits import FreeBits
 from pyroclust.testing import ModelGuideChecks
 
 
@@ -311,6 +312,10 @@ def test_vlac_recipe_starts_the_top_layer_on_the_shape_and_the_lowest_on_the_col
     assert recipe["init"].views is None
     only_colour = zoo.vlac_training(10_000, (3, 28, 28), shape_view=False)["init"]
     assert list(only_colour.views) == [SiteRange(0, 1)]
+    assert recipe["init"].warmup_loss is None and recipe["init"].features == "site_features"
+    floored = zoo.vlac_training(10_000, (3, 28, 28), free_bits=2.0, shape_view=False)["init"]
+    assert floored.warmup_loss == FreeBits(2.0) and floored.features == "code_features"
+    assert list(floored.views) == [SiteRange(0, 1)]  # a view still wins where one is asked
 
 
 def test_vlac_recipe_aligns_and_keeps_its_start_with_vades_weights() -> None:

@@ -207,6 +207,21 @@ class VLACGuide(PyroModule):
         layers = range(1, self.n_layers + 1)
         return {cluster_name(i): hs[i - 1] for i in layers if cluster_name(i) in self.classifiers}
 
+    def code_features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The mean of each mixture layer's code, by site name: mu_l(h̄_l, q(y_l | x)) of
+        shape (B, d_l), read off the deterministic ladder with each y_l at its posterior
+        probabilities. Unlike h̄_l, which feeds every layer above it, the code holds only what
+        the ELBO gives that layer, so a ladder trained with free bits
+        (:class:`~pyroclust.infer.freebits.FreeBits`) keeps each layer's own factor there. A
+        start reads them with ``LayerwiseStart(features="code_features")``."""
+        hs, logits = self.deterministic_ladder(x)
+        out = {}
+        for layer in range(1, self.n_layers + 1):
+            name = cluster_name(layer)
+            if name in logits:
+                out[name] = self.code_params(layer, hs[layer - 1], logits[name].softmax(-1))[0]
+        return out
+
     def forward(self, x: torch.Tensor, *, data_size: int | None = None) -> torch.Tensor:
         """Sample the guide's sites for the mini-batch ``x`` of shape (batch, n_features);
         return the top code z_L."""

@@ -320,3 +320,49 @@ def test_view_rows_in_batches_equal_the_whole_and_views_are_checked() -> None:
     model, guide = _pair([3, 1, 2], "relaxed")
     with pytest.raises(ValueError, match="no cluster site"):  # before any warm-up
         LayerwiseStart(views={"z1": len})(model, guide, _x(10))
+
+
+def test_code_features_are_each_mixture_layers_code_mean() -> None:
+    model, guide = _pair([3, 1, 2], "relaxed")
+    x = _x(6)
+    codes = guide.code_features(x)
+    hs, logits = guide.deterministic_ladder(x)
+    assert list(codes) == ["y1", "y3"]
+    for layer, name in ((1, "y1"), (3, "y3")):
+        loc, _ = guide.code_params(layer, hs[layer - 1], logits[name].softmax(-1))
+        torch.testing.assert_close(codes[name], loc)
+        assert codes[name].shape == (6, 2)  # d_l, not the ladder's width
+
+
+def test_a_start_on_the_codes_after_a_free_bits_warm_up() -> None:
+    from pyroclust.infer.freebits import FreeBits
+
+    x = _x(30)
+    model, guide = _pair([3, 1, 2], "relaxed")
+    calls = []
+
+    def loss(model_, guide_, xb, *, data_size):
+        calls.append(len(xb))
+        return FreeBits(1.0)(model_, guide_, xb, data_size=data_size)
+
+    rec = _Recording()
+    start = LayerwiseStart(
+        warmup_epochs=1,
+        align_epochs=0,
+        batch_size=10,
+        clusterer=rec,
+        explain_away=0,
+        warmup_loss=loss,
+        features="code_features",
+    )
+    start(model, guide, x, random_state=0)
+    assert calls[:3] == [10, 10, 10]  # the warm-up ran on the given loss
+    codes = site_features(guide, x, method="code_features")
+    np.testing.assert_allclose(rec.given[0], codes["y1"])
+    np.testing.assert_allclose(rec.given[1], codes["y3"])
+    with pytest.raises(ValueError, match="guide method"):
+        LayerwiseStart(features="not a name")
+    with pytest.raises(TypeError, match="warmup_loss"):
+        LayerwiseStart(warmup_loss=3)
+    with pytest.raises(TypeError, match="no nothing"):
+        LayerwiseStart(features="nothing").site_labels(model, guide, x)

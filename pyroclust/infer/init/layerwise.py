@@ -35,16 +35,20 @@ def _in_batches(
     return {name: np.concatenate(chunks) for name, chunks in parts.items()}
 
 
-def site_features(guide: Any, x: torch.Tensor, batch_size: int = 1024) -> dict[str, np.ndarray]:
-    """``guide.site_features(x)`` (what each cluster site's q(y | x) reads, by site name) for
-    every row, in evaluation mode, as float64 arrays of shape (n_samples, width)."""
+def site_features(
+    guide: Any, x: torch.Tensor, batch_size: int = 1024, method: str = "site_features"
+) -> dict[str, np.ndarray]:
+    """``guide.<method>(x)`` (by default ``site_features``: what each cluster site's
+    q(y | x) reads, by site name) for every row, in evaluation mode, as float64 arrays of
+    shape (n_samples, width)."""
     from pyroclust.predictive import evaluating
 
-    method = getattr(guide, "site_features", None)
+    name = method
+    method = getattr(guide, name, None)
     if not callable(method):
         raise TypeError(
-            f"{type(guide).__name__} has no site_features(x): a start per cluster site needs "
-            "the guide to say what each site's q(y | x) reads"
+            f"{type(guide).__name__} has no {name}(x): a start per cluster site needs "
+            "the guide to say what each site's features are"
         )
     with evaluating(guide):
         return _in_batches(method, x, batch_size)
@@ -160,6 +164,11 @@ class LayerwiseStart:
        stopping early once every site's q(y | x) reproduces ``align_until`` of its labels
        (None: all ``align_epochs``).
 
+    The warm-up's objective is ``warmup_loss`` (None: the model's ELBO); on a ladder,
+    :class:`~pyroclust.infer.freebits.FreeBits` keeps every layer's code in use, and with
+    ``features="code_features"`` each site then clusters its layer's code means rather than
+    h̄_l.
+
     The stages run as ``"warmup"``, ``"start"`` and ``"align"`` of the fit's session. Free
     SVI keeps every site near its start with :class:`~pyroclust.infer.init.sites.SitesAgreement`.
 
@@ -180,6 +189,13 @@ class LayerwiseStart:
     align_until : float, optional
         The share of every site's labels its q(y | x) reproduces when the alignment stops
         (:class:`~pyroclust.infer.init.align.AgreementStop`); None: run ``align_epochs``.
+    warmup_loss : callable, optional
+        The warm-up's loss ``(model, guide, x, *, data_size)`` (e.g.
+        :class:`~pyroclust.infer.freebits.FreeBits`); None: the model's ELBO.
+    features : str
+        The guide's method that gives each site's features, ``method(x) -> {site: (B, w)}``:
+        ``"site_features"`` (what q(y | x) reads; VLAC's h̄_l) or ``"code_features"``
+        (VLAC's code means).
     viewed_warmup_epochs : int, optional
         When every site clusters a view (so no site reads the warm-up's features), the
         warm-up runs at most this many epochs, only to move the networks off their random
@@ -200,8 +216,14 @@ class LayerwiseStart:
     align_until: float | None = None
     viewed_warmup_epochs: int | None = None
     callbacks: list[Any] = field(default_factory=list)
+    warmup_loss: Any = None
+    features: str = "site_features"
 
     def __post_init__(self) -> None:
+        if not isinstance(self.features, str) or not self.features.isidentifier():
+            raise ValueError(f"features names a guide method, got {self.features!r}")
+        if self.warmup_loss is not None and not callable(self.warmup_loss):
+            raise TypeError(f"warmup_loss must be callable, got {self.warmup_loss!r}")
         for name in ("warmup_epochs", "align_epochs", "explain_away"):
             if int(getattr(self, name)) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
@@ -234,10 +256,10 @@ class LayerwiseStart:
         cluster sites: each site's features clustered into its K clusters (see the class)."""
         sites = guide_sites(model)
         views = resolve_views(self.views, [s.name for s in sites])
-        features = site_features(guide, x)
+        features = site_features(guide, x, method=self.features)
         missing = [s.name for s in sites if s.name not in features]
         if missing:
-            raise ValueError(f"the guide's site_features gives no features for sites {missing}")
+            raise ValueError(f"the guide's {self.features} gives no features for sites {missing}")
         clusterer = self.clusterer
         if clusterer is None:
             clusterer = ManifoldInit(space="codes", embedding="umap", pretrain_epochs=0)
@@ -280,6 +302,7 @@ class LayerwiseStart:
                 batch_size=self.batch_size,
                 lr=self.lr,
                 callbacks=list(self.callbacks),
+                **({} if self.warmup_loss is None else {"loss": self.warmup_loss}),
             )
         labels = session.step(START_STEP, lambda: self.site_labels(model, guide, x, random_state))
         if align_epochs > 0:
