@@ -820,11 +820,15 @@ def vlac_training(
     temperature of 0.1.
 
     ``free_bits`` (nats per code; None: off) runs the warm-up on
-    :class:`~pyroclust.infer.freebits.FreeBits` and starts each layer that has no view on
-    its code means (``LayerwiseStart(features="code_features")``) rather than on h̄_l. On
-    the plain ELBO the warm-up leaves every layer above the lowest with no active unit,
-    so that lowest code holds digit and colours together; with a floor every layer keeps
-    a few nats, and the colours, cheap to encode, move up into them."""
+    :class:`~pyroclust.infer.freebits.FreeBits` as a VLAE (every mixture component held at
+    N(0, I), ``plain_warmup``) and starts each layer that has no view on its code means
+    (``LayerwiseStart(features="code_features")``) rather than on h̄_l. On the plain ELBO
+    the warm-up leaves every layer above the lowest with no active unit, so that lowest
+    code holds digit and colours together; with a floor every layer keeps a few nats, the
+    colours, cheap to encode, move up into them, and the lowest code is left to the digit
+    unless a mixture there groups a colour first (hence the VLAE warm-up). Scratch probes,
+    coloured MNIST, no view, K = [10, 4, 1, 1], seed 0: y1's digit ACC 0.366 with the
+    mixture in the warm-up, 0.529 (colour-free) without; the GM-VAE 0.121."""
     if epochs is None:
         epochs = np.clip(VLAC_ITEM_PASSES // max(int(n_samples), 1), 10, 100)
     epochs = int(epochs)
@@ -854,7 +858,11 @@ def vlac_training(
         **(
             {}
             if free_bits is None
-            else {"warmup_loss": FreeBits(free_bits), "features": "code_features"}
+            else {
+                "warmup_loss": FreeBits(free_bits),
+                "features": "code_features",
+                "plain_warmup": True,
+            }
         ),
     )
     return {

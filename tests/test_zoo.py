@@ -315,6 +315,7 @@ def test_vlac_recipe_starts_the_top_layer_on_the_shape_and_the_lowest_on_the_col
     assert recipe["init"].warmup_loss is None and recipe["init"].features == "site_features"
     floored = zoo.vlac_training(10_000, (3, 28, 28), free_bits=2.0, shape_view=False)["init"]
     assert floored.warmup_loss == FreeBits(2.0) and floored.features == "code_features"
+    assert floored.plain_warmup and not recipe["init"].plain_warmup
     assert list(floored.views) == [SiteRange(0, 1)]  # a view still wins where one is asked
 
 

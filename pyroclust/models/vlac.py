@@ -9,9 +9,10 @@ weight prior. The guide is :class:`pyroclust.guides.VLACGuide`.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import pyro
 import pyro.distributions as dist
@@ -297,15 +298,35 @@ class VLAC(LatentVariableModel):
             raise ValueError("an enumerated VLAC has no temperature")
         self.temperature.fill_(check_temperature(temperature))
 
+    @contextlib.contextmanager
+    def plain_components(self) -> Iterator[None]:
+        """Within it every mixture layer's components are N(0, I), so each code's prior is a
+        VLAE's whatever y_l, and the component tables get no gradient (they keep their
+        values). A warm-up run inside it trains the ladder as a VLAE
+        (``LayerwiseStart(plain_warmup=True)``): a mixture at the lowest layer then cannot
+        give a cheap home to a factor its components could group (coloured MNIST's digit
+        colour), and the start clusters codes the ladder alone disentangled."""
+        previous = getattr(self, "_plain_components", False)
+        self._plain_components = True
+        try:
+            yield
+        finally:
+            self._plain_components = previous
+
     def component_params(self, layer: int, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(loc, scale) of p(z_l | y_l): rows of the component tables for integer labels
-        (any shape), their ``y``-weighted average for one-hot or relaxed vectors (..., K)."""
+        (any shape), their ``y``-weighted average for one-hot or relaxed vectors (..., K);
+        (0, 1) inside :meth:`plain_components`."""
         loc = getattr(self, f"loc{layer}")
         scale = F.softplus(getattr(self, f"raw_scale{layer}")) + MIN_SCALE
         if y.dtype in INTEGER_DTYPES:
-            return loc[y], scale[y]
-        y = y.to(loc.dtype)
-        return y @ loc, y @ scale
+            loc, scale = loc[y], scale[y]
+        else:
+            y = y.to(loc.dtype)
+            loc, scale = y @ loc, y @ scale
+        if getattr(self, "_plain_components", False):
+            return torch.zeros_like(loc), torch.ones_like(scale)
+        return loc, scale
 
     def decoder_params(self, zs: Sequence[torch.Tensor]) -> torch.Tensor:
         """The likelihood's parameters f_0(z̃_1) from the codes z_1..z_L (each (..., d_l),

@@ -366,3 +366,31 @@ def test_a_start_on_the_codes_after_a_free_bits_warm_up() -> None:
         LayerwiseStart(warmup_loss=3)
     with pytest.raises(TypeError, match="no nothing"):
         LayerwiseStart(features="nothing").site_labels(model, guide, x)
+
+
+def test_a_plain_warm_up_trains_the_ladder_as_a_vlae() -> None:
+    """plain_warmup: the warm-up runs with every mixture component at N(0, I), so the
+    component tables keep their values while the networks train."""
+    x = _x(30)
+    model, guide = _pair([3, 1, 2], "relaxed")
+    tables = {n: p.detach().clone() for n, p in model.named_parameters() if n[:3] in ("loc", "raw")}
+    rung = model.rungs[0].state_dict()
+    rung = {k: v.clone() for k, v in rung.items()}
+    start = LayerwiseStart(
+        warmup_epochs=2,
+        align_epochs=0,
+        batch_size=10,
+        clusterer=_Recording(),
+        plain_warmup=True,
+    )
+    start(model, guide, x, random_state=0)
+    for name, value in model.named_parameters():
+        if name in tables:
+            torch.testing.assert_close(value.detach(), tables[name], rtol=0, atol=0)
+    assert any(not torch.equal(v, model.rungs[0].state_dict()[k]) for k, v in rung.items())
+    assert not getattr(model, "_plain_components", False)  # left as it was
+    gmvae = GMVAE(N_FEATURES, 3, 2, feature_dim=6, hidden=(8, 7))
+    with pytest.raises(TypeError, match="plain_components"):
+        LayerwiseStart(warmup_epochs=1, plain_warmup=True)(
+            gmvae, GMVAEGuide.for_model(gmvae, hidden=(8, 7)), x
+        )

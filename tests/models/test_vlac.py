@@ -349,3 +349,26 @@ def test_layer_traversals_change_one_layer_at_a_time(monkeypatch) -> None:
         model.layer_traversals(codes[:1])
     with pytest.raises(ValueError, match="must have 2 entries"):
         model.layer_traversals([torch.zeros(3), torch.zeros(2)])
+
+
+@pytest.mark.parametrize("cluster", ["relaxed", "enumerate"])
+def test_plain_components_give_every_code_a_standard_normal_prior(cluster: str) -> None:
+    """Inside plain_components() each mixture layer's p(z_l | y_l) is N(0, I) for every
+    y_l (integer or vector), the tables get no gradient, and leaving restores them."""
+    model, _ = _pair([3, 1, 2], cluster)
+    labels = torch.tensor([0, 2, 1])
+    soft = torch.softmax(torch.randn(4, 3), -1)
+    before = model.component_params(1, labels)
+    with model.plain_components():
+        for y in (labels, soft):
+            loc, scale = model.component_params(1, y)
+            assert loc.shape == (len(y), 2) and scale.shape == (len(y), 2)
+            assert torch.equal(loc, torch.zeros_like(loc))
+            assert torch.equal(scale, torch.ones_like(scale))
+            assert not loc.requires_grad and not scale.requires_grad
+        with model.plain_components():  # nested: still plain after the inner one
+            pass
+        assert torch.equal(model.component_params(3, labels[:2] % 2)[1], torch.ones(2, 2))
+    after = model.component_params(1, labels)
+    torch.testing.assert_close(after, before)
+    assert not torch.equal(after[0], torch.zeros_like(after[0]))

@@ -3,6 +3,7 @@ reads, after a short unsupervised warm-up; then every site aligned to its labels
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -192,6 +193,10 @@ class LayerwiseStart:
     warmup_loss : callable, optional
         The warm-up's loss ``(model, guide, x, *, data_size)`` (e.g.
         :class:`~pyroclust.infer.freebits.FreeBits`); None: the model's ELBO.
+    plain_warmup : bool
+        Run the warm-up inside the model's ``plain_components()`` (VLAC's
+        :meth:`~pyroclust.models.VLAC.plain_components`: every mixture component at
+        N(0, I), so the warm-up trains a VLAE); ``TypeError`` for a model without it.
     features : str
         The guide's method that gives each site's features, ``method(x) -> {site: (B, w)}``:
         ``"site_features"`` (what q(y | x) reads; VLAC's h̄_l) or ``"code_features"``
@@ -218,6 +223,7 @@ class LayerwiseStart:
     callbacks: list[Any] = field(default_factory=list)
     warmup_loss: Any = None
     features: str = "site_features"
+    plain_warmup: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.features, str) or not self.features.isidentifier():
@@ -294,16 +300,15 @@ class LayerwiseStart:
             session = FitSession(
                 model, guide, random_state=random_state, progress=progress, device=x.device
             )
-        if warmup_epochs > 0:
-            session.train(
-                WARMUP_STAGE,
-                x,
-                epochs=warmup_epochs,
-                batch_size=self.batch_size,
-                lr=self.lr,
-                callbacks=list(self.callbacks),
-                **({} if self.warmup_loss is None else {"loss": self.warmup_loss}),
+        hold = getattr(model, "plain_components", None) if self.plain_warmup else None
+        if self.plain_warmup and not callable(hold):
+            raise TypeError(
+                f"plain_warmup needs a model with plain_components(); {type(model).__name__} "
+                "has none"
             )
+        if warmup_epochs > 0:
+            with hold() if hold is not None else contextlib.nullcontext():
+                self._warm_up(session, x, warmup_epochs)
         labels = session.step(START_STEP, lambda: self.site_labels(model, guide, x, random_state))
         if align_epochs > 0:
             fit_sites_conditioned(
@@ -320,6 +325,18 @@ class LayerwiseStart:
                 alpha=self.align_alpha,
                 until=self.align_until,
             )
+
+    def _warm_up(self, session: FitSession, x: torch.Tensor, epochs: int) -> None:
+        """The warm-up stage: ``epochs`` of SVI on ``warmup_loss`` (the ELBO when None)."""
+        session.train(
+            WARMUP_STAGE,
+            x,
+            epochs=epochs,
+            batch_size=self.batch_size,
+            lr=self.lr,
+            callbacks=list(self.callbacks),
+            **({} if self.warmup_loss is None else {"loss": self.warmup_loss}),
+        )
 
 
 __all__ = [
