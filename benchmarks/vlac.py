@@ -108,14 +108,14 @@ def fit_start(x, layers, image_shape, recipe: dict, seed: int) -> Clusterer:
 
 
 def fit_ladder(
-    x, label_sets, layers, image_shape, epochs, seed, method, views=None, viewed_warmup=None
+    x, label_sets, layers, image_shape, epochs, seed, method, options=None, viewed_warmup=None
 ) -> list[dict]:
     """Fit VLAC with K = ``layers`` by the registry's recipe (``epochs`` in all, warm-up and
     alignment included; the recipe's budget when None); one row per (site, attribute) for
     its start and for the fitted model. The start is fitted once: the estimator stops after
     it (0 free epochs), its rows are scored, and free SVI continues from its model and guide
     (the recipe's objective bound to that start, no second start)."""
-    recipe = zoo.vlac_training(len(x), image_shape, epochs=epochs, **(views or {}))
+    recipe = zoo.vlac_training(len(x), image_shape, epochs=epochs, **(options or {}))
     if viewed_warmup is not None:  # LayerwiseStart.viewed_warmup_epochs, over the recipe's
         recipe["init"] = dataclasses.replace(recipe["init"], viewed_warmup_epochs=viewed_warmup)
     rows = []
@@ -219,8 +219,11 @@ def main() -> None:
     models += [] if args.no_gmvae else [(gmvae, [k_digit])]
     if not models:
         parser.error("--no-vlac and --no-gmvae leave nothing to fit")
-    views = {"shape_view": not args.no_shape_view, "colour_view": not args.no_colour_view}
-    views["free_bits"] = args.free_bits
+    options = {
+        "shape_view": not args.no_shape_view,
+        "colour_view": not args.no_colour_view,
+        "free_bits": args.free_bits,
+    }
     for method, ks in models:
         fits = fit_ladder(
             x,
@@ -230,7 +233,7 @@ def main() -> None:
             args.epochs,
             args.seed,
             method,
-            views,
+            options,
             args.viewed_warmup_epochs,
         )
         for r in fits:

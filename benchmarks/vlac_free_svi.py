@@ -81,12 +81,8 @@ def layer_rows(guide, x, label_sets, method: str, seed: int) -> list[dict]:
     xb = x[torch.as_tensor(rows)]
     out = []
     with torch.no_grad():
-        hs, logits = guide.deterministic_ladder(xb)  # h̄_l, fed y_{l-1} at its softmax
-        for layer, h in enumerate(hs, 1):
-            name = f"y{layer}"
-            y = logits[name].softmax(-1) if name in logits else None
-            loc, scale = guide.code_params(layer, h, y)
-            r = {"model": method, "layer": f"z{layer}", "dims": loc.shape[1]}
+        for code, (loc, scale) in guide.code_means(xb).items():
+            r = {"model": method, "layer": code, "dims": loc.shape[1]}
             r["active"] = int((loc.var(0) > 0.01).sum())
             r["mean scale"] = float(scale.mean())
             for attribute, truth in label_sets.items():

@@ -207,20 +207,31 @@ class VLACGuide(PyroModule):
         layers = range(1, self.n_layers + 1)
         return {cluster_name(i): hs[i - 1] for i in layers if cluster_name(i) in self.classifiers}
 
-    def code_features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The mean of each mixture layer's code, by site name: mu_l(h̄_l, q(y_l | x)) of
-        shape (B, d_l), read off the deterministic ladder with each y_l at its posterior
-        probabilities. Unlike h̄_l, which feeds every layer above it, the code holds only what
-        the ELBO gives that layer, so a ladder trained with free bits
-        (:class:`~pyroclust.infer.freebits.FreeBits`) keeps each layer's own factor there. A
-        start reads them with ``LayerwiseStart(features="code_features")``."""
+    def code_means(self, x: torch.Tensor) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """(mu_l, sigma_l) of every layer's code q(z_l | x), by code name, each (B, d_l):
+        read off the deterministic ladder h̄_l with y_l at its posterior probabilities (no
+        y_l at a plain layer), so without sampling."""
         hs, logits = self.deterministic_ladder(x)
         out = {}
-        for layer in range(1, self.n_layers + 1):
+        for layer, h in enumerate(hs, 1):
             name = cluster_name(layer)
-            if name in logits:
-                out[name] = self.code_params(layer, hs[layer - 1], logits[name].softmax(-1))[0]
+            y = logits[name].softmax(-1) if name in logits else None
+            out[code_name(layer)] = self.code_params(layer, h, y)
         return out
+
+    def code_features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The mean of each mixture layer's code, by site name (:meth:`code_means`'
+        mu_l, of shape (B, d_l)). Unlike h̄_l, which feeds every layer above it, the code
+        holds only what the ELBO gives that layer, so a ladder trained with free bits
+        (:class:`~pyroclust.infer.freebits.FreeBits`) keeps each layer's own factor there. A
+        start reads them with ``LayerwiseStart(features="code_features")``."""
+        means = self.code_means(x)
+        layers = range(1, self.n_layers + 1)
+        return {
+            cluster_name(i): means[code_name(i)][0]
+            for i in layers
+            if cluster_name(i) in self.classifiers
+        }
 
     def forward(self, x: torch.Tensor, *, data_size: int | None = None) -> torch.Tensor:
         """Sample the guide's sites for the mini-batch ``x`` of shape (batch, n_features);

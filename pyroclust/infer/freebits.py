@@ -28,6 +28,7 @@ import torch
 from pyro import poutine
 from pyro.poutine.util import site_is_subsample
 
+from pyroclust.sites import DATA_PLATE
 from pyroclust.structure import cluster_sites
 
 
@@ -100,7 +101,7 @@ class FreeBits:
             and not site["is_observed"]
             and not site_is_subsample(site)
             and name not in clusters
-            and any(frame.name == "data" for frame in site["cond_indep_stack"])
+            and any(frame.name == DATA_PLATE for frame in site["cond_indep_stack"])
         ]
 
     def __call__(
@@ -137,12 +138,10 @@ class FreeBits:
             if name not in floored:
                 loss = loss + _scaled(site)
                 continue
-            kl = site["unscaled_log_prob"] - model_trace.nodes[name]["unscaled_log_prob"]
-            rows = kl.numel()
             total = _scaled(site) - _scaled(model_trace.nodes[name])  # N x the batch mean
-            if self.nats > 0:
-                floor = torch.as_tensor(site["scale"], dtype=kl.dtype) * rows * self.nats
-                total = torch.maximum(total, floor)
+            if self.nats > 0:  # N x nats: the site's scale (N / B) times its B rows
+                rows = site["unscaled_log_prob"].numel()
+                total = torch.clamp(total, min=float(site["scale"]) * rows * self.nats)
             loss = loss + total
         return loss
 

@@ -332,6 +332,10 @@ def test_code_features_are_each_mixture_layers_code_mean() -> None:
         loc, _ = guide.code_params(layer, hs[layer - 1], logits[name].softmax(-1))
         torch.testing.assert_close(codes[name], loc)
         assert codes[name].shape == (6, 2)  # d_l, not the ladder's width
+    means = guide.code_means(x)
+    assert list(means) == ["z1", "z2", "z3"]  # every layer, the plain one too
+    torch.testing.assert_close(means["z2"], guide.code_params(2, hs[1], None))
+    torch.testing.assert_close(means["z3"][0], codes["y3"])
 
 
 def test_a_start_on_the_codes_after_a_free_bits_warm_up() -> None:

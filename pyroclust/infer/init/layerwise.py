@@ -44,15 +44,14 @@ def site_features(
     shape (n_samples, width)."""
     from pyroclust.predictive import evaluating
 
-    name = method
-    method = getattr(guide, name, None)
-    if not callable(method):
+    read = getattr(guide, method, None)
+    if not callable(read):
         raise TypeError(
-            f"{type(guide).__name__} has no {name}(x): a start per cluster site needs "
+            f"{type(guide).__name__} has no {method}(x): a start per cluster site needs "
             "the guide to say what each site's features are"
         )
     with evaluating(guide):
-        return _in_batches(method, x, batch_size)
+        return _in_batches(read, x, batch_size)
 
 
 def explained_away(features: np.ndarray, labels: list[np.ndarray]) -> np.ndarray:
