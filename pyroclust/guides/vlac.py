@@ -3,7 +3,8 @@ q(z_l | h_l, y_l) at every layer."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 
 import pyro
 import pyro.distributions as dist
@@ -163,16 +164,38 @@ class VLACGuide(PyroModule):
             raise ValueError("an enumerated VLACGuide has no temperature")
         self.temperature.fill_(check_temperature(temperature))
 
+    @contextlib.contextmanager
+    def plain_ladder(self) -> Iterator[None]:
+        """Within it every rung g_l and head (mu_l, sigma_l) sees each y_l as the uniform
+        vector 1/K_l, whatever q(y_l | x) draws: the ladder is a VLAE's guide, the partner of
+        the model's :meth:`~pyroclust.models.VLAC.plain_components`. A warm-up inside both
+        (``LayerwiseStart(plain_warmup=True)``) cannot pass a factor from one rung to the
+        next through y_l (coloured MNIST's colours through y_1's draw into z_1's mean and
+        g_2), so each code holds only what the ladder gives its layer."""
+        previous = getattr(self, "_plain_ladder", False)
+        self._plain_ladder = True
+        try:
+            yield
+        finally:
+            self._plain_ladder = previous
+
+    def _y_input(self, y: torch.Tensor, k: int, h: torch.Tensor) -> torch.Tensor:
+        """What a rung or head sees of y (K = ``k``) beside ``h``: its one-hot or relaxed
+        vector, or 1/K inside :meth:`plain_ladder`."""
+        if getattr(self, "_plain_ladder", False):
+            return torch.full((*h.shape[:-1], k), 1.0 / k, dtype=h.dtype, device=h.device)
+        return as_vector(y, k, h.dtype)
+
     def rung(self, layer: int, h: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
         """h_l = g_l(h_{l-1}, y_{l-1}) for ``layer`` > 1 (``y`` None below a plain layer)."""
-        below = h if y is None else broadcast_cat(h, as_vector(y, self.ks[layer - 2], h.dtype))
+        below = h if y is None else broadcast_cat(h, self._y_input(y, self.ks[layer - 2], h))
         return self.rungs[layer - 1](below)
 
     def code_params(
         self, layer: int, h: torch.Tensor, y: torch.Tensor | None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """(mu_l(h_l, y_l), sigma_l(h_l, y_l)), leading dimensions broadcast."""
-        hy = h if y is None else broadcast_cat(h, as_vector(y, self.ks[layer - 1], h.dtype))
+        hy = h if y is None else broadcast_cat(h, self._y_input(y, self.ks[layer - 1], h))
         loc = self.loc_heads[layer - 1](hy)
         scale = F.softplus(self.scale_heads[layer - 1](hy)) + self.min_scale
         return loc, scale

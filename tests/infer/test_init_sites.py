@@ -372,6 +372,39 @@ def test_a_start_on_the_codes_after_a_free_bits_warm_up() -> None:
         LayerwiseStart(features="nothing").site_labels(model, guide, x)
 
 
+def test_a_plain_warm_up_and_its_start_run_in_the_guides_plain_ladder(monkeypatch) -> None:
+    """plain_warmup: every warm-up step and the start's features see the guide's
+    plain_ladder() (no y_l fed to a rung or head), and the alignment does not."""
+    x = _x(30)
+    model, guide = _pair([3, 1, 2], "relaxed")
+    seen = []
+    forward, features = guide.forward, guide.code_features
+
+    def recording_forward(*args, **kwargs):
+        seen.append(("step", getattr(guide, "_plain_ladder", False)))
+        return forward(*args, **kwargs)
+
+    def recording_features(xb):
+        seen.append(("start", getattr(guide, "_plain_ladder", False)))
+        return features(xb)
+
+    monkeypatch.setattr(guide, "forward", recording_forward)
+    monkeypatch.setattr(guide, "code_features", recording_features)
+    start = LayerwiseStart(
+        warmup_epochs=1,
+        align_epochs=1,
+        batch_size=10,
+        clusterer=_Recording(),
+        plain_warmup=True,
+        features="code_features",
+        align_until=None,
+    )
+    start(model, guide, x, random_state=0)
+    at_start = seen.index(("start", True))
+    assert at_start >= 3 and set(seen[:at_start]) == {("step", True)}  # 3 batches and more
+    assert seen[at_start + 1 :] and set(seen[at_start + 1 :]) == {("step", False)}
+
+
 def test_a_plain_warm_up_trains_the_ladder_as_a_vlae() -> None:
     """plain_warmup: the warm-up runs with every mixture component at N(0, I), so the
     component tables keep their values while the networks train."""
@@ -393,6 +426,7 @@ def test_a_plain_warm_up_trains_the_ladder_as_a_vlae() -> None:
             torch.testing.assert_close(value.detach(), tables[name], rtol=0, atol=0)
     assert any(not torch.equal(v, model.rungs[0].state_dict()[k]) for k, v in rung.items())
     assert not getattr(model, "_plain_components", False)  # left as it was
+    assert not getattr(guide, "_plain_ladder", False)
     gmvae = GMVAE(N_FEATURES, 3, 2, feature_dim=6, hidden=(8, 7))
     with pytest.raises(TypeError, match="plain_components"):
         LayerwiseStart(warmup_epochs=1, plain_warmup=True)(

@@ -352,6 +352,36 @@ def test_layer_traversals_change_one_layer_at_a_time(monkeypatch) -> None:
 
 
 @pytest.mark.parametrize("cluster", ["relaxed", "enumerate"])
+def test_a_plain_ladder_feeds_no_cluster_draw_to_a_rung_or_head(cluster: str) -> None:
+    """Inside plain_ladder() every rung and head sees y_l as 1/K_l: the codes' q(z_l | x)
+    are the same whatever y_l is drawn or q(y_l | x) says, and leaving restores them."""
+    model, guide = _pair([3, 2, 1], cluster)
+    x = _x(5)
+    hs = guide.deterministic_ladder(x)[0]
+    before = guide.code_params(1, hs[0], torch.tensor([0, 1, 2, 0, 1]))
+    with guide.plain_ladder():
+        with guide.plain_ladder():  # nested: still plain after the inner one
+            pass
+        for layer, k in ((1, 3), (2, 2)):
+            h = hs[layer - 1]
+            uniform = guide.code_params(layer, h, torch.full((5, k), 1.0 / k))
+            for y in (torch.arange(5) % k, F.one_hot(torch.arange(5) % k, k).double()):
+                torch.testing.assert_close(guide.code_params(layer, h, y), uniform)
+        one, two = (
+            guide.rung(2, hs[0], torch.zeros(5).long()),
+            guide.rung(2, hs[0], 2 * torch.ones(5).long()),
+        )
+        torch.testing.assert_close(one, two)
+        means = guide.code_means(x)
+        with torch.no_grad():
+            guide.classifiers["y1"].weight.add_(3.0)  # another q(y1 | x)
+        torch.testing.assert_close(guide.code_means(x), means)
+    after = guide.code_params(1, hs[0], torch.tensor([0, 1, 2, 0, 1]))
+    torch.testing.assert_close(after, before)
+    assert not torch.equal(after[0][0], after[0][1])  # y1 = 0 and 1 differ again
+
+
+@pytest.mark.parametrize("cluster", ["relaxed", "enumerate"])
 def test_plain_components_give_every_code_a_standard_normal_prior(cluster: str) -> None:
     """Inside plain_components() each mixture layer's p(z_l | y_l) is N(0, I) for every
     y_l (integer or vector), the tables get no gradient, and leaving restores them."""

@@ -195,7 +195,10 @@ class LayerwiseStart:
     plain_warmup : bool
         Run the warm-up inside the model's ``plain_components()`` (VLAC's
         :meth:`~pyroclust.models.VLAC.plain_components`: every mixture component at
-        N(0, I), so the warm-up trains a VLAE); ``TypeError`` for a model without it.
+        N(0, I), so the warm-up trains a VLAE); ``TypeError`` for a model without it. The
+        warm-up and the start's features also run inside the guide's ``plain_ladder()`` when
+        it has one (:meth:`~pyroclust.guides.VLACGuide.plain_ladder`: no y_l feeds a rung
+        or head, so no y_l carries a factor between layers).
     features : str
         The guide's method that gives each site's features, ``method(x) -> {site: (B, w)}``:
         ``"site_features"`` (what q(y | x) reads; VLAC's h̄_l) or ``"code_features"``
@@ -305,10 +308,21 @@ class LayerwiseStart:
                 f"plain_warmup needs a model with plain_components(); {type(model).__name__} "
                 "has none"
             )
+        plain_guide = getattr(guide, "plain_ladder", None) if self.plain_warmup else None
         if warmup_epochs > 0:
-            with hold() if hold is not None else contextlib.nullcontext():
+            with contextlib.ExitStack() as plain:
+                if hold is not None:
+                    plain.enter_context(hold())
+                if callable(plain_guide):
+                    plain.enter_context(plain_guide())
                 self._warm_up(session, x, warmup_epochs)
-        labels = session.step(START_STEP, lambda: self.site_labels(model, guide, x, random_state))
+
+        def start() -> np.ndarray:
+            # the features as the warm-up trained them: a plain guide's, when it has one
+            with plain_guide() if callable(plain_guide) else contextlib.nullcontext():
+                return self.site_labels(model, guide, x, random_state)
+
+        labels = session.step(START_STEP, start)
         if align_epochs > 0:
             fit_sites_conditioned(
                 model,
