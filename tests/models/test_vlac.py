@@ -3,6 +3,8 @@ formulas (enumerated and relaxed), the VLAE special case, exact q(y_l | x) and a
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pytest
 import torch
@@ -379,6 +381,23 @@ def test_a_plain_ladder_feeds_no_cluster_draw_to_a_rung_or_head(cluster: str) ->
     after = guide.code_params(1, hs[0], torch.tensor([0, 1, 2, 0, 1]))
     torch.testing.assert_close(after, before)
     assert not torch.equal(after[0][0], after[0][1])  # y1 = 0 and 1 differ again
+
+
+def test_in_a_plain_ladder_q_y_trains_its_classifiers_only() -> None:
+    """Inside plain_ladder() the logits of q(y_l | x) read the ladder detached: a loss on
+    them (a relaxed y_l's KL) moves the classifiers and no rung; outside, the rungs too."""
+    model, guide = _pair([3, 2, 1], "relaxed")
+    x = _x(5)
+    for plain, rungs_move in ((True, False), (False, True)):
+        guide.zero_grad()
+        with guide.plain_ladder() if plain else contextlib.nullcontext():
+            logits = guide.cluster_logits(x)
+        sum(v.logsumexp(-1).sum() for v in logits.values()).backward()
+        assert all(p.grad is not None for p in guide.classifiers.parameters())
+        moved = [
+            p.grad is not None and bool(p.grad.abs().sum() > 0) for p in guide.rungs.parameters()
+        ]
+        assert any(moved) is rungs_move
 
 
 @pytest.mark.parametrize("cluster", ["relaxed", "enumerate"])
