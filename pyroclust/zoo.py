@@ -821,7 +821,8 @@ def vlac_training(
 
     ``free_bits`` (nats per code; None: off) runs the warm-up on
     :class:`~pyroclust.infer.freebits.FreeBits` as a VLAE (every mixture component held at
-    N(0, I), ``plain_warmup``) and starts each layer that has no view on its code means
+    N(0, I) and the guide's :meth:`~pyroclust.guides.VLACGuide.plain_ladder`,
+    ``plain_warmup``) and starts each layer that has no view on its code means
     (``LayerwiseStart(features="code_features")``) rather than on h̄_l. On the plain ELBO
     the warm-up leaves every layer above the lowest with no active unit, so that lowest
     code holds digit and colours together; with a floor every layer keeps a few nats, the
