@@ -216,6 +216,13 @@ def main() -> None:
         help="nats per code: the warm-up on infer.freebits.FreeBits, and each layer without a "
         "view started on its code means (zoo.vlac_training's free_bits); off by default",
     )
+    parser.add_argument(
+        "--warmup-restarts",
+        type=int,
+        default=1,
+        help="warm-ups from fresh initialisations, the lowest warm-up objective kept "
+        "(zoo.vlac_training's warmup_restarts); 1: none",
+    )
     parser.add_argument("--no-record", action="store_true", help="do not append to RESULTS.md")
     parser.add_argument(
         "--no-baselines",
@@ -243,6 +250,7 @@ def main() -> None:
         "shape_view": not args.no_shape_view,
         "colour_view": not args.no_colour_view,
         "free_bits": args.free_bits,
+        "warmup_restarts": args.warmup_restarts,
     }
     for method, ks in models:
         fits = fit_ladder(
@@ -288,6 +296,11 @@ def main() -> None:
             f"the warm-up on free bits ({args.free_bits:g} nats per code, infer.freebits), "
             "each layer without a view started on its code means; "
             if args.free_bits is not None
+            else ""
+        )
+        + (
+            f"{args.warmup_restarts} warm-up restarts, the lowest warm-up objective kept; "
+            if args.warmup_restarts > 1
             else ""
         )
         + (

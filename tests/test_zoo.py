@@ -317,6 +317,9 @@ def test_vlac_recipe_starts_the_top_layer_on_the_shape_and_the_lowest_on_the_col
     assert floored.warmup_loss == FreeBits(2.0) and floored.features == "code_features"
     assert floored.plain_warmup and not recipe["init"].plain_warmup
     assert list(floored.views) == [SiteRange(0, 1)]  # a view still wins where one is asked
+    assert recipe["init"].warmup_restarts == 1  # no restart unless asked
+    restarted = zoo.vlac_training(10_000, (3, 28, 28), free_bits=2.0, warmup_restarts=3)
+    assert restarted["init"].warmup_restarts == 3
 
 
 def test_vlac_recipe_aligns_and_keeps_its_start_with_vades_weights() -> None:

@@ -12,7 +12,14 @@ import numpy as np
 import torch
 
 from pyroclust.infer.init.base import START_STEP
-from pyroclust.infer.init.manifold import ManifoldInit
+from pyroclust.infer.init.manifold import ManifoldInit, embedding_seeds
+from pyroclust.infer.init.restarts import (
+    best_restart,
+    objective_per_row,
+    reinitialise,
+    restore,
+    snapshot,
+)
 from pyroclust.infer.init.sites import fit_sites_conditioned, guide_sites
 from pyroclust.infer.session import FitSession
 
@@ -169,7 +176,17 @@ class LayerwiseStart:
     ``features="code_features"`` each site then clusters its layer's code means rather than
     h̄_l.
 
-    The stages run as ``"warmup"``, ``"start"`` and ``"align"`` of the fit's session. Free
+    With ``warmup_restarts`` R > 1 the warm-up first runs R times for ``restart_epochs``
+    (default half its epochs) from fresh initialisations (:mod:`~pyroclust.infer.init.restarts`:
+    the given one, then every layer's ``reset_parameters()`` under seeds drawn from
+    ``random_state``); the one whose warm-up objective per row is lowest on up to 10,000
+    rows is kept and warms up for the epochs left. No label is read: where an unsupervised
+    warm-up puts a factor depends on its random start, and the better fits of the data put
+    it where the ladder can disentangle it (coloured MNIST, no view, 5 seeds: the three best
+    ELBOs held the three best digit codes).
+
+    The stages run as ``"warmup"``, ``"start"`` and ``"align"`` of the fit's session (with
+    restarts, ``"warmup-restart-<r>"`` and their reset, score and choice steps first). Free
     SVI keeps every site near its start with :class:`~pyroclust.infer.init.sites.SitesAgreement`.
 
     Parameters
@@ -199,6 +216,11 @@ class LayerwiseStart:
         warm-up and the start's features also run inside the guide's ``plain_ladder()`` when
         it has one (:meth:`~pyroclust.guides.VLACGuide.plain_ladder`: no y_l feeds a rung
         or head, so no y_l carries a factor between layers).
+    warmup_restarts : int
+        Warm-ups run from fresh initialisations before the one kept (1: no restart).
+    restart_epochs : int, optional
+        Epochs of each restart (at most ``warmup_epochs``); None: half the warm-up,
+        rounded up.
     features : str
         The guide's method that gives each site's features, ``method(x) -> {site: (B, w)}``:
         ``"site_features"`` (what q(y | x) reads; VLAC's h̄_l) or ``"code_features"``
@@ -226,10 +248,16 @@ class LayerwiseStart:
     warmup_loss: Any = None
     features: str = "site_features"
     plain_warmup: bool = False
+    warmup_restarts: int = 1
+    restart_epochs: int | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.features, str) or not self.features.isidentifier():
             raise ValueError(f"features names a guide method, got {self.features!r}")
+        if int(self.warmup_restarts) < 1:
+            raise ValueError(f"warmup_restarts must be >= 1, got {self.warmup_restarts}")
+        if self.restart_epochs is not None and int(self.restart_epochs) < 1:
+            raise ValueError(f"restart_epochs must be >= 1 or None, got {self.restart_epochs}")
         if self.warmup_loss is not None and not callable(self.warmup_loss):
             raise TypeError(f"warmup_loss must be callable, got {self.warmup_loss!r}")
         for name in ("warmup_epochs", "align_epochs", "explain_away"):
@@ -309,13 +337,22 @@ class LayerwiseStart:
                 "has none"
             )
         plain_guide = getattr(guide, "plain_ladder", None) if self.plain_warmup else None
+
+        def plain() -> contextlib.ExitStack:
+            stack = contextlib.ExitStack()
+            if hold is not None:
+                stack.enter_context(hold())
+            if callable(plain_guide):
+                stack.enter_context(plain_guide())
+            return stack
+
         if warmup_epochs > 0:
-            with contextlib.ExitStack() as plain:
-                if hold is not None:
-                    plain.enter_context(hold())
-                if callable(plain_guide):
-                    plain.enter_context(plain_guide())
-                self._warm_up(session, x, warmup_epochs)
+            done = 0
+            if int(self.warmup_restarts) > 1:
+                done = self._restarts(session, x, warmup_epochs, plain, random_state)
+            if warmup_epochs > done:
+                with plain():
+                    self._warm_up(session, x, warmup_epochs - done)
 
         def start() -> np.ndarray:
             # the features as the warm-up trained them: a plain guide's, when it has one
@@ -339,17 +376,76 @@ class LayerwiseStart:
                 until=self.align_until,
             )
 
-    def _warm_up(self, session: FitSession, x: torch.Tensor, epochs: int) -> None:
-        """The warm-up stage: ``epochs`` of SVI on ``warmup_loss`` (the ELBO when None)."""
+    def _warm_up(
+        self,
+        session: FitSession,
+        x: torch.Tensor,
+        epochs: int,
+        name: str = WARMUP_STAGE,
+        **options: Any,
+    ) -> None:
+        """The warm-up stage ``name``: ``epochs`` of SVI on ``warmup_loss`` (the ELBO when
+        None)."""
         session.train(
-            WARMUP_STAGE,
+            name,
             x,
             epochs=epochs,
             batch_size=self.batch_size,
             lr=self.lr,
             callbacks=list(self.callbacks),
             **({} if self.warmup_loss is None else {"loss": self.warmup_loss}),
+            **options,
         )
+
+    def _restarts(
+        self,
+        session: FitSession,
+        x: torch.Tensor,
+        epochs: int,
+        plain: Callable[[], contextlib.ExitStack],
+        random_state: int | None,
+    ) -> int:
+        """Run :attr:`warmup_restarts` warm-ups of :attr:`restart_epochs` (default half the
+        warm-up, at least 1) from fresh initialisations, keep the one whose warm-up
+        objective per row is lowest, and return the epochs run on it. Each restart is a
+        stage of the session (``"warmup-restart-<r>"``, its reset and score steps beside
+        it), so a fit stopped among them resumes there."""
+        short = self.restart_epochs if self.restart_epochs is not None else (epochs + 1) // 2
+        short = min(int(short), epochs)
+        modules = [session.model, session.guide]
+        initial = session.step(f"{WARMUP_STAGE}-initial", lambda: snapshot(modules))
+        seeds = embedding_seeds(random_state, int(self.warmup_restarts))
+        scored: list[dict[str, Any]] = []
+        for r, seed in enumerate(seeds):
+            if r > 0:
+                session.step(
+                    f"{WARMUP_STAGE}-reset-{r}",
+                    lambda seed=seed: reinitialise(modules, initial, seed),
+                )
+            with plain():
+                self._warm_up(session, x, short, f"{WARMUP_STAGE}-restart-{r}", random_state=seed)
+
+            def score() -> dict[str, Any]:
+                with plain():
+                    value = objective_per_row(
+                        session.model,
+                        session.guide,
+                        x,
+                        self.warmup_loss,
+                        seed=0 if random_state is None else int(random_state),
+                    )
+                return {"objective": value, "state": snapshot(modules)}
+
+            scored.append(session.step(f"{WARMUP_STAGE}-score-{r}", score))
+
+        def choose() -> dict[str, Any]:
+            objectives = [float(s["objective"]) for s in scored]
+            chosen = best_restart(objectives)
+            restore(modules, scored[chosen]["state"])
+            return {"chosen": chosen, "objectives": objectives}
+
+        session.step(f"{WARMUP_STAGE}-choice", choose)
+        return short
 
 
 __all__ = [
