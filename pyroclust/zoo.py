@@ -836,7 +836,10 @@ def vlac_training(
     initialisations and keeps the one with the lowest warm-up objective
     (``LayerwiseStart(warmup_restarts=...)``, :mod:`pyroclust.infer.init.restarts`): without
     views which factor the lowest code holds depends on the seed (five seeds of one warm-up:
-    0.36-0.77 digit purity), and the three lowest objectives held the three best codes."""
+    0.36-0.77 digit purity), and the three lowest objectives held the three best codes. In
+    the fit (70,000 rows, no view, K = [50, 5, 5, 1] with ``free_bits=2``, seed 0, three
+    restarts) y1's digit purity was 0.579 (0.582 without) and the GM-VAE's 0.477 (0.397
+    without), so it is off by default."""
     if epochs is None:
         epochs = np.clip(VLAC_ITEM_PASSES // max(int(n_samples), 1), 10, 100)
     epochs = int(epochs)

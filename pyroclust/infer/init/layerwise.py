@@ -181,9 +181,10 @@ class LayerwiseStart:
     the given one, then every layer's ``reset_parameters()`` under seeds drawn from
     ``random_state``); the one whose warm-up objective per row is lowest on up to 10,000
     rows is kept and warms up for the epochs left. No label is read: where an unsupervised
-    warm-up puts a factor depends on its random start, and the better fits of the data put
-    it where the ladder can disentangle it (coloured MNIST, no view, 5 seeds: the three best
-    ELBOs held the three best digit codes).
+    warm-up puts a factor depends on its random start (coloured MNIST, no view, 5 seeds of
+    one warm-up: the three best ELBOs held the three best digit codes; in VLAC's plain
+    warm-up at K = [50, 5, 5, 1] three restarts left its digit layer where it was, and
+    lifted the GM-VAE's, see :func:`pyroclust.zoo.vlac_training`).
 
     The stages run as ``"warmup"``, ``"start"`` and ``"align"`` of the fit's session (with
     restarts, ``"warmup-restart-<r>"`` and their reset, score and choice steps first). Free
