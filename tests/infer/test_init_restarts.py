@@ -159,6 +159,15 @@ def test_restarts_keep_the_lowest_objective_and_warm_it_up_for_the_epochs_left()
     assert kept == pytest.approx(min(choice["objectives"]), rel=1e-9)
 
 
+def test_restarts_without_a_seed_of_their_own_take_the_sessions() -> None:
+    x = _x(30)
+    model, guide = _pair()
+    session = FitSession(model, guide, random_state=3, device="cpu")
+    _start(warmup_restarts=2, restart_epochs=1)(model, guide, x, session=session)
+    assert session.trainers["warmup-restart-0"].random_state == 3  # as "warmup" would
+    assert session.trainers["warmup-restart-1"].random_state not in (None, 3)
+
+
 def test_one_restart_is_the_plain_warm_up() -> None:
     x = _x(30)
     runs = []

@@ -415,6 +415,8 @@ class LayerwiseStart:
         short = min(int(short), epochs)
         modules = [session.model, session.guide]
         initial = session.step(f"{WARMUP_STAGE}-initial", lambda: snapshot(modules))
+        if random_state is None:  # the session's seed, as the other stages take it
+            random_state = session.random_state
         seeds = embedding_seeds(random_state, int(self.warmup_restarts))
         scored: list[dict[str, Any]] = []
         for r, seed in enumerate(seeds):
